@@ -1,0 +1,236 @@
+"""Shared access signatures: account SAS, queue (service) SAS, stored access policies."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
+from azure.storage.queue import (
+    AccessPolicy,
+    AccountSasPermissions,
+    QueueClient,
+    QueueSasPermissions,
+    QueueServiceClient,
+    ResourceTypes,
+    generate_account_sas,
+    generate_queue_sas,
+)
+
+from storage_http import message_xml
+
+
+def code(err: HttpResponseError) -> str:
+    c = err.error_code
+    return str(getattr(c, "value", c))
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def account_sas(target, permission, *, resource_types=None, expiry=None, start=None) -> str:
+    return generate_account_sas(
+        target.account_name,
+        target.account_key,
+        resource_types or ResourceTypes(service=True, container=True, object=True),
+        permission,
+        expiry or now() + dt.timedelta(hours=1),
+        start=start,
+    )
+
+
+def queue_with_sas(target, queue_name, sas) -> QueueClient:
+    return QueueClient(target.queue_endpoint, queue_name, credential=sas)
+
+
+def assert_forbidden(fn, *codes):
+    with pytest.raises(HttpResponseError) as ei:
+        fn()
+    assert ei.value.status_code == 403, ei.value
+    assert code(ei.value) in codes, ei.value
+    return ei.value
+
+
+# --------------------------------------------------------------------------------------
+# Account SAS
+
+
+def test_account_sas_full_access_works(target, queue):
+    sas = account_sas(target, AccountSasPermissions(read=True, add=True, update=True, process=True, delete=True, list=True))
+    q = queue_with_sas(target, queue.queue_name, sas)
+    sent = q.send_message("via account sas")
+    got = q.receive_message(visibility_timeout=60)
+    assert got.id == sent.id
+    q.delete_message(got)
+    svc = QueueServiceClient(target.queue_endpoint, credential=sas)
+    assert queue.queue_name in [x.name for x in svc.list_queues(name_starts_with=queue.queue_name)]
+
+
+def test_account_sas_read_only(target, queue):
+    queue.send_message("readable")
+    sas = account_sas(target, AccountSasPermissions(read=True))
+    q = queue_with_sas(target, queue.queue_name, sas)
+    # read permission: peek and properties are fine
+    assert [m.content for m in q.peek_messages()] == ["readable"]
+    assert q.get_queue_properties().approximate_message_count == 1
+    # but not add / process
+    assert_forbidden(lambda: q.send_message("nope"), "AuthorizationPermissionMismatch")
+    assert_forbidden(lambda: q.receive_message(), "AuthorizationPermissionMismatch")
+    assert queue.get_queue_properties().approximate_message_count == 1
+
+
+def test_account_sas_read_only_raw(target, raw, queue):
+    sas = account_sas(target, AccountSasPermissions(read=True))
+    r = raw.post(f"{queue.queue_name}/messages", body=message_xml("x"), sas=sas)
+    assert r.status == 403, r
+    assert r.error_code == "AuthorizationPermissionMismatch"
+    assert r.xml_error()["Code"] == "AuthorizationPermissionMismatch"
+    ok = raw.get(f"{queue.queue_name}/messages", {"peekonly": "true"}, sas=sas)
+    assert ok.status == 200, ok
+
+
+def test_account_sas_wrong_resource_type(target, queue):
+    sas = account_sas(
+        target, AccountSasPermissions(read=True, add=True, process=True), resource_types=ResourceTypes(service=True)
+    )
+    q = queue_with_sas(target, queue.queue_name, sas)
+    assert_forbidden(lambda: q.send_message("x"), "AuthorizationResourceTypeMismatch")
+
+
+def test_account_sas_expired(target, queue):
+    sas = account_sas(target, AccountSasPermissions(read=True), expiry=now() - dt.timedelta(minutes=5))
+    q = queue_with_sas(target, queue.queue_name, sas)
+    err = assert_forbidden(lambda: q.peek_messages(), "AuthenticationFailed")
+    assert isinstance(err, ClientAuthenticationError)
+
+
+def test_account_sas_start_in_future(target, queue):
+    sas = account_sas(
+        target, AccountSasPermissions(read=True), start=now() + dt.timedelta(hours=1), expiry=now() + dt.timedelta(hours=2)
+    )
+    q = queue_with_sas(target, queue.queue_name, sas)
+    assert_forbidden(lambda: q.peek_messages(), "AuthenticationFailed")
+
+
+def test_account_sas_tampered_signature(target, raw, queue):
+    sas = account_sas(target, AccountSasPermissions(read=True))
+    bad = sas.replace("sig=", "sig=AAAA")
+    r = raw.get(f"{queue.queue_name}/messages", {"peekonly": "true"}, sas=bad)
+    assert r.status == 403, r
+    assert r.error_code == "AuthenticationFailed"
+    # widening the permissions without re-signing must also fail
+    widened = sas.replace("sp=r", "sp=ra")
+    assert widened != sas
+    r2 = raw.post(f"{queue.queue_name}/messages", body=message_xml("x"), sas=widened)
+    assert r2.status == 403, r2
+    assert r2.error_code == "AuthenticationFailed"
+
+
+# --------------------------------------------------------------------------------------
+# Queue (service) SAS
+
+
+def test_queue_sas_add_only(target, queue):
+    sas = generate_queue_sas(
+        target.account_name, queue.queue_name, target.account_key,
+        permission=QueueSasPermissions(add=True), expiry=now() + dt.timedelta(hours=1),
+    )
+    q = queue_with_sas(target, queue.queue_name, sas)
+    sent = q.send_message("added via sas")
+    assert sent.id
+    assert_forbidden(lambda: q.receive_message(), "AuthorizationPermissionMismatch")
+    assert_forbidden(lambda: q.peek_messages(), "AuthorizationPermissionMismatch")
+    # the message really arrived
+    assert [m.content for m in queue.peek_messages()] == ["added via sas"]
+
+
+def test_queue_sas_process_and_update(target, queue):
+    queue.send_message("to process")
+    sas = generate_queue_sas(
+        target.account_name, queue.queue_name, target.account_key,
+        permission=QueueSasPermissions(process=True, update=True), expiry=now() + dt.timedelta(hours=1),
+    )
+    q = queue_with_sas(target, queue.queue_name, sas)
+    got = q.receive_message(visibility_timeout=60)
+    assert got.content == "to process"
+    upd = q.update_message(got, content="processed", visibility_timeout=60)
+    q.delete_message(got.id, upd.pop_receipt)
+    assert queue.get_queue_properties().approximate_message_count == 0
+    assert_forbidden(lambda: q.send_message("x"), "AuthorizationPermissionMismatch")
+
+
+def test_queue_sas_is_bound_to_its_queue(target, service, queue, queue_name):
+    other = service.get_queue_client(queue_name + "x")
+    other.create_queue()
+    try:
+        sas = generate_queue_sas(
+            target.account_name, queue.queue_name, target.account_key,
+            permission=QueueSasPermissions(add=True), expiry=now() + dt.timedelta(hours=1),
+        )
+        q = queue_with_sas(target, other.queue_name, sas)
+        assert_forbidden(lambda: q.send_message("x"), "AuthenticationFailed", "AuthorizationFailure")
+        assert other.get_queue_properties().approximate_message_count == 0
+    finally:
+        other.delete_queue()
+
+
+def test_queue_sas_expired_and_future_start(target, queue):
+    expired = generate_queue_sas(
+        target.account_name, queue.queue_name, target.account_key,
+        permission=QueueSasPermissions(add=True), expiry=now() - dt.timedelta(minutes=5),
+    )
+    assert_forbidden(lambda: queue_with_sas(target, queue.queue_name, expired).send_message("x"), "AuthenticationFailed")
+    future = generate_queue_sas(
+        target.account_name, queue.queue_name, target.account_key,
+        permission=QueueSasPermissions(add=True),
+        start=now() + dt.timedelta(hours=1), expiry=now() + dt.timedelta(hours=2),
+    )
+    assert_forbidden(lambda: queue_with_sas(target, queue.queue_name, future).send_message("x"), "AuthenticationFailed")
+    assert queue.get_queue_properties().approximate_message_count == 0
+
+
+def test_queue_sas_with_stored_access_policy(target, queue):
+    queue.set_queue_access_policy(
+        {
+            "producer": AccessPolicy(
+                permission=QueueSasPermissions(read=True, add=True),
+                start=now() - dt.timedelta(minutes=5),
+                expiry=now() + dt.timedelta(hours=1),
+            )
+        }
+    )
+    sas = generate_queue_sas(target.account_name, queue.queue_name, target.account_key, policy_id="producer")
+    assert "si=producer" in sas
+    q = queue_with_sas(target, queue.queue_name, sas)
+    q.send_message("via policy")
+    assert [m.content for m in q.peek_messages()] == ["via policy"]
+    # the policy does not grant process
+    assert_forbidden(lambda: q.receive_message(), "AuthorizationPermissionMismatch")
+
+    # revoking the policy revokes every SAS issued against it
+    queue.set_queue_access_policy({})
+    assert_forbidden(lambda: q.send_message("after revoke"), "AuthenticationFailed", "AuthorizationFailure")
+    assert queue.get_queue_properties().approximate_message_count == 1
+
+
+def test_queue_sas_with_unknown_policy(target, queue):
+    sas = generate_queue_sas(target.account_name, queue.queue_name, target.account_key, policy_id="does-not-exist")
+    q = queue_with_sas(target, queue.queue_name, sas)
+    assert_forbidden(lambda: q.send_message("x"), "AuthenticationFailed", "AuthorizationFailure")
+
+
+def test_service_sas_cannot_manage_queues(target, queue):
+    sas = generate_queue_sas(
+        target.account_name, queue.queue_name, target.account_key,
+        permission=QueueSasPermissions(read=True, add=True, update=True, process=True),
+        expiry=now() + dt.timedelta(hours=1),
+    )
+    q = queue_with_sas(target, queue.queue_name, sas)
+    with pytest.raises(HttpResponseError) as ei:
+        q.set_queue_metadata({"a": "b"})
+    assert ei.value.status_code == 403
+    with pytest.raises(HttpResponseError) as ei2:
+        q.delete_queue()
+    assert ei2.value.status_code == 403
+    assert queue.get_queue_properties().name == queue.queue_name

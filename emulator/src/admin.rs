@@ -1,0 +1,103 @@
+//! Emulator-only endpoints under `/_emulator/` (a path no account name can take):
+//! health (anonymous) and the controllable clock (needs an account key).
+
+use crate::auth::shared_key;
+use crate::error::{ErrorCode, Result, StorageError};
+use crate::request::RequestParts;
+use crate::response::Reply;
+use crate::state::AppState;
+use base64::Engine;
+use http::{Method, StatusCode};
+use subtle::ConstantTimeEq;
+
+pub const PREFIX: &str = "/_emulator";
+
+pub fn is_admin_path(path: &str) -> bool {
+    path == PREFIX || path.starts_with("/_emulator/")
+}
+
+/// Accepts `x-ms-emulator-key: <account key>` or a Shared Key signature by any account.
+fn authenticate(app: &AppState, req: &RequestParts) -> Result<()> {
+    if let Some(key) = req.header("x-ms-emulator-key") {
+        let given = base64::engine::general_purpose::STANDARD
+            .decode(key.trim())
+            .unwrap_or_default();
+        if app.config.accounts.iter().any(|a| {
+            a.keys
+                .iter()
+                .any(|k| bool::from(k.as_slice().ct_eq(&given)))
+        }) {
+            return Ok(());
+        }
+        return Err(StorageError::auth_failed(
+            "The x-ms-emulator-key header does not match any account key.",
+        ));
+    }
+    if let Some(auth) = req.header("authorization") {
+        if let Some((account, sig)) = auth
+            .strip_prefix("SharedKey ")
+            .and_then(|r| r.trim().split_once(':'))
+        {
+            if let Some(acct) = app.config.accounts.get(account) {
+                let version = req
+                    .header("x-ms-version")
+                    .unwrap_or(crate::config::LATEST_VERSION);
+                let sts = shared_key::string_to_sign(req, &acct.name, &req.raw_path, version, "");
+                if acct.keys.iter().any(|k| shared_key::verify(k, &sts, sig)) {
+                    return Ok(());
+                }
+                return Err(StorageError::auth_failed(format!(
+                    "Server used following string to sign: '{sts}'."
+                )));
+            }
+        }
+        return Err(StorageError::auth_failed(
+            "The Authorization header is not a valid Shared Key signature.",
+        ));
+    }
+    Err(StorageError::auth_failed(
+        "The clock endpoints need an account key: send x-ms-emulator-key or sign with Shared Key.",
+    ))
+}
+
+fn clock_json(app: &AppState) -> String {
+    format!(
+        "{{\"now\":\"{}\",\"nowMs\":{},\"offsetSeconds\":{}}}",
+        crate::clock::iso8601_7(app.clock.now_ms()),
+        app.clock.now_ms(),
+        app.clock.offset_ms() as f64 / 1000.0
+    )
+}
+
+pub fn handle(app: &AppState, req: &RequestParts) -> Result<Reply> {
+    let path = req.raw_path.trim_end_matches('/');
+    match (&req.method, path) {
+        (&Method::GET | &Method::HEAD, "/_emulator/health") => {
+            Ok(Reply::json(StatusCode::OK, "{\"status\":\"ok\"}".into()))
+        }
+        (&Method::GET, "/_emulator/clock") => {
+            authenticate(app, req)?;
+            Ok(Reply::json(StatusCode::OK, clock_json(app)))
+        }
+        (&Method::POST, "/_emulator/clock/advance") => {
+            authenticate(app, req)?;
+            let raw = req
+                .query
+                .get("seconds")
+                .ok_or_else(|| StorageError::missing_query("seconds"))?;
+            let seconds: f64 = raw
+                .parse()
+                .ok()
+                .filter(|s: &f64| s.is_finite() && *s >= 0.0 && *s <= 100.0 * 365.0 * 86400.0)
+                .ok_or_else(|| StorageError::invalid_query("seconds", raw))?;
+            app.clock.advance_ms((seconds * 1000.0).round() as i64);
+            // Expired messages leave at once, so counts are right when this returns.
+            app.store.sweep_expired()?;
+            Ok(Reply::json(StatusCode::OK, clock_json(app)))
+        }
+        (_, "/_emulator/health" | "/_emulator/clock" | "/_emulator/clock/advance") => {
+            Err(StorageError::new(ErrorCode::UnsupportedHttpVerb))
+        }
+        _ => Err(StorageError::new(ErrorCode::ResourceNotFound)),
+    }
+}

@@ -1,0 +1,71 @@
+//! What each operation needs from a SAS.
+
+use crate::router::{Operation, QueueOp};
+
+/// Account SAS requirement: one of `resource_types` in `srt` and one of `any_of` in `sp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountNeed {
+    pub resource_types: &'static str,
+    pub any_of: &'static str,
+}
+
+const fn need(resource_types: &'static str, any_of: &'static str) -> AccountNeed {
+    AccountNeed {
+        resource_types,
+        any_of,
+    }
+}
+
+/// None: no SAS may perform the operation (ACLs are owner-only).
+pub fn account_sas_needs(op: &Operation) -> Option<AccountNeed> {
+    let Operation::Queue(op) = op else {
+        return None;
+    };
+    Some(match op {
+        QueueOp::ListQueues => need("s", "l"),
+        QueueOp::GetServiceProperties | QueueOp::GetServiceStats => need("s", "r"),
+        QueueOp::SetServiceProperties => need("s", "w"),
+        QueueOp::CreateQueue => need("c", "cw"),
+        QueueOp::DeleteQueue => need("c", "d"),
+        QueueOp::GetQueueMetadata => need("c", "r"),
+        QueueOp::SetQueueMetadata => need("c", "w"),
+        QueueOp::GetQueueAcl | QueueOp::SetQueueAcl => return None,
+        QueueOp::ClearMessages => need("co", "d"),
+        QueueOp::PutMessage => need("o", "a"),
+        QueueOp::GetMessages | QueueOp::DeleteMessage => need("o", "p"),
+        QueueOp::PeekMessages => need("o", "r"),
+        QueueOp::UpdateMessage => need("o", "u"),
+    })
+}
+
+/// Queue service SAS letters (`raup`); None for what a service SAS can never do.
+pub fn queue_sas_needs(op: &Operation) -> Option<&'static str> {
+    let Operation::Queue(op) = op else {
+        return None;
+    };
+    match op {
+        QueueOp::GetQueueMetadata | QueueOp::PeekMessages => Some("r"),
+        QueueOp::PutMessage => Some("a"),
+        QueueOp::UpdateMessage => Some("u"),
+        QueueOp::GetMessages | QueueOp::DeleteMessage => Some("p"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table() {
+        let q = |op| Operation::Queue(op);
+        assert_eq!(
+            account_sas_needs(&q(QueueOp::PutMessage)),
+            Some(need("o", "a"))
+        );
+        assert_eq!(account_sas_needs(&q(QueueOp::SetQueueAcl)), None);
+        assert_eq!(queue_sas_needs(&q(QueueOp::GetMessages)), Some("p"));
+        assert_eq!(queue_sas_needs(&q(QueueOp::CreateQueue)), None);
+        assert_eq!(queue_sas_needs(&q(QueueOp::ListQueues)), None);
+    }
+}

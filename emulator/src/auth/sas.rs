@@ -1,0 +1,272 @@
+//! Shared access signatures: the token's fields, its string-to-sign, and the checks that do
+//! not need the operation (signature, time window, protocol, source IP).
+
+use crate::clock::parse_iso8601;
+use crate::error::{ErrorCode, Result, StorageError};
+use crate::request::Query;
+use std::net::IpAddr;
+
+/// The SAS fields of a query string, values decoded. Absent fields are empty strings,
+/// which is exactly how they enter the string-to-sign.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SasToken {
+    pub sv: String,
+    pub ss: String,
+    pub srt: String,
+    pub sp: String,
+    pub st: String,
+    pub se: String,
+    pub sip: String,
+    pub spr: String,
+    pub si: String,
+    pub sr: String,
+    pub ses: String,
+    pub sig: String,
+    pub rscc: String,
+    pub rscd: String,
+    pub rsce: String,
+    pub rscl: String,
+    pub rsct: String,
+    pub skoid: String,
+}
+
+impl SasToken {
+    /// None when the query carries no signature at all.
+    pub fn from_query(q: &Query) -> Option<SasToken> {
+        let sig = q.get("sig")?;
+        let f = |n: &str| q.get(n).unwrap_or("").to_string();
+        Some(SasToken {
+            sv: f("sv"),
+            ss: f("ss"),
+            srt: f("srt"),
+            sp: f("sp"),
+            st: f("st"),
+            se: f("se"),
+            sip: f("sip"),
+            spr: f("spr"),
+            si: f("si"),
+            sr: f("sr"),
+            ses: f("ses"),
+            sig: sig.to_string(),
+            rscc: f("rscc"),
+            rscd: f("rscd"),
+            rsce: f("rsce"),
+            rscl: f("rscl"),
+            rsct: f("rsct"),
+            skoid: f("skoid"),
+        })
+    }
+
+    pub fn is_account_sas(&self) -> bool {
+        !self.ss.is_empty() && !self.srt.is_empty()
+    }
+}
+
+pub fn account_string_to_sign(account: &str, t: &SasToken) -> String {
+    let mut s = format!(
+        "{account}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n",
+        t.sp, t.ss, t.srt, t.st, t.se, t.sip, t.spr, t.sv
+    );
+    if t.sv.as_str() >= "2020-12-06" {
+        s.push_str(&t.ses);
+        s.push('\n');
+    }
+    s
+}
+
+/// Queue service SAS. The policy fields (sp/st/se) are the token's own, as signed.
+pub fn queue_string_to_sign(account: &str, queue: &str, t: &SasToken) -> String {
+    let resource = if t.sv.as_str() >= "2015-02-21" {
+        format!("/queue/{account}/{queue}")
+    } else {
+        format!("/{account}/{queue}")
+    };
+    if t.sv.as_str() >= "2015-04-05" {
+        format!(
+            "{}\n{}\n{}\n{resource}\n{}\n{}\n{}\n{}",
+            t.sp, t.st, t.se, t.si, t.sip, t.spr, t.sv
+        )
+    } else {
+        format!(
+            "{}\n{}\n{}\n{resource}\n{}\n{}",
+            t.sp, t.st, t.se, t.si, t.sv
+        )
+    }
+}
+
+fn version_ok(v: &str) -> bool {
+    crate::version::is_valid(v)
+}
+
+/// Checks that apply to every SAS once the signature matched: version, time window,
+/// protocol and source address. `start`/`expiry` are the effective values (token or
+/// stored policy).
+pub fn check_window(
+    t: &SasToken,
+    start: &str,
+    expiry: &str,
+    now_ms: i64,
+    peer: IpAddr,
+) -> Result<()> {
+    if !version_ok(&t.sv) {
+        return Err(StorageError::auth_failed(format!(
+            "The signed version '{}' is invalid.",
+            t.sv
+        )));
+    }
+    if !t.skoid.is_empty() {
+        return Err(StorageError::auth_failed(
+            "User delegation SAS is not supported by this emulator.",
+        ));
+    }
+    if !start.is_empty() {
+        let st = parse_iso8601(start).ok_or_else(|| {
+            StorageError::auth_failed(format!("The signed start '{start}' is not a valid date."))
+        })?;
+        if now_ms < st {
+            return Err(StorageError::auth_failed(
+                "Signed start time is in the future.",
+            ));
+        }
+    }
+    if expiry.is_empty() {
+        return Err(StorageError::auth_failed("Signed expiry time is missing."));
+    }
+    let se = parse_iso8601(expiry).ok_or_else(|| {
+        StorageError::auth_failed(format!("The signed expiry '{expiry}' is not a valid date."))
+    })?;
+    if now_ms > se {
+        return Err(StorageError::auth_failed("Signed expiry time has passed."));
+    }
+    // The emulator only speaks plain HTTP, so `spr=https` can never be honoured.
+    match t.spr.as_str() {
+        "" | "https,http" | "http,https" | "http" => {}
+        "https" => return Err(StorageError::new(ErrorCode::AuthorizationProtocolMismatch)),
+        other => {
+            return Err(StorageError::auth_failed(format!(
+                "The signed protocol '{other}' is invalid."
+            )))
+        }
+    }
+    if !t.sip.is_empty() && !ip_allowed(&t.sip, peer) {
+        return Err(StorageError::new(ErrorCode::AuthorizationSourceIPMismatch));
+    }
+    Ok(())
+}
+
+/// `sip` is one address or an inclusive range `a.b.c.d-e.f.g.h`.
+pub fn ip_allowed(sip: &str, peer: IpAddr) -> bool {
+    let peer = match peer {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    };
+    match sip.split_once('-') {
+        Some((lo, hi)) => match (lo.trim().parse::<IpAddr>(), hi.trim().parse::<IpAddr>()) {
+            (Ok(lo), Ok(hi)) => lo <= peer && peer <= hi,
+            _ => false,
+        },
+        None => sip.trim().parse::<IpAddr>().is_ok_and(|ip| ip == peer),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token() -> SasToken {
+        SasToken {
+            sv: "2025-11-05".into(),
+            ss: "q".into(),
+            srt: "sco".into(),
+            sp: "rwdlacup".into(),
+            se: "2030-01-01T00:00:00Z".into(),
+            spr: "https,http".into(),
+            sig: "x".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn account_sts() {
+        let t = token();
+        assert_eq!(
+            account_string_to_sign("devstoreaccount1", &t),
+            "devstoreaccount1\nrwdlacup\nq\nsco\n\n2030-01-01T00:00:00Z\n\nhttps,http\n2025-11-05\n\n"
+        );
+        let old = SasToken {
+            sv: "2019-02-02".into(),
+            ..t
+        };
+        assert_eq!(
+            account_string_to_sign("a", &old),
+            "a\nrwdlacup\nq\nsco\n\n2030-01-01T00:00:00Z\n\nhttps,http\n2019-02-02\n"
+        );
+    }
+
+    #[test]
+    fn queue_sts() {
+        let t = SasToken {
+            sp: "raup".into(),
+            si: "policy".into(),
+            ..token()
+        };
+        assert_eq!(
+            queue_string_to_sign("acct", "q1", &t),
+            "raup\n\n2030-01-01T00:00:00Z\n/queue/acct/q1\npolicy\n\nhttps,http\n2025-11-05"
+        );
+        let old = SasToken {
+            sv: "2013-08-15".into(),
+            ..t
+        };
+        assert_eq!(
+            queue_string_to_sign("acct", "q1", &old),
+            "raup\n\n2030-01-01T00:00:00Z\n/acct/q1\npolicy\n2013-08-15"
+        );
+    }
+
+    #[test]
+    fn windows_and_addresses() {
+        let t = token();
+        let now = parse_iso8601("2029-01-01").expect("date");
+        let lo: IpAddr = [127, 0, 0, 1].into();
+        assert!(check_window(&t, "", &t.se, now, lo).is_ok());
+        let late = parse_iso8601("2031-01-01").expect("date");
+        assert_eq!(
+            check_window(&t, "", &t.se, late, lo).map_err(|e| e.code),
+            Err(ErrorCode::AuthenticationFailed)
+        );
+        assert_eq!(
+            check_window(&t, "2029-06-01", &t.se, now, lo).map_err(|e| e.code),
+            Err(ErrorCode::AuthenticationFailed)
+        );
+        assert_eq!(
+            check_window(&t, "", "", now, lo).map_err(|e| e.code),
+            Err(ErrorCode::AuthenticationFailed)
+        );
+        let https = SasToken {
+            spr: "https".into(),
+            ..t.clone()
+        };
+        assert_eq!(
+            check_window(&https, "", &t.se, now, lo).map_err(|e| e.code),
+            Err(ErrorCode::AuthorizationProtocolMismatch)
+        );
+        let ip = SasToken {
+            sip: "10.0.0.1-10.0.0.9".into(),
+            ..t.clone()
+        };
+        assert_eq!(
+            check_window(&ip, "", &t.se, now, lo).map_err(|e| e.code),
+            Err(ErrorCode::AuthorizationSourceIPMismatch)
+        );
+        assert!(ip_allowed("127.0.0.0-127.0.0.255", lo));
+        assert!(ip_allowed(
+            "127.0.0.1",
+            "::ffff:127.0.0.1".parse().expect("ip")
+        ));
+        assert!(!ip_allowed("garbage", lo));
+    }
+}

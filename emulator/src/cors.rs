@@ -1,0 +1,123 @@
+//! CORS: preflight answers and the headers added to actual cross-origin requests, from the
+//! rules stored with the service properties.
+
+use crate::error::{ErrorCode, Result, StorageError};
+use crate::model::CorsRule;
+use crate::request::RequestParts;
+use crate::response::Reply;
+use http::StatusCode;
+
+fn list(s: &str) -> impl Iterator<Item = &str> {
+    s.split(',').map(str::trim).filter(|x| !x.is_empty())
+}
+
+fn origin_allowed(rule: &CorsRule, origin: &str) -> bool {
+    list(&rule.allowed_origins).any(|o| o == "*" || o.eq_ignore_ascii_case(origin))
+}
+
+fn method_allowed(rule: &CorsRule, method: &str) -> bool {
+    list(&rule.allowed_methods).any(|m| m.eq_ignore_ascii_case(method))
+}
+
+/// Allowed headers are exact names or prefixes ending in `*`.
+fn header_allowed(rule: &CorsRule, header: &str) -> bool {
+    let h = header.to_ascii_lowercase();
+    list(&rule.allowed_headers).any(|a| {
+        let a = a.to_ascii_lowercase();
+        match a.strip_suffix('*') {
+            Some(prefix) => h.starts_with(prefix),
+            None => a == h,
+        }
+    })
+}
+
+fn allows_any_origin(rule: &CorsRule) -> bool {
+    list(&rule.allowed_origins).any(|o| o == "*")
+}
+
+/// Answers an `OPTIONS` preflight. Never authenticated.
+pub fn preflight(req: &RequestParts, rules: &[CorsRule]) -> Result<Reply> {
+    let origin = req
+        .header("origin")
+        .ok_or_else(|| StorageError::missing_header("Origin"))?;
+    let method = req
+        .header("access-control-request-method")
+        .ok_or_else(|| StorageError::missing_header("Access-Control-Request-Method"))?;
+    let requested: Vec<&str> = req
+        .header("access-control-request-headers")
+        .map(|h| list(h).collect())
+        .unwrap_or_default();
+    let rule = rules
+        .iter()
+        .find(|r| {
+            origin_allowed(r, origin)
+                && method_allowed(r, method)
+                && requested.iter().all(|h| header_allowed(r, h))
+        })
+        .ok_or_else(|| StorageError::new(ErrorCode::CorsPreflightFailure))?;
+    let mut reply = Reply::empty(StatusCode::OK);
+    if allows_any_origin(rule) {
+        reply.set("access-control-allow-origin", "*");
+    } else {
+        reply
+            .set("access-control-allow-origin", origin)
+            .set("access-control-allow-credentials", "true");
+    }
+    reply
+        .set("access-control-allow-methods", method)
+        .set("access-control-max-age", rule.max_age.to_string())
+        .set("vary", "Origin");
+    if !requested.is_empty() {
+        reply.set("access-control-allow-headers", requested.join(","));
+    }
+    Ok(reply)
+}
+
+/// Headers for an actual request carrying `Origin`, when a rule matches.
+pub fn response_headers(req: &RequestParts, rules: &[CorsRule], reply: &mut Reply) {
+    let Some(origin) = req.header("origin") else {
+        return;
+    };
+    let Some(rule) = rules
+        .iter()
+        .find(|r| origin_allowed(r, origin) && method_allowed(r, req.method.as_str()))
+    else {
+        return;
+    };
+    if allows_any_origin(rule) {
+        reply.set("access-control-allow-origin", "*");
+    } else {
+        reply
+            .set("access-control-allow-origin", origin)
+            .set("access-control-allow-credentials", "true");
+    }
+    reply.set("vary", "Origin");
+    if !rule.exposed_headers.is_empty() {
+        reply.set("access-control-expose-headers", &rule.exposed_headers);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule() -> CorsRule {
+        CorsRule {
+            allowed_origins: "http://a.com, http://b.com".into(),
+            allowed_methods: "GET,PUT".into(),
+            allowed_headers: "x-ms-meta-abc,x-ms-meta-data*".into(),
+            exposed_headers: "x-ms-meta-*".into(),
+            max_age: 500,
+        }
+    }
+
+    #[test]
+    fn matching() {
+        let r = rule();
+        assert!(origin_allowed(&r, "http://B.com"));
+        assert!(!origin_allowed(&r, "http://c.com"));
+        assert!(method_allowed(&r, "put") && !method_allowed(&r, "DELETE"));
+        assert!(header_allowed(&r, "x-ms-meta-abc") && header_allowed(&r, "X-Ms-Meta-Data42"));
+        assert!(!header_allowed(&r, "x-ms-meta-ab"));
+    }
+}

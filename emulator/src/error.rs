@@ -1,0 +1,169 @@
+//! Every Azure error the emulator can answer, with its HTTP status and `x-ms-error-code`.
+//!
+//! Handlers return `StorageError`; the listener renders it exactly once (see `response.rs`),
+//! so the code in the header and in the XML body can never disagree.
+
+use http::StatusCode;
+
+macro_rules! error_codes {
+    ($($name:ident => $status:ident, $msg:literal;)*) => {
+        /// Azure's error codes, spelled as on the wire.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorCode { $($name,)* }
+
+        impl ErrorCode {
+            pub fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$name => stringify!($name),)* }
+            }
+            pub fn status(self) -> StatusCode {
+                match self { $(ErrorCode::$name => StatusCode::$status,)* }
+            }
+            pub fn default_message(self) -> &'static str {
+                match self { $(ErrorCode::$name => $msg,)* }
+            }
+        }
+    };
+}
+
+error_codes! {
+    // 400
+    MissingRequiredHeader => BAD_REQUEST, "An HTTP header that's mandatory for this request is not specified.";
+    MissingRequiredQueryParameter => BAD_REQUEST, "A query parameter that's mandatory for this request is not specified.";
+    MissingRequiredXmlNode => BAD_REQUEST, "An XML node that's mandatory for this request is not specified.";
+    InvalidHeaderValue => BAD_REQUEST, "The value for one of the HTTP headers is not in the correct format.";
+    InvalidQueryParameterValue => BAD_REQUEST, "Value for one of the query parameters specified in the request URI is invalid.";
+    OutOfRangeQueryParameterValue => BAD_REQUEST, "One of the query parameters specified in the request URI is outside the permissible range.";
+    OutOfRangeInput => BAD_REQUEST, "One of the request inputs is out of range.";
+    InvalidInput => BAD_REQUEST, "One of the request inputs is not valid.";
+    InvalidXmlDocument => BAD_REQUEST, "XML specified is not syntactically valid.";
+    InvalidXmlNodeValue => BAD_REQUEST, "The value for one of the XML nodes is not in the correct format.";
+    InvalidUri => BAD_REQUEST, "The requested URI does not represent any resource on the server.";
+    InvalidResourceName => BAD_REQUEST, "The specifed resource name contains invalid characters.";
+    InvalidMetadata => BAD_REQUEST, "The metadata specified is invalid. It has characters that are not permitted.";
+    EmptyMetadataKey => BAD_REQUEST, "The key for one of the metadata key-value pairs is empty.";
+    MetadataTooLarge => BAD_REQUEST, "The size of the specified metadata exceeds the maximum size permitted.";
+    InvalidAuthenticationInfo => BAD_REQUEST, "Authentication information is not given in the correct format. Check the value of Authorization header.";
+    UnsupportedHeader => BAD_REQUEST, "One of the HTTP headers specified in the request is not supported.";
+    UnsupportedQueryParameter => BAD_REQUEST, "One of the query parameters specified in the request URI is not supported.";
+    PopReceiptMismatch => BAD_REQUEST, "The specified pop receipt did not match the pop receipt for a dequeued message.";
+    MessageTooLarge => BAD_REQUEST, "The message exceeds the maximum allowed size.";
+    InvalidMarker => BAD_REQUEST, "The specified marker is invalid.";
+    // 401 / 403
+    NoAuthenticationInformation => UNAUTHORIZED, "Server failed to authenticate the request. Please refer to the information in the www-authenticate header.";
+    AuthenticationFailed => FORBIDDEN, "Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.";
+    AuthorizationFailure => FORBIDDEN, "This request is not authorized to perform this operation.";
+    AuthorizationPermissionMismatch => FORBIDDEN, "This request is not authorized to perform this operation using this permission.";
+    AuthorizationServiceMismatch => FORBIDDEN, "This request is not authorized to perform this operation using this service.";
+    AuthorizationResourceTypeMismatch => FORBIDDEN, "This request is not authorized to perform this operation using this resource type.";
+    AuthorizationProtocolMismatch => FORBIDDEN, "This request is not authorized to perform this operation using this protocol.";
+    AuthorizationSourceIPMismatch => FORBIDDEN, "This request is not authorized to perform this operation using this source IP.";
+    CorsPreflightFailure => FORBIDDEN, "CORS not enabled or no matching rule found for this request.";
+    // 404
+    ResourceNotFound => NOT_FOUND, "The specified resource does not exist.";
+    QueueNotFound => NOT_FOUND, "The specified queue does not exist.";
+    MessageNotFound => NOT_FOUND, "The specified message does not exist.";
+    // 405
+    UnsupportedHttpVerb => METHOD_NOT_ALLOWED, "The resource doesn't support the specified HTTP verb.";
+    // 409
+    ResourceAlreadyExists => CONFLICT, "The specified resource already exists.";
+    QueueAlreadyExists => CONFLICT, "The specified queue already exists.";
+    QueueBeingDeleted => CONFLICT, "The specified queue is being deleted.";
+    // 411 / 413
+    MissingContentLengthHeader => LENGTH_REQUIRED, "The Content-Length header was not specified.";
+    RequestBodyTooLarge => PAYLOAD_TOO_LARGE, "The request body is too large and exceeds the maximum permissible limit.";
+    // 500 / 501 / 503
+    InternalError => INTERNAL_SERVER_ERROR, "The server encountered an internal error. Please retry the request.";
+    NotImplemented => NOT_IMPLEMENTED, "The requested operation is not implemented on this emulator yet.";
+    ServerBusy => SERVICE_UNAVAILABLE, "The server is currently unable to receive requests. Please retry your request.";
+}
+
+/// One error answer: the code, an optional more specific message, and the detail elements
+/// that Azure adds to the XML body (QueryParameterName, MinimumAllowed, ...).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct StorageError {
+    pub code: ErrorCode,
+    pub status: StatusCode,
+    pub message: String,
+    pub details: Vec<(&'static str, String)>,
+}
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+impl StorageError {
+    pub fn new(code: ErrorCode) -> Self {
+        StorageError {
+            code,
+            status: code.status(),
+            message: code.default_message().to_string(),
+            details: Vec::new(),
+        }
+    }
+
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
+    }
+
+    pub fn with_detail(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.details.push((name, value.into()));
+        self
+    }
+
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    pub fn invalid_header(name: &str, value: &str) -> Self {
+        Self::new(ErrorCode::InvalidHeaderValue)
+            .with_detail("HeaderName", name)
+            .with_detail("HeaderValue", value)
+    }
+
+    pub fn missing_header(name: &str) -> Self {
+        Self::new(ErrorCode::MissingRequiredHeader).with_detail("HeaderName", name)
+    }
+
+    pub fn invalid_query(name: &str, value: &str) -> Self {
+        Self::new(ErrorCode::InvalidQueryParameterValue)
+            .with_detail("QueryParameterName", name)
+            .with_detail("QueryParameterValue", value)
+    }
+
+    pub fn missing_query(name: &str) -> Self {
+        Self::new(ErrorCode::MissingRequiredQueryParameter).with_detail("QueryParameterName", name)
+    }
+
+    pub fn out_of_range_query(name: &str, value: &str, min: i64, max: i64) -> Self {
+        Self::new(ErrorCode::OutOfRangeQueryParameterValue)
+            .with_detail("QueryParameterName", name)
+            .with_detail("QueryParameterValue", value)
+            .with_detail("MinimumAllowed", min.to_string())
+            .with_detail("MaximumAllowed", max.to_string())
+    }
+
+    pub fn xml(reason: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidXmlDocument).with_detail("Reason", reason)
+    }
+
+    pub fn auth_failed(detail: impl Into<String>) -> Self {
+        Self::new(ErrorCode::AuthenticationFailed).with_detail("AuthenticationErrorDetail", detail)
+    }
+
+    pub fn internal(err: impl std::fmt::Display) -> Self {
+        // The cause goes to the log, never to the client.
+        tracing::error!(error = %err, "internal error");
+        Self::new(ErrorCode::InternalError)
+    }
+
+    pub fn code(code: ErrorCode) -> Self {
+        Self::new(code)
+    }
+}
+
+impl From<ErrorCode> for StorageError {
+    fn from(code: ErrorCode) -> Self {
+        StorageError::new(code)
+    }
+}

@@ -1,0 +1,235 @@
+//! A local, durable, fast emulator of the Azure Storage Queue (and soon Blob) REST APIs.
+//!
+//! Start it inside a test:
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let emulator = emulator::Emulator::in_memory().start().await?;
+//! let conn = emulator.connection_string(); // hand this to any Azure SDK
+//! emulator.clock().advance_ms(60_000);     // move time for TTL / visibility tests
+//! emulator.shutdown().await;
+//! # Ok(()) }
+//! ```
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod admin;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod cors;
+pub mod error;
+pub mod model;
+pub mod queue;
+pub mod request;
+pub mod response;
+pub mod router;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod validate;
+pub mod version;
+pub mod xml;
+
+use clock::Clock;
+use config::Config;
+use request::Service;
+use state::AppState;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use config::{Accounts, DEV_ACCOUNT, DEV_KEY};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] store::OpenError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Builder for an emulator instance.
+#[derive(Clone, Debug)]
+pub struct Emulator {
+    config: Config,
+}
+
+impl Emulator {
+    pub fn new(config: Config) -> Self {
+        Emulator { config }
+    }
+
+    /// In-memory store, loopback, ports picked by the OS: what a test wants.
+    pub fn in_memory() -> Self {
+        let mut config = Config::default();
+        config.blob_addr.set_port(0);
+        config.queue_addr.set_port(0);
+        Emulator { config }
+    }
+
+    /// Keep data in `dir` (durable across restarts).
+    pub fn location(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.config.location = Some(dir.into());
+        self
+    }
+
+    pub fn accounts(mut self, accounts: Accounts) -> Self {
+        self.config.accounts = accounts;
+        self
+    }
+
+    pub fn config_mut(&mut self) -> &mut Config {
+        &mut self.config
+    }
+
+    /// Opens the store, binds both ports and starts serving.
+    pub async fn start(self) -> Result<RunningEmulator, StartError> {
+        let config = self.config;
+        let clock = Clock::new();
+        let store = store::Store::open(
+            config.location.as_deref(),
+            config.cache_bytes,
+            clock.clone(),
+        )?;
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind { addr, source })
+        };
+        let queue_listener = bind(config.queue_addr).await?;
+        let blob_listener = bind(config.blob_addr).await?;
+        let queue_addr = queue_listener
+            .local_addr()
+            .map_err(|source| StartError::Bind {
+                addr: config.queue_addr,
+                source,
+            })?;
+        let blob_addr = blob_listener
+            .local_addr()
+            .map_err(|source| StartError::Bind {
+                addr: config.blob_addr,
+                source,
+            })?;
+        let app = Arc::new(AppState {
+            store,
+            clock,
+            config,
+        });
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let tasks = vec![
+            tokio::spawn(server::serve(
+                queue_listener,
+                Service::Queue,
+                app.clone(),
+                shutdown_rx.clone(),
+            )),
+            tokio::spawn(server::serve(
+                blob_listener,
+                Service::Blob,
+                app.clone(),
+                shutdown_rx.clone(),
+            )),
+            tokio::spawn(housekeeping(app.clone(), shutdown_rx)),
+        ];
+        Ok(RunningEmulator {
+            queue_addr,
+            blob_addr,
+            app,
+            shutdown: shutdown_tx,
+            tasks,
+        })
+    }
+}
+
+/// Sweeps expired messages and purges deleted queues in the background.
+async fn housekeeping(app: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let work = app.clone();
+        let result = tokio::task::spawn_blocking(move || -> Result<(), error::StorageError> {
+            work.store.sweep_expired()?;
+            work.store.purge_orphans()?;
+            Ok(())
+        })
+        .await;
+        if let Ok(Err(e)) = result {
+            tracing::warn!(error = %e, "housekeeping failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = app.clock.advanced() => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// A running emulator. Dropping it without `shutdown` leaves the tasks running until the
+/// runtime ends.
+pub struct RunningEmulator {
+    queue_addr: SocketAddr,
+    blob_addr: SocketAddr,
+    app: Arc<AppState>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningEmulator {
+    pub fn queue_addr(&self) -> SocketAddr {
+        self.queue_addr
+    }
+
+    pub fn blob_addr(&self) -> SocketAddr {
+        self.blob_addr
+    }
+
+    fn first_account(&self) -> (String, String) {
+        use base64::Engine;
+        let a = self.app.config.accounts.first();
+        let name = a
+            .map(|a| a.name.clone())
+            .unwrap_or_else(|| DEV_ACCOUNT.to_string());
+        let key = a
+            .and_then(|a| a.keys.first())
+            .map(|k| base64::engine::general_purpose::STANDARD.encode(k))
+            .unwrap_or_default();
+        (name, key)
+    }
+
+    /// `http://127.0.0.1:<port>/<account>`
+    pub fn queue_endpoint(&self) -> String {
+        format!("http://{}/{}", self.queue_addr, self.first_account().0)
+    }
+
+    pub fn blob_endpoint(&self) -> String {
+        format!("http://{}/{}", self.blob_addr, self.first_account().0)
+    }
+
+    /// A connection string for the first account, for any Azure SDK.
+    pub fn connection_string(&self) -> String {
+        let (name, key) = self.first_account();
+        format!(
+            "DefaultEndpointsProtocol=http;AccountName={name};AccountKey={key};BlobEndpoint={};QueueEndpoint={};",
+            self.blob_endpoint(),
+            self.queue_endpoint()
+        )
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.app.clock
+    }
+
+    /// Stops accepting, lets in-flight requests finish, flushes the store.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        let app = self.app.clone();
+        let _ = tokio::task::spawn_blocking(move || app.store.close()).await;
+    }
+}

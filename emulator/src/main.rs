@@ -1,0 +1,169 @@
+//! The `emulator` command: Azurite's command line, our engine.
+
+use clap::Parser;
+use emulator::config::{Accounts, Config};
+use emulator::Emulator;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "emulator",
+    version,
+    about = "A local, durable, fast Azure Storage (Queue, Blob) emulator"
+)]
+struct Cli {
+    /// Address the Blob service listens on.
+    #[arg(long = "blobHost", default_value = "127.0.0.1")]
+    blob_host: IpAddr,
+    /// Blob port (0 picks a free one).
+    #[arg(long = "blobPort", default_value_t = 10000)]
+    blob_port: u16,
+    /// Address the Queue service listens on.
+    #[arg(long = "queueHost", default_value = "127.0.0.1")]
+    queue_host: IpAddr,
+    /// Queue port (0 picks a free one).
+    #[arg(long = "queuePort", default_value_t = 10001)]
+    queue_port: u16,
+    /// Data folder (default: the current directory's `emulator-data`).
+    #[arg(short = 'l', long = "location")]
+    location: Option<PathBuf>,
+    /// Keep everything in a temporary store that is gone on exit.
+    #[arg(long = "inMemoryPersistence")]
+    in_memory: bool,
+    /// No request log.
+    #[arg(short = 's', long = "silent")]
+    silent: bool,
+    /// Write a debug log to FILE.
+    #[arg(short = 'd', long = "debug", value_name = "FILE")]
+    debug: Option<PathBuf>,
+    /// Relax checks (accepted for Azurite compatibility).
+    #[arg(long = "loose")]
+    loose: bool,
+    /// Accepted for Azurite compatibility: every valid version is accepted anyway.
+    #[arg(long = "skipApiVersionCheck")]
+    skip_api_version_check: bool,
+    /// Accepted for Azurite compatibility: there is no telemetry.
+    #[arg(long = "disableTelemetry")]
+    disable_telemetry: bool,
+    /// Reject x-ms-version values newer than the newest this emulator knows.
+    #[arg(long = "strictApiVersion")]
+    strict_api_version: bool,
+    /// Store cache size in MiB.
+    #[arg(long = "cacheMiB", default_value_t = 32)]
+    cache_mib: u64,
+}
+
+fn init_logging(cli: &Cli) -> Result<(), String> {
+    use tracing_subscriber::EnvFilter;
+    let level = if cli.silent { "warn" } else { "info" };
+    match &cli.debug {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open debug log {}: {e}", path.display()))?;
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("debug")),
+                )
+                .with_writer(std::sync::Mutex::new(file))
+                .with_ansi(false)
+                .init();
+        }
+        None => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level)),
+                )
+                .with_writer(std::io::stderr)
+                .init();
+        }
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = init_logging(&cli) {
+        eprintln!("emulator: {e}");
+        return ExitCode::from(2);
+    }
+    let accounts = match std::env::var("AZURITE_ACCOUNTS") {
+        Ok(spec) if !spec.trim().is_empty() => match Accounts::parse(&spec) {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("emulator: AZURITE_ACCOUNTS: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => Accounts::dev(),
+    };
+    let config = Config {
+        blob_addr: SocketAddr::new(cli.blob_host, cli.blob_port),
+        queue_addr: SocketAddr::new(cli.queue_host, cli.queue_port),
+        location: if cli.in_memory {
+            None
+        } else {
+            Some(
+                cli.location
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("emulator-data")),
+            )
+        },
+        accounts,
+        loose: cli.loose,
+        strict_version: cli.strict_api_version,
+        cache_bytes: cli.cache_mib.max(1) * 1024 * 1024,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("emulator: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let running = match Emulator::new(config).start().await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("emulator: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        // Scripts that start us on port 0 read these two lines to find the real ports.
+        println!("Blob service listening at http://{}", running.blob_addr());
+        println!("Queue service listening at http://{}", running.queue_addr());
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        running.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,455 @@
+//! Resource state shared by services and stored by the store: metadata, access policies,
+//! service properties. Stored with serde; rendered to and parsed from Azure's XML here.
+
+use crate::clock::{iso8601_7, parse_iso8601};
+use crate::error::{ErrorCode, Result, StorageError};
+use crate::xml::{Element, Writer};
+use serde::{Deserialize, Serialize};
+
+/// User metadata in the order given, names with their original case.
+pub type Metadata = Vec<(String, String)>;
+
+/// Same names (case-insensitively) with exactly equal values.
+pub fn metadata_equal(a: &Metadata, b: &Metadata) -> bool {
+    a.len() == b.len()
+        && a.iter().all(|(k, v)| {
+            b.iter()
+                .any(|(k2, v2)| k.eq_ignore_ascii_case(k2) && v == v2)
+        })
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessPolicy {
+    pub start: Option<String>,
+    pub expiry: Option<String>,
+    pub permission: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedIdentifier {
+    pub id: String,
+    pub policy: AccessPolicy,
+}
+
+pub const MAX_SIGNED_IDENTIFIERS: usize = 5;
+
+/// Parses a `SignedIdentifiers` body; `allowed` is the permission alphabet (`raup` for
+/// queues). Times are normalized to Azure's 7-digit form.
+pub fn parse_signed_identifiers(body: &[u8], allowed: &str) -> Result<Vec<SignedIdentifier>> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Vec::new());
+    }
+    let root = crate::xml::parse(body)?;
+    if root.name != "SignedIdentifiers" {
+        return Err(StorageError::xml(
+            "The root element must be SignedIdentifiers.",
+        ));
+    }
+    let mut out: Vec<SignedIdentifier> = Vec::new();
+    for si in root.children_named("SignedIdentifier") {
+        let id = si.child_text("Id").ok_or_else(|| {
+            StorageError::new(ErrorCode::InvalidXmlDocument)
+                .with_detail("Reason", "SignedIdentifier needs an Id.")
+        })?;
+        if id.is_empty() || id.chars().count() > 64 {
+            return Err(StorageError::new(ErrorCode::InvalidXmlDocument)
+                .with_detail("Reason", "Signed identifier ids are 1 to 64 characters."));
+        }
+        if out.iter().any(|o| o.id == id) {
+            return Err(StorageError::new(ErrorCode::InvalidXmlDocument)
+                .with_detail("Reason", "Signed identifier ids must be unique."));
+        }
+        let mut policy = AccessPolicy::default();
+        if let Some(ap) = si.child("AccessPolicy") {
+            let time = |name: &str| -> Result<Option<String>> {
+                match ap.child_text(name) {
+                    None | Some("") => Ok(None),
+                    Some(t) => parse_iso8601(t)
+                        .map(|ms| Some(iso8601_7(ms)))
+                        .ok_or_else(|| {
+                            StorageError::new(ErrorCode::InvalidXmlNodeValue)
+                                .with_detail("XmlNodeName", name)
+                                .with_detail("XmlNodeValue", t)
+                        }),
+                }
+            };
+            policy.start = time("Start")?;
+            policy.expiry = time("Expiry")?;
+            if let Some(p) = ap.child_text("Permission") {
+                if !p.chars().all(|c| allowed.contains(c)) {
+                    return Err(StorageError::new(ErrorCode::InvalidXmlNodeValue)
+                        .with_detail("XmlNodeName", "Permission")
+                        .with_detail("XmlNodeValue", p));
+                }
+                policy.permission = Some(p.to_string());
+            }
+        }
+        out.push(SignedIdentifier {
+            id: id.to_string(),
+            policy,
+        });
+    }
+    if out.len() > MAX_SIGNED_IDENTIFIERS {
+        return Err(StorageError::new(ErrorCode::InvalidXmlDocument)
+            .with_detail("Reason", "At most 5 signed identifiers are allowed."));
+    }
+    Ok(out)
+}
+
+pub fn write_signed_identifiers(ids: &[SignedIdentifier]) -> String {
+    let mut w = Writer::new();
+    if ids.is_empty() {
+        return w.empty("SignedIdentifiers").finish();
+    }
+    w.open("SignedIdentifiers");
+    for si in ids {
+        w.open("SignedIdentifier")
+            .elem("Id", &si.id)
+            .open("AccessPolicy");
+        w.opt("Start", si.policy.start.as_deref());
+        w.opt("Expiry", si.policy.expiry.as_deref());
+        w.opt("Permission", si.policy.permission.as_deref());
+        w.close("AccessPolicy").close("SignedIdentifier");
+    }
+    w.close("SignedIdentifiers").finish()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetentionPolicy {
+    pub enabled: bool,
+    pub days: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Logging {
+    pub version: String,
+    pub delete: bool,
+    pub read: bool,
+    pub write: bool,
+    pub retention: RetentionPolicy,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metrics {
+    pub version: String,
+    pub enabled: bool,
+    pub include_apis: Option<bool>,
+    pub retention: RetentionPolicy,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorsRule {
+    pub allowed_origins: String,
+    pub allowed_methods: String,
+    pub allowed_headers: String,
+    pub exposed_headers: String,
+    pub max_age: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceProperties {
+    pub logging: Logging,
+    pub hour_metrics: Metrics,
+    pub minute_metrics: Metrics,
+    pub cors: Vec<CorsRule>,
+}
+
+impl Default for ServiceProperties {
+    fn default() -> Self {
+        let retention = RetentionPolicy {
+            enabled: false,
+            days: None,
+        };
+        let metrics = Metrics {
+            version: "1.0".into(),
+            enabled: false,
+            include_apis: None,
+            retention: retention.clone(),
+        };
+        ServiceProperties {
+            logging: Logging {
+                version: "1.0".into(),
+                delete: false,
+                read: false,
+                write: false,
+                retention,
+            },
+            hour_metrics: metrics.clone(),
+            minute_metrics: metrics,
+            cors: Vec::new(),
+        }
+    }
+}
+
+pub const MAX_CORS_RULES: usize = 5;
+const CORS_METHODS: [&str; 8] = [
+    "DELETE", "GET", "HEAD", "MERGE", "POST", "OPTIONS", "PUT", "PATCH",
+];
+
+fn invalid_node(name: &str, value: &str) -> StorageError {
+    StorageError::new(ErrorCode::InvalidXmlNodeValue)
+        .with_detail("XmlNodeName", name)
+        .with_detail("XmlNodeValue", value)
+}
+
+fn req_bool(el: &Element, name: &str) -> Result<bool> {
+    match el.child_text(name).map(str::trim) {
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(other) => Err(invalid_node(name, other)),
+        None => {
+            Err(StorageError::new(ErrorCode::MissingRequiredXmlNode)
+                .with_detail("XmlNodeName", name))
+        }
+    }
+}
+
+fn parse_retention(el: &Element) -> Result<RetentionPolicy> {
+    let rp = el.child("RetentionPolicy").ok_or_else(|| {
+        StorageError::new(ErrorCode::MissingRequiredXmlNode)
+            .with_detail("XmlNodeName", "RetentionPolicy")
+    })?;
+    let enabled = req_bool(rp, "Enabled")?;
+    let days = match rp.child_text("Days").map(str::trim) {
+        None | Some("") => None,
+        Some(d) => Some(
+            d.parse::<u32>()
+                .ok()
+                .filter(|d| (1..=365).contains(d))
+                .ok_or_else(|| invalid_node("Days", d))?,
+        ),
+    };
+    if enabled && days.is_none() {
+        return Err(
+            StorageError::new(ErrorCode::MissingRequiredXmlNode).with_detail("XmlNodeName", "Days")
+        );
+    }
+    Ok(RetentionPolicy {
+        enabled,
+        days: if enabled { days } else { None },
+    })
+}
+
+fn parse_metrics(el: &Element) -> Result<Metrics> {
+    let enabled = req_bool(el, "Enabled")?;
+    let include_apis = match el.child_text("IncludeAPIs") {
+        None => None,
+        Some(_) => Some(req_bool(el, "IncludeAPIs")?),
+    };
+    Ok(Metrics {
+        version: el.child_text("Version").unwrap_or("1.0").trim().to_string(),
+        enabled,
+        include_apis: if enabled { include_apis } else { None },
+        retention: parse_retention(el)?,
+    })
+}
+
+impl ServiceProperties {
+    /// Applies a Set Service Properties body: each section present replaces the stored one,
+    /// sections left out keep their value.
+    pub fn apply_xml(&mut self, body: &[u8]) -> Result<()> {
+        let root = crate::xml::parse(body)?;
+        if root.name != "StorageServiceProperties" {
+            return Err(StorageError::xml(
+                "The root element must be StorageServiceProperties.",
+            ));
+        }
+        let mut next = self.clone();
+        if let Some(l) = root.child("Logging") {
+            next.logging = Logging {
+                version: l.child_text("Version").unwrap_or("1.0").trim().to_string(),
+                delete: req_bool(l, "Delete")?,
+                read: req_bool(l, "Read")?,
+                write: req_bool(l, "Write")?,
+                retention: parse_retention(l)?,
+            };
+        }
+        if let Some(m) = root.child("HourMetrics").or_else(|| root.child("Metrics")) {
+            next.hour_metrics = parse_metrics(m)?;
+        }
+        if let Some(m) = root.child("MinuteMetrics") {
+            next.minute_metrics = parse_metrics(m)?;
+        }
+        if let Some(c) = root.child("Cors") {
+            let mut rules = Vec::new();
+            for r in c.children_named("CorsRule") {
+                let text = |n: &str| r.child_text(n).unwrap_or("").trim().to_string();
+                let methods = text("AllowedMethods");
+                for m in methods.split(',').map(str::trim) {
+                    if !CORS_METHODS.contains(&m) {
+                        return Err(invalid_node("AllowedMethods", &methods));
+                    }
+                }
+                let max_age_text = text("MaxAgeInSeconds");
+                let max_age = max_age_text
+                    .parse::<u32>()
+                    .map_err(|_| invalid_node("MaxAgeInSeconds", &max_age_text))?;
+                let origins = text("AllowedOrigins");
+                if origins.is_empty() {
+                    return Err(StorageError::new(ErrorCode::MissingRequiredXmlNode)
+                        .with_detail("XmlNodeName", "AllowedOrigins"));
+                }
+                rules.push(CorsRule {
+                    allowed_origins: origins,
+                    allowed_methods: methods,
+                    allowed_headers: text("AllowedHeaders"),
+                    exposed_headers: text("ExposedHeaders"),
+                    max_age,
+                });
+            }
+            if rules.len() > MAX_CORS_RULES {
+                return Err(StorageError::new(ErrorCode::InvalidXmlDocument)
+                    .with_detail("Reason", "At most 5 CORS rules are allowed."));
+            }
+            next.cors = rules;
+        }
+        *self = next;
+        Ok(())
+    }
+
+    pub fn to_xml(&self) -> String {
+        let mut w = Writer::new();
+        w.open("StorageServiceProperties");
+        let b = |v: bool| if v { "true" } else { "false" };
+        let retention = |w: &mut Writer, r: &RetentionPolicy| {
+            w.open("RetentionPolicy").elem("Enabled", b(r.enabled));
+            if let Some(d) = r.days {
+                w.elem("Days", &d.to_string());
+            }
+            w.close("RetentionPolicy");
+        };
+        let l = &self.logging;
+        w.open("Logging")
+            .elem("Version", &l.version)
+            .elem("Read", b(l.read))
+            .elem("Write", b(l.write))
+            .elem("Delete", b(l.delete));
+        retention(&mut w, &l.retention);
+        w.close("Logging");
+        for (name, m) in [
+            ("HourMetrics", &self.hour_metrics),
+            ("MinuteMetrics", &self.minute_metrics),
+        ] {
+            w.open(name)
+                .elem("Version", &m.version)
+                .elem("Enabled", b(m.enabled));
+            if let Some(i) = m.include_apis {
+                w.elem("IncludeAPIs", b(i));
+            }
+            retention(&mut w, &m.retention);
+            w.close(name);
+        }
+        if self.cors.is_empty() {
+            w.empty("Cors");
+        } else {
+            w.open("Cors");
+            for r in &self.cors {
+                w.open("CorsRule")
+                    .elem("AllowedOrigins", &r.allowed_origins)
+                    .elem("AllowedMethods", &r.allowed_methods)
+                    .elem("MaxAgeInSeconds", &r.max_age.to_string())
+                    .elem("ExposedHeaders", &r.exposed_headers)
+                    .elem("AllowedHeaders", &r.allowed_headers)
+                    .close("CorsRule");
+            }
+            w.close("Cors");
+        }
+        w.close("StorageServiceProperties").finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_equality_ignores_name_case_only() {
+        let a = vec![("Color".to_string(), "red".to_string())];
+        let b = vec![("color".to_string(), "red".to_string())];
+        let c = vec![("color".to_string(), "Red".to_string())];
+        assert!(metadata_equal(&a, &b));
+        assert!(!metadata_equal(&a, &c));
+        assert!(metadata_equal(&vec![], &vec![]));
+        assert!(!metadata_equal(&a, &vec![]));
+    }
+
+    #[test]
+    fn signed_identifiers_round_trip_and_bounds() {
+        let body = r#"<?xml version="1.0" encoding="utf-8"?><SignedIdentifiers><SignedIdentifier><Id>p1</Id><AccessPolicy><Start>2025-08-01T00:00:00Z</Start><Expiry>2025-09-01</Expiry><Permission>raup</Permission></AccessPolicy></SignedIdentifier><SignedIdentifier><Id>p2</Id></SignedIdentifier></SignedIdentifiers>"#;
+        let ids = parse_signed_identifiers(body.as_bytes(), "raup").expect("parse");
+        assert_eq!(ids.len(), 2);
+        assert_eq!(
+            ids[0].policy.start.as_deref(),
+            Some("2025-08-01T00:00:00.0000000Z")
+        );
+        assert_eq!(
+            ids[0].policy.expiry.as_deref(),
+            Some("2025-09-01T00:00:00.0000000Z")
+        );
+        let again = parse_signed_identifiers(write_signed_identifiers(&ids).as_bytes(), "raup")
+            .expect("reparse");
+        assert_eq!(again, ids);
+        assert_eq!(
+            write_signed_identifiers(&[]),
+            format!("{}<SignedIdentifiers />", crate::xml::DECL)
+        );
+        assert!(parse_signed_identifiers(b"", "raup")
+            .expect("empty")
+            .is_empty());
+
+        let six: String = (0..6)
+            .map(|i| format!("<SignedIdentifier><Id>p{i}</Id></SignedIdentifier>"))
+            .collect();
+        let err = parse_signed_identifiers(
+            format!("<SignedIdentifiers>{six}</SignedIdentifiers>").as_bytes(),
+            "raup",
+        )
+        .expect_err("six");
+        assert_eq!(err.code, ErrorCode::InvalidXmlDocument);
+        let long_id = "x".repeat(65);
+        assert!(parse_signed_identifiers(format!("<SignedIdentifiers><SignedIdentifier><Id>{long_id}</Id></SignedIdentifier></SignedIdentifiers>").as_bytes(), "raup").is_err());
+        let bad_perm = "<SignedIdentifiers><SignedIdentifier><Id>a</Id><AccessPolicy><Permission>rwx</Permission></AccessPolicy></SignedIdentifier></SignedIdentifiers>";
+        assert_eq!(
+            parse_signed_identifiers(bad_perm.as_bytes(), "raup").map_err(|e| e.code),
+            Err(ErrorCode::InvalidXmlNodeValue)
+        );
+    }
+
+    #[test]
+    fn service_properties_partial_update_and_round_trip() {
+        let mut p = ServiceProperties::default();
+        let cors = r#"<StorageServiceProperties><Cors><CorsRule><AllowedOrigins>http://a.com</AllowedOrigins><AllowedMethods>GET,PUT</AllowedMethods><MaxAgeInSeconds>500</MaxAgeInSeconds><ExposedHeaders>x-ms-meta-*</ExposedHeaders><AllowedHeaders>x-ms-meta-abc</AllowedHeaders></CorsRule></Cors></StorageServiceProperties>"#;
+        p.apply_xml(cors.as_bytes()).expect("cors");
+        assert_eq!(p.cors.len(), 1);
+        let logging = "<StorageServiceProperties><Logging><Version>1.0</Version><Delete>true</Delete><Read>false</Read><Write>true</Write><RetentionPolicy><Enabled>true</Enabled><Days>7</Days></RetentionPolicy></Logging></StorageServiceProperties>";
+        p.apply_xml(logging.as_bytes()).expect("logging");
+        assert_eq!(p.cors.len(), 1, "CORS kept when the section is left out");
+        assert!(p.logging.delete && p.logging.write && !p.logging.read);
+        let mut q = ServiceProperties::default();
+        q.apply_xml(p.to_xml().as_bytes()).expect("round trip");
+        assert_eq!(q, p);
+
+        let bad_method = cors.replace("GET,PUT", "GET,FETCH");
+        assert_eq!(
+            p.clone()
+                .apply_xml(bad_method.as_bytes())
+                .map_err(|e| e.code),
+            Err(ErrorCode::InvalidXmlNodeValue)
+        );
+        let bad_days = logging.replace("<Days>7</Days>", "<Days>366</Days>");
+        assert_eq!(
+            p.clone().apply_xml(bad_days.as_bytes()).map_err(|e| e.code),
+            Err(ErrorCode::InvalidXmlNodeValue)
+        );
+        let rule = r#"<CorsRule><AllowedOrigins>*</AllowedOrigins><AllowedMethods>GET</AllowedMethods><MaxAgeInSeconds>1</MaxAgeInSeconds></CorsRule>"#;
+        let six = format!(
+            "<StorageServiceProperties><Cors>{}</Cors></StorageServiceProperties>",
+            rule.repeat(6)
+        );
+        assert_eq!(
+            p.clone().apply_xml(six.as_bytes()).map_err(|e| e.code),
+            Err(ErrorCode::InvalidXmlDocument)
+        );
+        assert!(p.clone().apply_xml(b"<Other/>").is_err());
+    }
+}

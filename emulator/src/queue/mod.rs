@@ -1,0 +1,40 @@
+//! The Queue service: one handler per operation, grouped by the resource it acts on.
+
+mod messages;
+mod queues;
+mod service;
+
+use crate::error::Result;
+use crate::response::Reply;
+use crate::router::QueueOp;
+use crate::state::Ctx;
+use crate::validate;
+use bytes::Bytes;
+
+/// Largest request body any queue operation takes (a 64 KiB message, XML-escaped).
+pub const MAX_BODY: usize = 1024 * 1024;
+
+pub async fn dispatch(ctx: &Ctx<'_>, op: &QueueOp, body: Bytes) -> Result<Reply> {
+    let queue = ctx.route.queue.as_deref().unwrap_or_default();
+    if !op.is_service_level() {
+        validate::queue_name(queue)?;
+    }
+    match op {
+        QueueOp::ListQueues => service::list_queues(ctx),
+        QueueOp::GetServiceProperties => service::get_properties(ctx),
+        QueueOp::SetServiceProperties => service::set_properties(ctx, &body).await,
+        QueueOp::GetServiceStats => service::get_stats(ctx),
+        QueueOp::CreateQueue => queues::create(ctx, queue).await,
+        QueueOp::DeleteQueue => queues::delete(ctx, queue).await,
+        QueueOp::GetQueueMetadata => queues::get_metadata(ctx, queue),
+        QueueOp::SetQueueMetadata => queues::set_metadata(ctx, queue).await,
+        QueueOp::GetQueueAcl => queues::get_acl(ctx, queue),
+        QueueOp::SetQueueAcl => queues::set_acl(ctx, queue, &body).await,
+        QueueOp::PutMessage => messages::put(ctx, queue, &body).await,
+        QueueOp::GetMessages => messages::get(ctx, queue).await,
+        QueueOp::PeekMessages => messages::peek(ctx, queue).await,
+        QueueOp::ClearMessages => messages::clear(ctx, queue).await,
+        QueueOp::DeleteMessage => messages::delete(ctx, queue).await,
+        QueueOp::UpdateMessage => messages::update(ctx, queue, &body).await,
+    }
+}

@@ -1,0 +1,107 @@
+//! Account-level queue operations: List Queues, service properties, service stats.
+
+use crate::clock::rfc1123;
+use crate::error::{ErrorCode, Result, StorageError};
+use crate::response::Reply;
+use crate::state::Ctx;
+use crate::validate::int_param;
+use crate::xml::Writer;
+use http::StatusCode;
+
+const MAX_RESULTS: i64 = 5000;
+
+pub fn list_queues(ctx: &Ctx<'_>) -> Result<Reply> {
+    let q = &ctx.req.query;
+    let prefix = q.get("prefix").unwrap_or("");
+    let max = int_param(ctx.req, "maxresults", None, 1, i64::MAX)?;
+    let include_metadata = match q.get("include") {
+        None | Some("") => false,
+        Some(v) if v.split(',').all(|i| i == "metadata") => true,
+        Some(v) => return Err(StorageError::invalid_query("include", v)),
+    };
+    let account = &ctx.route.account;
+    // Markers are `/account/name`; a bare name is accepted too.
+    let marker = q.get("marker").filter(|m| !m.is_empty());
+    let resume = marker.map(|m| m.strip_prefix(&format!("/{account}/")).unwrap_or(m));
+    let limit = max.unwrap_or(MAX_RESULTS).min(MAX_RESULTS) as usize;
+    let list = ctx.app.store.list_queues(account, prefix, resume, limit);
+
+    let mut w = Writer::new();
+    w.open_attr(
+        "EnumerationResults",
+        "ServiceEndpoint",
+        &ctx.service_endpoint(),
+    );
+    if q.has("prefix") {
+        w.elem("Prefix", prefix);
+    }
+    if let Some(m) = marker {
+        w.elem("Marker", m);
+    }
+    if let Some(m) = max {
+        w.elem("MaxResults", &m.to_string());
+    }
+    if list.queues.is_empty() {
+        w.empty("Queues");
+    } else {
+        w.open("Queues");
+        for (name, metadata) in &list.queues {
+            w.open("Queue").elem("Name", name);
+            if include_metadata {
+                if metadata.is_empty() {
+                    w.empty("Metadata");
+                } else {
+                    w.open("Metadata");
+                    for (k, v) in metadata {
+                        w.elem(k, v);
+                    }
+                    w.close("Metadata");
+                }
+            }
+            w.close("Queue");
+        }
+        w.close("Queues");
+    }
+    match &list.next {
+        Some(next) => w.elem("NextMarker", &format!("/{account}/{next}")),
+        None => w.empty("NextMarker"),
+    };
+    w.close("EnumerationResults");
+    Ok(Reply::xml(StatusCode::OK, w.finish()))
+}
+
+pub fn get_properties(ctx: &Ctx<'_>) -> Result<Reply> {
+    let props = ctx
+        .app
+        .store
+        .service_properties(&ctx.route.account, "queue")?;
+    Ok(Reply::xml(StatusCode::OK, props.to_xml()))
+}
+
+pub async fn set_properties(ctx: &Ctx<'_>, body: &[u8]) -> Result<Reply> {
+    let store = &ctx.app.store;
+    let mut props = store.service_properties(&ctx.route.account, "queue")?;
+    props.apply_xml(body)?;
+    store
+        .set_service_properties(&ctx.route.account, "queue", props)
+        .await?;
+    Ok(Reply::empty(StatusCode::ACCEPTED))
+}
+
+pub fn get_stats(ctx: &Ctx<'_>) -> Result<Reply> {
+    if !ctx.route.secondary {
+        // Stats are served by the secondary endpoint only, as in Azure.
+        return Err(StorageError::new(ErrorCode::InvalidQueryParameterValue)
+            .with_message("Service statistics are only available on the secondary endpoint (account name with the -secondary suffix).")
+            .with_detail("QueryParameterName", "comp")
+            .with_detail("QueryParameterValue", "stats"));
+    }
+    let mut w = Writer::new();
+    w.open("StorageServiceStats")
+        .open("GeoReplication")
+        .elem("Status", "live")
+        .elem("LastSyncTime", &rfc1123(ctx.app.clock.now_ms()))
+        .close("GeoReplication")
+        .close("StorageServiceStats");
+    Ok(Reply::xml(StatusCode::OK, w.finish()))
+}

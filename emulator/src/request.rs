@@ -1,0 +1,77 @@
+//! The parts of an HTTP request that routing, auth and handlers read. No hyper types leak
+//! past this point: the listener converts once.
+
+use http::{HeaderMap, Method};
+use std::net::IpAddr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Service {
+    Blob,
+    Queue,
+}
+
+impl Service {
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Blob => "blob",
+            Service::Queue => "queue",
+        }
+    }
+}
+
+/// Query string, decoded. Names are lowercased (Azure treats them case-insensitively);
+/// values are percent-decoded with `+` read as a space, as Azure's front end does.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pairs: Vec<(String, String)>,
+}
+
+impl Query {
+    pub fn parse(raw: Option<&str>) -> Query {
+        let pairs = raw
+            .map(|q| {
+                form_urlencoded::parse(q.as_bytes())
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v.into_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Query { pairs }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RequestParts {
+    pub method: Method,
+    /// The path exactly as sent (still percent-encoded): Shared Key signs it this way.
+    pub raw_path: String,
+    pub raw_query: Option<String>,
+    pub query: Query,
+    pub headers: HeaderMap,
+    pub peer_ip: IpAddr,
+    pub service: Service,
+}
+
+impl RequestParts {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn host(&self) -> Option<&str> {
+        self.header("host")
+    }
+}

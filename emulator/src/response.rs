@@ -1,0 +1,126 @@
+//! Building responses: the one place errors become XML, and where the headers every
+//! response carries are added.
+
+use crate::clock::{iso8601_7, rfc1123};
+use crate::error::StorageError;
+use crate::xml::{escape, DECL};
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, StatusCode};
+use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
+
+pub type ResBody = BoxBody<Bytes, std::io::Error>;
+
+/// What a handler answers, before the common headers are added.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub body: ResBody,
+    /// A HEAD answer that reports a length without sending the body.
+    pub head_length: Option<u64>,
+}
+
+fn full(b: impl Into<Bytes>) -> ResBody {
+    Full::new(b.into()).map_err(|never| match never {}).boxed()
+}
+
+pub fn empty_body() -> ResBody {
+    Empty::new().map_err(|never| match never {}).boxed()
+}
+
+impl Reply {
+    pub fn empty(status: StatusCode) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: empty_body(),
+            head_length: None,
+        }
+    }
+
+    pub fn xml(status: StatusCode, xml: String) -> Reply {
+        let mut r = Reply {
+            status,
+            headers: Vec::new(),
+            body: full(xml),
+            head_length: None,
+        };
+        r.set("content-type", "application/xml");
+        r
+    }
+
+    pub fn json(status: StatusCode, json: String) -> Reply {
+        let mut r = Reply {
+            status,
+            headers: Vec::new(),
+            body: full(json),
+            head_length: None,
+        };
+        r.set("content-type", "application/json");
+        r
+    }
+
+    pub fn text(status: StatusCode, text: &'static str) -> Reply {
+        let mut r = Reply {
+            status,
+            headers: Vec::new(),
+            body: full(text),
+            head_length: None,
+        };
+        r.set("content-type", "text/plain; charset=utf-8");
+        r
+    }
+
+    /// Adds a header; values that cannot be header values are dropped (never panics).
+    pub fn set(&mut self, name: &'static str, value: impl AsRef<str>) -> &mut Self {
+        if let Ok(v) = HeaderValue::from_str(value.as_ref()) {
+            self.headers.push((HeaderName::from_static(name), v));
+        }
+        self
+    }
+
+    pub fn set_dynamic(&mut self, name: &str, value: &str) -> &mut Self {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            self.headers.push((n, v));
+        }
+        self
+    }
+}
+
+/// Renders an error: `x-ms-error-code` and the XML body (HEAD gets the header only).
+pub fn error_reply(err: &StorageError, request_id: &str, now_ms: i64, head: bool) -> Reply {
+    let mut body = String::with_capacity(256);
+    body.push_str(DECL);
+    body.push_str("<Error><Code>");
+    body.push_str(err.code.as_str());
+    body.push_str("</Code><Message>");
+    body.push_str(&escape(&format!(
+        "{}\nRequestId:{request_id}\nTime:{}",
+        err.message,
+        iso8601_7(now_ms)
+    )));
+    body.push_str("</Message>");
+    for (name, value) in &err.details {
+        body.push('<');
+        body.push_str(name);
+        body.push('>');
+        body.push_str(&escape(value));
+        body.push_str("</");
+        body.push_str(name);
+        body.push('>');
+    }
+    body.push_str("</Error>");
+    let mut reply = if head {
+        Reply::empty(err.status)
+    } else {
+        Reply::xml(err.status, body)
+    };
+    reply.set("x-ms-error-code", err.code.as_str());
+    reply
+}
+
+pub fn date_header(now_ms: i64) -> String {
+    rfc1123(now_ms)
+}

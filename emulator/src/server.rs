@@ -1,0 +1,254 @@
+//! The listener: accept loop, HTTP/1.1 connections, and the one-way flow of each request
+//! (router → auth → handler → response). The only module besides `response` that sees
+//! hyper types.
+
+use crate::auth::{self, AuthContext};
+use crate::error::{ErrorCode, Result, StorageError};
+use crate::request::{Query, RequestParts, Service};
+use crate::response::{date_header, error_reply, Reply, ResBody};
+use crate::router::{self, Operation, Route};
+use crate::state::{AppState, Ctx};
+use crate::{admin, cors, queue, version};
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::Instrument;
+
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves one port until `shutdown` flips, then lets in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    service: Service,
+    app: Arc<AppState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let app = app.clone();
+                let svc = service_fn(move |req| {
+                    let app = app.clone();
+                    async move { Ok::<_, Infallible>(handle(&app, service, peer, req).await) }
+                });
+                let mut builder = hyper::server::conn::http1::Builder::new();
+                builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).keep_alive(true);
+                let conn = builder.serve_connection(TokioIo::new(stream), svc);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections did not finish in time");
+    }
+}
+
+async fn handle(
+    app: &AppState,
+    service: Service,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<ResBody> {
+    let started = Instant::now();
+    let (head, body) = req.into_parts();
+    let parts = RequestParts {
+        raw_path: head.uri.path().to_string(),
+        raw_query: head.uri.query().map(str::to_string),
+        query: Query::parse(head.uri.query()),
+        method: head.method,
+        headers: head.headers,
+        peer_ip: peer.ip(),
+        service,
+    };
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let head_request = parts.method == http::Method::HEAD;
+    let span = tracing::debug_span!("request", id = %request_id, method = %parts.method, path = %parts.raw_path);
+
+    let (version, route, result) = async {
+        let version = version::resolve(parts.header("x-ms-version"), app.config.strict_version);
+        let (route, result) = match &version {
+            Ok(v) => process(app, &parts, v, body).await,
+            Err(e) => (None, Err(e.clone())),
+        };
+        (
+            version.unwrap_or_else(|_| crate::config::LATEST_VERSION.to_string()),
+            route,
+            result,
+        )
+    }
+    .instrument(span.clone())
+    .await;
+
+    let now = app.clock.now_ms();
+    let mut reply = match result {
+        Ok(r) => r,
+        Err(e) => {
+            if e.status.is_server_error() {
+                tracing::warn!(parent: &span, code = e.code.as_str(), "request failed");
+            }
+            error_reply(&e, &request_id, now, head_request)
+        }
+    };
+    if let Some(route) = &route {
+        if parts.header("origin").is_some() && route.op != Operation::Preflight {
+            if let Ok(props) = app.store.service_properties(&route.account, service.name()) {
+                cors::response_headers(&parts, &props.cors, &mut reply);
+            }
+        }
+    }
+    let op = route.as_ref().map(|r| r.op.name()).unwrap_or("-");
+    tracing::debug!(parent: &span, op, status = reply.status.as_u16(), micros = started.elapsed().as_micros() as u64, "served");
+    finish(
+        reply,
+        &request_id,
+        &version,
+        parts.header("x-ms-client-request-id"),
+        now,
+    )
+}
+
+/// Route, authenticate and run one request.
+async fn process(
+    app: &AppState,
+    parts: &RequestParts,
+    version: &str,
+    body: Incoming,
+) -> (Option<Route>, Result<Reply>) {
+    if admin::is_admin_path(&parts.raw_path) {
+        return (None, admin::handle(app, parts));
+    }
+    let route = match router::route(parts) {
+        Ok(r) => r,
+        Err(e) => return (None, Err(e)),
+    };
+    let result = run(app, parts, &route, version, body).await;
+    (Some(route), result)
+}
+
+async fn run(
+    app: &AppState,
+    parts: &RequestParts,
+    route: &Route,
+    version: &str,
+    body: Incoming,
+) -> Result<Reply> {
+    if route.op == Operation::Preflight {
+        let props = app
+            .store
+            .service_properties(&route.account, parts.service.name())?;
+        return cors::preflight(parts, &props.cors);
+    }
+    if app.config.accounts.get(&route.account).is_none() && parts.header("authorization").is_none()
+    {
+        return Err(StorageError::auth_failed(format!(
+            "The account '{}' does not exist.",
+            route.account
+        )));
+    }
+    let auth_ctx = AuthContext {
+        accounts: &app.config.accounts,
+        clock: &app.clock,
+        policies: app,
+    };
+    auth::authorize(&auth_ctx, parts, route, version)?;
+    let ctx = Ctx {
+        app,
+        req: parts,
+        route,
+        version,
+    };
+    match &route.op {
+        Operation::Queue(op) => {
+            let body = collect(parts, body, queue::MAX_BODY).await?;
+            queue::dispatch(&ctx, op, body).await
+        }
+        Operation::BlobUnimplemented => Err(StorageError::new(ErrorCode::NotImplemented)),
+        Operation::Preflight => Err(StorageError::new(ErrorCode::InternalError)),
+    }
+}
+
+/// Reads a small request body, refusing more than `max` bytes before reading them.
+async fn collect(parts: &RequestParts, body: Incoming, max: usize) -> Result<Bytes> {
+    if let Some(len) = parts.header("content-length") {
+        let len: u64 = len
+            .trim()
+            .parse()
+            .map_err(|_| StorageError::invalid_header("Content-Length", len))?;
+        if len > max as u64 {
+            return Err(StorageError::new(ErrorCode::RequestBodyTooLarge)
+                .with_detail("MaxLimit", max.to_string()));
+        }
+    }
+    match Limited::new(body, max).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(StorageError::new(ErrorCode::RequestBodyTooLarge)
+                .with_detail("MaxLimit", max.to_string()))
+        }
+        Err(e) => Err(StorageError::new(ErrorCode::InvalidInput)
+            .with_message(format!("The request body could not be read: {e}"))),
+    }
+}
+
+/// Adds what every response carries and converts to hyper's type.
+fn finish(
+    reply: Reply,
+    request_id: &str,
+    version: &str,
+    client_request_id: Option<&str>,
+    now: i64,
+) -> Response<ResBody> {
+    let mut resp = Response::new(reply.body);
+    *resp.status_mut() = reply.status;
+    let h = resp.headers_mut();
+    for (name, value) in reply.headers {
+        h.append(name, value);
+    }
+    let mut put = |name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            h.insert(name, v);
+        }
+    };
+    put("x-ms-request-id", request_id);
+    put("x-ms-version", version);
+    put("date", &date_header(now));
+    put("server", "Azure-Storage-Emulator-Rust/0.1");
+    if let Some(id) = client_request_id.filter(|id| id.len() <= 1024) {
+        put("x-ms-client-request-id", id);
+    }
+    if let Some(len) = reply.head_length {
+        put("content-length", &len.to_string());
+    }
+    resp
+}

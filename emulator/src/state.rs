@@ -1,0 +1,47 @@
+//! What every request handler can reach: the store, the clock and the configuration.
+
+use crate::auth::PolicySource;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::Result;
+use crate::model::AccessPolicy;
+use crate::request::RequestParts;
+use crate::router::Route;
+use crate::store::Store;
+
+pub struct AppState {
+    pub store: Store,
+    pub clock: Clock,
+    pub config: Config,
+}
+
+impl PolicySource for AppState {
+    fn queue_policy(&self, account: &str, queue: &str, id: &str) -> Result<Option<AccessPolicy>> {
+        self.store.queue_policy(account, queue, id)
+    }
+}
+
+/// One authenticated request on its way to a handler.
+pub struct Ctx<'a> {
+    pub app: &'a AppState,
+    pub req: &'a RequestParts,
+    pub route: &'a Route,
+    pub version: &'a str,
+}
+
+impl Ctx<'_> {
+    /// The account's endpoint as the client addressed it (for `ServiceEndpoint`).
+    pub fn service_endpoint(&self) -> String {
+        let host = self.req.host().unwrap_or("127.0.0.1");
+        let account = if self.route.secondary {
+            format!("{}-secondary", self.route.account)
+        } else {
+            self.route.account.clone()
+        };
+        if self.route.path_style {
+            format!("http://{host}/{account}/")
+        } else {
+            format!("http://{host}/")
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Key encodings, all in one place. Every key starts with a one-byte kind tag; integers are
+//! big-endian so byte order is numeric order. See docs/design.md for the layout.
+
+pub const QUEUE: u8 = b'Q';
+pub const SERVICE: u8 = b'S';
+pub const MESSAGE: u8 = b'M';
+pub const VISIBLE: u8 = b'V';
+pub const EXPIRY: u8 = b'E';
+pub const COUNT: u8 = b'C';
+pub const PURGE: u8 = b'P';
+
+pub fn time(ms: i64) -> [u8; 8] {
+    (ms.max(0) as u64).to_be_bytes()
+}
+
+fn u64_at(b: &[u8], at: usize) -> Option<u64> {
+    b.get(at..at + 8)
+        .and_then(|s| s.try_into().ok())
+        .map(u64::from_be_bytes)
+}
+
+/// `Q account 0x00 name`
+pub fn queue(account: &str, name: &str) -> Vec<u8> {
+    let mut k = queue_prefix(account);
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+pub fn queue_prefix(account: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + account.len() + 16);
+    k.push(QUEUE);
+    k.extend_from_slice(account.as_bytes());
+    k.push(0);
+    k
+}
+
+/// Splits a queue key into (account, name).
+pub fn parse_queue(k: &[u8]) -> Option<(String, String)> {
+    let rest = k.strip_prefix(&[QUEUE])?;
+    let nul = rest.iter().position(|b| *b == 0)?;
+    Some((
+        String::from_utf8(rest[..nul].to_vec()).ok()?,
+        String::from_utf8(rest[nul + 1..].to_vec()).ok()?,
+    ))
+}
+
+/// `S account 0x00 service`
+pub fn service(account: &str, service: &str) -> Vec<u8> {
+    let mut k = vec![SERVICE];
+    k.extend_from_slice(account.as_bytes());
+    k.push(0);
+    k.extend_from_slice(service.as_bytes());
+    k
+}
+
+/// `M qid msgid(16)`
+pub fn message(qid: u64, id: &[u8; 16]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(25);
+    k.push(MESSAGE);
+    k.extend_from_slice(&qid.to_be_bytes());
+    k.extend_from_slice(id);
+    k
+}
+
+/// `V qid visible_ms seq` → msgid: messages of a queue in the order they become visible.
+pub fn visible(qid: u64, visible_ms: i64, seq: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(25);
+    k.push(VISIBLE);
+    k.extend_from_slice(&qid.to_be_bytes());
+    k.extend_from_slice(&time(visible_ms));
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// Start of the queue's visibility index.
+pub fn visible_from(qid: u64) -> Vec<u8> {
+    visible(qid, 0, 0)
+}
+
+/// First key after every message visible at `now_ms`.
+pub fn visible_until(qid: u64, now_ms: i64) -> Vec<u8> {
+    visible(qid, now_ms.saturating_add(1), 0)
+}
+
+/// `E expiry_ms qid msgid` → (): messages in the order they expire, for the sweeper.
+pub fn expiry(expires_ms: i64, qid: u64, id: &[u8; 16]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(33);
+    k.push(EXPIRY);
+    k.extend_from_slice(&time(expires_ms));
+    k.extend_from_slice(&qid.to_be_bytes());
+    k.extend_from_slice(id);
+    k
+}
+
+pub fn parse_expiry(k: &[u8]) -> Option<(u64, [u8; 16])> {
+    let qid = u64_at(k, 9)?;
+    let id: [u8; 16] = k.get(17..33)?.try_into().ok()?;
+    Some((qid, id))
+}
+
+/// `C qid` → u64 count of live messages.
+pub fn count(qid: u64) -> Vec<u8> {
+    let mut k = vec![COUNT];
+    k.extend_from_slice(&qid.to_be_bytes());
+    k
+}
+
+/// `P qid` → (): a queue id whose messages are still to be removed.
+pub fn purge(qid: u64) -> Vec<u8> {
+    let mut k = vec![PURGE];
+    k.extend_from_slice(&qid.to_be_bytes());
+    k
+}
+
+pub fn parse_qid_tail(k: &[u8]) -> Option<u64> {
+    u64_at(k, 1)
+}
+
+/// All keys of one kind for one queue id (`M qid` or `V qid`).
+pub fn qid_prefix(kind: u8, qid: u64) -> Vec<u8> {
+    let mut k = vec![kind];
+    k.extend_from_slice(&qid.to_be_bytes());
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orderings() {
+        assert!(visible(1, 5, 9) < visible(1, 6, 0));
+        assert!(visible(1, 6, 1) < visible(1, 6, 2));
+        assert!(visible(1, i64::MAX, u64::MAX) < visible(2, 0, 0));
+        assert!(visible(1, 10, 3) < visible_until(1, 10));
+        assert!(visible_until(1, 10) <= visible(1, 11, 0));
+        assert!(expiry(5, 9, &[0; 16]) < expiry(6, 1, &[0; 16]));
+        assert_eq!(parse_expiry(&expiry(5, 9, &[7; 16])), Some((9, [7; 16])));
+        assert_eq!(
+            parse_queue(&queue("acct", "q-1")),
+            Some(("acct".into(), "q-1".into()))
+        );
+        assert!(queue("a", "b").starts_with(&queue_prefix("a")));
+        assert!(!queue("ab", "c").starts_with(&queue_prefix("a")));
+        assert_eq!(parse_qid_tail(&purge(42)), Some(42));
+    }
+}

@@ -1,0 +1,148 @@
+//! The only module that knows about sled. Everything above it sees typed methods.
+//!
+//! Layout and invariants are written down in docs/design.md.
+
+mod durability;
+pub mod keys;
+mod queues;
+pub mod records;
+
+pub use queues::{CreateOutcome, MessageView, QueueInfo, QueueList, NEVER_EXPIRES_MS};
+
+use crate::clock::Clock;
+use crate::error::{Result, StorageError};
+use crate::model::ServiceProperties;
+use durability::Durability;
+use parking_lot::RwLock;
+use queues::Catalog;
+use records::{decode, encode, ServiceRecord};
+use std::path::Path;
+
+/// Bumped when the layout changes incompatibly; checked at open.
+const FORMAT_VERSION: u64 = 1;
+const FORMAT_KEY: &[u8] = b"format-version";
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot open the store at {path}: {source}")]
+    Sled { path: String, source: sled::Error },
+    #[error("the store at {0} has format version {1}, this emulator reads {FORMAT_VERSION}")]
+    Format(String, u64),
+    #[error("the store is damaged: {0}")]
+    Corrupt(String),
+}
+
+pub struct Store {
+    db: sled::Db,
+    /// All queue data: queue records, messages and their indexes (one tree, so a batch is
+    /// atomic across them).
+    data: sled::Tree,
+    durability: Durability,
+    catalog: RwLock<Catalog>,
+    clock: Clock,
+}
+
+impl Store {
+    /// Opens (or creates) a store in `dir`, or a temporary one when `dir` is None.
+    pub fn open(dir: Option<&Path>, cache_bytes: u64, clock: Clock) -> Result<Store, OpenError> {
+        let config = sled::Config::new()
+            .cache_capacity(cache_bytes)
+            .mode(sled::Mode::HighThroughput)
+            // We flush ourselves (group commit) before acknowledging.
+            .flush_every_ms(None);
+        let config = match dir {
+            Some(d) => config.path(d),
+            None => config.temporary(true),
+        };
+        let path = dir
+            .map(|d| d.display().to_string())
+            .unwrap_or_else(|| "(temporary)".into());
+        let sled_err = |source| OpenError::Sled {
+            path: path.clone(),
+            source,
+        };
+        let db = config.open().map_err(sled_err)?;
+        match db.get(FORMAT_KEY).map_err(sled_err)? {
+            Some(v) => {
+                let found = v
+                    .as_ref()
+                    .try_into()
+                    .map(u64::from_be_bytes)
+                    .unwrap_or(u64::MAX);
+                if found != FORMAT_VERSION {
+                    return Err(OpenError::Format(path, found));
+                }
+            }
+            None => {
+                db.insert(FORMAT_KEY, &FORMAT_VERSION.to_be_bytes())
+                    .map_err(sled_err)?;
+            }
+        }
+        let data = db.open_tree("data").map_err(sled_err)?;
+        let catalog = Catalog::load(&data).map_err(OpenError::Corrupt)?;
+        let durability = Durability::new(db.clone(), dir.is_some());
+        Ok(Store {
+            db,
+            data,
+            durability,
+            catalog: RwLock::new(catalog),
+            clock,
+        })
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Returns once every write made before the call is on disk.
+    async fn durable(&self) -> Result<()> {
+        self.durability.wait().await.map_err(StorageError::internal)
+    }
+
+    /// Final flush at shutdown.
+    pub fn close(&self) {
+        if let Err(e) = self.db.flush() {
+            tracing::error!(error = %e, "final flush failed");
+        }
+        self.durability.shutdown();
+    }
+
+    pub fn service_properties(&self, account: &str, service: &str) -> Result<ServiceProperties> {
+        match self
+            .data
+            .get(keys::service(account, service))
+            .map_err(StorageError::internal)?
+        {
+            Some(v) => Ok(decode::<ServiceRecord>(&v)
+                .map_err(StorageError::internal)?
+                .properties),
+            None => Ok(ServiceProperties::default()),
+        }
+    }
+
+    pub async fn set_service_properties(
+        &self,
+        account: &str,
+        service: &str,
+        properties: ServiceProperties,
+    ) -> Result<()> {
+        self.data
+            .insert(
+                keys::service(account, service),
+                encode(&ServiceRecord { properties }),
+            )
+            .map_err(StorageError::internal)?;
+        self.durable().await
+    }
+
+    /// Size of the data on disk, in bytes (for diagnostics).
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.durability.shutdown();
+    }
+}
