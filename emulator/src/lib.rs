@@ -17,6 +17,7 @@ pub mod clock;
 pub mod config;
 pub mod cors;
 pub mod error;
+pub mod header_case;
 pub mod model;
 pub mod queue;
 pub mod request;

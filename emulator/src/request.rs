@@ -64,6 +64,8 @@ pub struct RequestParts {
     pub headers: HeaderMap,
     pub peer_ip: IpAddr,
     pub service: Service,
+    /// `x-ms-meta-*` names with the case the client sent (see `header_case`).
+    pub meta_case: Vec<String>,
 }
 
 impl RequestParts {

@@ -17,6 +17,8 @@ pub struct Reply {
     pub body: ResBody,
     /// A HEAD answer that reports a length without sending the body.
     pub head_length: Option<u64>,
+    /// Original-case names of the `x-ms-meta-*` headers set (see `header_case`).
+    pub meta_case: Vec<String>,
 }
 
 fn full(b: impl Into<Bytes>) -> ResBody {
@@ -34,6 +36,7 @@ impl Reply {
             headers: Vec::new(),
             body: empty_body(),
             head_length: None,
+            meta_case: Vec::new(),
         }
     }
 
@@ -43,6 +46,7 @@ impl Reply {
             headers: Vec::new(),
             body: full(xml),
             head_length: None,
+            meta_case: Vec::new(),
         };
         r.set("content-type", "application/xml");
         r
@@ -54,6 +58,7 @@ impl Reply {
             headers: Vec::new(),
             body: full(json),
             head_length: None,
+            meta_case: Vec::new(),
         };
         r.set("content-type", "application/json");
         r
@@ -65,6 +70,7 @@ impl Reply {
             headers: Vec::new(),
             body: full(text),
             head_length: None,
+            meta_case: Vec::new(),
         };
         r.set("content-type", "text/plain; charset=utf-8");
         r
@@ -74,6 +80,17 @@ impl Reply {
     pub fn set(&mut self, name: &'static str, value: impl AsRef<str>) -> &mut Self {
         if let Ok(v) = HeaderValue::from_str(value.as_ref()) {
             self.headers.push((HeaderName::from_static(name), v));
+        }
+        self
+    }
+
+    /// Adds metadata as `x-ms-meta-<name>` headers, remembering each name's case.
+    pub fn set_metadata(&mut self, metadata: &[(String, String)]) -> &mut Self {
+        for (k, v) in metadata {
+            self.set_dynamic(&format!("x-ms-meta-{k}"), v);
+            if k.bytes().any(|b| b.is_ascii_uppercase()) {
+                self.meta_case.push(k.clone());
+            }
         }
         self
     }

@@ -246,6 +246,7 @@ mod tests {
             headers,
             peer_ip: [127, 0, 0, 1].into(),
             service,
+            meta_case: Vec::new(),
         }
     }
 

@@ -4,6 +4,7 @@
 
 use crate::auth::{self, AuthContext};
 use crate::error::{ErrorCode, Result, StorageError};
+use crate::header_case::{MetaNames, Watched};
 use crate::request::{Query, RequestParts, Service};
 use crate::response::{date_header, error_reply, Reply, ResBody};
 use crate::router::{self, Operation, Route};
@@ -48,9 +49,12 @@ pub async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 let app = app.clone();
+                let names = MetaNames::default();
+                let stream = Watched::new(stream, names.clone());
                 let svc = service_fn(move |req| {
                     let app = app.clone();
-                    async move { Ok::<_, Infallible>(handle(&app, service, peer, req).await) }
+                    let names = names.clone();
+                    async move { Ok::<_, Infallible>(handle(&app, service, peer, &names, req).await) }
                 });
                 let mut builder = hyper::server::conn::http1::Builder::new();
                 builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).keep_alive(true);
@@ -78,11 +82,24 @@ async fn handle(
     app: &AppState,
     service: Service,
     peer: SocketAddr,
+    names: &MetaNames,
     req: Request<Incoming>,
 ) -> Response<ResBody> {
     let started = Instant::now();
     let (head, body) = req.into_parts();
+    let lower_meta: Vec<String> = head
+        .headers
+        .keys()
+        .filter_map(|k| k.as_str().strip_prefix("x-ms-meta-"))
+        .map(str::to_string)
+        .collect();
+    let meta_case = if lower_meta.is_empty() {
+        Vec::new()
+    } else {
+        names.take_matching(&lower_meta).unwrap_or_default()
+    };
     let parts = RequestParts {
+        meta_case,
         raw_path: head.uri.path().to_string(),
         raw_query: head.uri.query().map(str::to_string),
         query: Query::parse(head.uri.query()),
@@ -126,6 +143,9 @@ async fn handle(
                 cors::response_headers(&parts, &props.cors, &mut reply);
             }
         }
+    }
+    if !reply.meta_case.is_empty() {
+        names.set_response(std::mem::take(&mut reply.meta_case));
     }
     let op = route.as_ref().map(|r| r.op.name()).unwrap_or("-");
     tracing::debug!(parent: &span, op, status = reply.status.as_u16(), micros = started.elapsed().as_micros() as u64, "served");

@@ -59,7 +59,12 @@ pub fn metadata(req: &RequestParts) -> Result<Metadata> {
                 .with_detail("MetadataName", meta));
         }
         size += meta.len() + value.len();
-        out.push((meta.to_string(), value));
+        let original = req
+            .meta_case
+            .iter()
+            .find(|n| n.eq_ignore_ascii_case(meta))
+            .map_or(meta, String::as_str);
+        out.push((original.to_string(), value));
     }
     if size > MAX_METADATA_BYTES {
         return Err(StorageError::new(ErrorCode::MetadataTooLarge));
@@ -112,6 +117,7 @@ mod tests {
             headers: map,
             peer_ip: [127, 0, 0, 1].into(),
             service: Service::Queue,
+            meta_case: Vec::new(),
         }
     }
 

@@ -195,6 +195,7 @@ mod tests {
             headers: map,
             peer_ip: [127, 0, 0, 1].into(),
             service: Service::Queue,
+            meta_case: Vec::new(),
         }
     }
 

@@ -37,9 +37,7 @@ pub fn get_metadata(ctx: &Ctx<'_>, queue: &str) -> Result<Reply> {
         "x-ms-approximate-messages-count",
         info.approximate_count.to_string(),
     );
-    for (k, v) in &info.metadata {
-        reply.set_dynamic(&format!("x-ms-meta-{k}"), v);
-    }
+    reply.set_metadata(&info.metadata);
     Ok(reply)
 }
 

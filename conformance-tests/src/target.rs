@@ -1,0 +1,220 @@
+//! What the tests run against: our `emulator` binary, started on free loopback ports, or
+//! any endpoint given by `AZURE_STORAGE_CONNECTION_STRING` (Azurite, real Azure).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub account: String,
+    pub key: String,
+    /// `http://host:port/account` (no trailing slash).
+    pub queue_endpoint: String,
+}
+
+impl Credentials {
+    /// Reads AccountName, AccountKey and QueueEndpoint from a connection string.
+    pub fn from_connection_string(s: &str) -> anyhow::Result<Credentials> {
+        let mut account = None;
+        let mut key = None;
+        let mut queue = None;
+        for part in s.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("connection string part without '='"))?;
+            match k.trim().to_ascii_lowercase().as_str() {
+                "accountname" => account = Some(v.to_string()),
+                "accountkey" => key = Some(v.to_string()),
+                "queueendpoint" => queue = Some(v.trim_end_matches('/').to_string()),
+                _ => {}
+            }
+        }
+        let account = account.ok_or_else(|| anyhow::anyhow!("AccountName missing"))?;
+        let queue_endpoint =
+            queue.unwrap_or_else(|| format!("https://{account}.queue.core.windows.net"));
+        Ok(Credentials {
+            account,
+            key: key.ok_or_else(|| anyhow::anyhow!("AccountKey missing"))?,
+            queue_endpoint,
+        })
+    }
+}
+
+/// Where the binary is: `EMULATOR_BIN`, else the workspace's debug build.
+pub fn emulator_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("EMULATOR_BIN") {
+        return PathBuf::from(p);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("target"));
+    let bin = target.join("debug").join("emulator");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p emulator` first (or set EMULATOR_BIN)",
+        bin.display()
+    );
+    bin
+}
+
+/// A running `emulator` process. Killed when dropped.
+pub struct EmulatorProcess {
+    child: Child,
+    pub creds: Credentials,
+    /// `http://127.0.0.1:<queue port>`
+    pub queue_base: String,
+    pub blob_base: String,
+}
+
+impl EmulatorProcess {
+    /// Starts the binary on free ports with `extra` arguments and waits for its address lines.
+    pub fn start(extra: &[&str]) -> EmulatorProcess {
+        let mut child = Command::new(emulator_bin())
+            .args(["--queuePort", "0", "--blobPort", "0", "--silent"])
+            .args(extra)
+            .env_remove("AZURITE_ACCOUNTS")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting the emulator");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (mut queue_base, mut blob_base) = (None, None);
+        while queue_base.is_none() || blob_base.is_none() {
+            let line = rx
+                .recv_timeout(Duration::from_secs(20))
+                .expect("the emulator printed its addresses");
+            if let Some(url) = line.strip_prefix("Queue service listening at ") {
+                queue_base = Some(url.trim().to_string());
+            } else if let Some(url) = line.strip_prefix("Blob service listening at ") {
+                blob_base = Some(url.trim().to_string());
+            }
+        }
+        let queue_base = queue_base.unwrap();
+        let creds = Credentials {
+            account: crate::DEV_ACCOUNT.into(),
+            key: crate::DEV_KEY.into(),
+            queue_endpoint: format!("{queue_base}/{}", crate::DEV_ACCOUNT),
+        };
+        EmulatorProcess {
+            child,
+            creds,
+            queue_base,
+            blob_base: blob_base.unwrap(),
+        }
+    }
+
+    pub fn in_memory() -> EmulatorProcess {
+        Self::start(&["--inMemoryPersistence"])
+    }
+
+    pub fn at(location: &Path) -> EmulatorProcess {
+        Self::start(&["--location", &location.display().to_string()])
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for the exit status.
+    pub fn terminate(mut self) -> ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().expect("waiting for the emulator")
+    }
+
+    /// Moves the emulator's clock forward (admin endpoint).
+    pub fn advance_clock(&self, seconds: u64) {
+        let (status, body) = http(
+            &self.queue_base,
+            "POST",
+            &format!("/_emulator/clock/advance?seconds={seconds}"),
+            &[("x-ms-emulator-key", crate::DEV_KEY)],
+        );
+        assert_eq!(status, 200, "advancing the clock: {body}");
+    }
+}
+
+impl Drop for EmulatorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A tiny HTTP/1.1 client for the emulator's admin endpoints (no SDK involved).
+pub fn http(base: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let addr = base.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).expect("connect");
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n"
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The endpoint under test.
+pub enum Target {
+    Emulator(EmulatorProcess),
+    External(Credentials),
+}
+
+impl Target {
+    /// `AZURE_STORAGE_CONNECTION_STRING` if set, else a fresh in-memory emulator.
+    pub fn from_env() -> Target {
+        match std::env::var("AZURE_STORAGE_CONNECTION_STRING") {
+            Ok(cs) if !cs.trim().is_empty() => Target::External(
+                Credentials::from_connection_string(&cs).expect("a valid connection string"),
+            ),
+            _ => Target::Emulator(EmulatorProcess::in_memory()),
+        }
+    }
+
+    pub fn creds(&self) -> &Credentials {
+        match self {
+            Target::Emulator(e) => &e.creds,
+            Target::External(c) => c,
+        }
+    }
+
+    pub fn emulator(&self) -> Option<&EmulatorProcess> {
+        match self {
+            Target::Emulator(e) => Some(e),
+            Target::External(_) => None,
+        }
+    }
+}
