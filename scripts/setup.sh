@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what the tests need, idempotently: a Python venv with the pinned Azure SDKs and
+# pytest, and the pinned Azurite from npm. Safe to run again; does nothing when up to date.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+req=conformance-tests/python/requirements.txt
+stamp=.venv/.requirements.sha
+want="$(sha256sum "$req" | cut -d' ' -f1)"
+if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: creating the Python venv (.venv)"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r "$req"
+  echo "$want" > "$stamp"
+fi
+
+if [ ! -x tools/azurite/node_modules/.bin/azurite-queue ]; then
+  echo "setup: installing Azurite (tools/azurite)"
+  (cd tools/azurite && npm install --no-audit --no-fund --loglevel=error)
+fi

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every test: formatting and lints, unit tests, the Rust SDK conformance suite (real
+# `emulator` binary on free ports), and the Python SDK suite against our emulator and
+# against Microsoft's Azurite (the differential run).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+scripts/setup.sh
+
+echo "== cargo fmt / clippy"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+echo "== cargo build"
+cargo build --workspace --quiet
+export EMULATOR_BIN="$root/target/debug/emulator"
+export AZURITE_BIN="$root/tools/azurite/node_modules/.bin/azurite-queue"
+
+echo "== Rust: unit tests and the official Rust SDK against the emulator"
+cargo test --workspace --quiet
+
+echo "== Python SDK suite against Azurite (reference)"
+CONFORMANCE_TARGET=azurite .venv/bin/python -m pytest -q -p no:cacheprovider conformance-tests/python
+
+echo "== Python SDK suite against our emulator"
+CONFORMANCE_TARGET=emulator .venv/bin/python -m pytest -q -p no:cacheprovider conformance-tests/python
