@@ -74,7 +74,12 @@ pub struct EmulatorProcess {
 impl EmulatorProcess {
     /// Starts the binary on free ports with `extra` arguments and waits for its address lines.
     pub fn start(extra: &[&str]) -> EmulatorProcess {
-        let mut child = Command::new(emulator_bin())
+        Self::start_bin(&emulator_bin(), extra)
+    }
+
+    /// Starts a given `emulator` binary (a release build for benchmarks, say).
+    pub fn start_bin(bin: &Path, extra: &[&str]) -> EmulatorProcess {
+        let mut child = Command::new(bin)
             .args(["--queuePort", "0", "--blobPort", "0", "--silent"])
             .args(extra)
             .env_remove("AZURITE_ACCOUNTS")
