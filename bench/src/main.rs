@@ -42,6 +42,9 @@ struct Args {
     /// Skip Azurite (ours only).
     #[arg(long)]
     no_azurite: bool,
+    /// Run ours with --inMemoryPersistence (to separate fsync cost from the rest).
+    #[arg(long)]
+    in_memory: bool,
 }
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -444,7 +447,11 @@ async fn main() -> Result<()> {
 
     let dir = tempfile::tempdir()?;
     let location = dir.path().display().to_string();
-    let ours = EmulatorProcess::start_bin(&args.emulator, &["--location", &location]);
+    let ours = if args.in_memory {
+        EmulatorProcess::start_bin(&args.emulator, &["--inMemoryPersistence"])
+    } else {
+        EmulatorProcess::start_bin(&args.emulator, &["--location", &location])
+    };
     let ours_pid = ours.pid();
     let idle_ours = rss_kib(ours_pid);
     let ep = endpoint(
