@@ -2,7 +2,7 @@
 
 Target selection (env CONFORMANCE_TARGET):
   emulator  - start our Rust emulator (EMULATOR_BIN, default <repo>/target/debug/emulator)
-  azurite   - start Microsoft's Azurite (AZURITE_BIN, default <repo>/.tools/node_modules/.bin/azurite-queue)
+  azurite   - start Microsoft's Azurite (AZURITE_BIN, default <repo>/tools/azurite/node_modules/.bin/azurite-queue)
   external  - use AZURE_STORAGE_CONNECTION_STRING as is (nothing is started)
 """
 
@@ -113,11 +113,11 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def _start_azurite(workdir: Path) -> Target:
-    binary = os.environ.get("AZURITE_BIN") or str(REPO_ROOT / ".tools" / "node_modules" / ".bin" / "azurite-queue")
+    binary = os.environ.get("AZURITE_BIN") or str(REPO_ROOT / "tools" / "azurite" / "node_modules" / ".bin" / "azurite-queue")
     if not (Path(binary).exists() or shutil.which(binary)):
         raise pytest.UsageError(
             f"Azurite not found at {binary}; install it with "
-            "`npm install --prefix <repo>/.tools azurite@3.37.0` or set AZURITE_BIN"
+            "scripts/setup.sh (or set AZURITE_BIN)"
         )
     port = _free_port()
     args = [

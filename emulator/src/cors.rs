@@ -39,7 +39,7 @@ fn allows_any_origin(rule: &CorsRule) -> bool {
 pub fn preflight(req: &RequestParts, rules: &[CorsRule]) -> Result<Reply> {
     let origin = req
         .header("origin")
-        .ok_or_else(|| StorageError::missing_header("Origin"))?;
+        .ok_or_else(|| StorageError::invalid_header("Origin", ""))?;
     let method = req
         .header("access-control-request-method")
         .ok_or_else(|| StorageError::missing_header("Access-Control-Request-Method"))?;
@@ -56,14 +56,10 @@ pub fn preflight(req: &RequestParts, rules: &[CorsRule]) -> Result<Reply> {
         })
         .ok_or_else(|| StorageError::new(ErrorCode::CorsPreflightFailure))?;
     let mut reply = Reply::empty(StatusCode::OK);
-    if allows_any_origin(rule) {
-        reply.set("access-control-allow-origin", "*");
-    } else {
-        reply
-            .set("access-control-allow-origin", origin)
-            .set("access-control-allow-credentials", "true");
-    }
+    // The preflight names the origin even for `*` rules; the actual response then says `*`.
     reply
+        .set("access-control-allow-origin", origin)
+        .set("access-control-allow-credentials", "true")
         .set("access-control-allow-methods", method)
         .set("access-control-max-age", rule.max_age.to_string())
         .set("vary", "Origin");
