@@ -150,11 +150,16 @@ impl Emulator {
 
 /// Sweeps expired messages and purges deleted queues in the background.
 async fn housekeeping(app: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    // Every second a quick sweep; every five minutes a full one.
+    let mut tick: u64 = 0;
     loop {
         let work = app.clone();
+        let full = tick % 300 == 0;
+        tick += 1;
         let result = tokio::task::spawn_blocking(move || -> Result<(), error::StorageError> {
-            work.store.sweep_expired()?;
+            work.store.sweep_expired(full)?;
             work.store.purge_orphans()?;
+            work.store.checkpoint_counts()?;
             Ok(())
         })
         .await;

@@ -5,7 +5,6 @@ pub const QUEUE: u8 = b'Q';
 pub const SERVICE: u8 = b'S';
 pub const MESSAGE: u8 = b'M';
 pub const VISIBLE: u8 = b'V';
-pub const EXPIRY: u8 = b'E';
 pub const COUNT: u8 = b'C';
 pub const PURGE: u8 = b'P';
 
@@ -53,16 +52,22 @@ pub fn service(account: &str, service: &str) -> Vec<u8> {
     k
 }
 
-/// `M qid msgid(16)`
-pub fn message(qid: u64, id: &[u8; 16]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(25);
+/// `M qid seq` → MessageRecord. `seq` is global and increasing, so a queue's messages are
+/// in insertion order (the sweeper's order).
+pub fn message(qid: u64, seq: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(17);
     k.push(MESSAGE);
     k.extend_from_slice(&qid.to_be_bytes());
-    k.extend_from_slice(id);
+    k.extend_from_slice(&seq.to_be_bytes());
     k
 }
 
-/// `V qid visible_ms seq` → msgid: messages of a queue in the order they become visible.
+pub fn parse_message(k: &[u8]) -> Option<u64> {
+    u64_at(k, 9)
+}
+
+/// `V qid visible_ms seq` → (): a queue's messages in the order they become visible.
+/// Valid only while the message's record says the same `visible_ms`.
 pub fn visible(qid: u64, visible_ms: i64, seq: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(25);
     k.push(VISIBLE);
@@ -70,6 +75,11 @@ pub fn visible(qid: u64, visible_ms: i64, seq: u64) -> Vec<u8> {
     k.extend_from_slice(&time(visible_ms));
     k.extend_from_slice(&seq.to_be_bytes());
     k
+}
+
+/// (visible_ms, seq) of a visibility key.
+pub fn parse_visible(k: &[u8]) -> Option<(i64, u64)> {
+    Some((u64_at(k, 9)? as i64, u64_at(k, 17)?))
 }
 
 /// Start of the queue's visibility index.
@@ -82,23 +92,7 @@ pub fn visible_until(qid: u64, now_ms: i64) -> Vec<u8> {
     visible(qid, now_ms.saturating_add(1), 0)
 }
 
-/// `E expiry_ms qid msgid` → (): messages in the order they expire, for the sweeper.
-pub fn expiry(expires_ms: i64, qid: u64, id: &[u8; 16]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(33);
-    k.push(EXPIRY);
-    k.extend_from_slice(&time(expires_ms));
-    k.extend_from_slice(&qid.to_be_bytes());
-    k.extend_from_slice(id);
-    k
-}
-
-pub fn parse_expiry(k: &[u8]) -> Option<(u64, [u8; 16])> {
-    let qid = u64_at(k, 9)?;
-    let id: [u8; 16] = k.get(17..33)?.try_into().ok()?;
-    Some((qid, id))
-}
-
-/// `C qid` → u64 count of live messages.
+/// `C qid` → u64: the queue's message count as of the last checkpoint.
 pub fn count(qid: u64) -> Vec<u8> {
     let mut k = vec![COUNT];
     k.extend_from_slice(&qid.to_be_bytes());
@@ -134,8 +128,9 @@ mod tests {
         assert!(visible(1, i64::MAX, u64::MAX) < visible(2, 0, 0));
         assert!(visible(1, 10, 3) < visible_until(1, 10));
         assert!(visible_until(1, 10) <= visible(1, 11, 0));
-        assert!(expiry(5, 9, &[0; 16]) < expiry(6, 1, &[0; 16]));
-        assert_eq!(parse_expiry(&expiry(5, 9, &[7; 16])), Some((9, [7; 16])));
+        assert!(message(1, 2) < message(1, 3) && message(1, u64::MAX) < message(2, 0));
+        assert_eq!(parse_message(&message(4, 77)), Some(77));
+        assert_eq!(parse_visible(&visible(4, 123, 77)), Some((123, 77)));
         assert_eq!(
             parse_queue(&queue("acct", "q-1")),
             Some(("acct".into(), "q-1".into()))

@@ -21,6 +21,8 @@ use std::path::Path;
 /// Bumped when the layout changes incompatibly; checked at open.
 const FORMAT_VERSION: u64 = 1;
 const FORMAT_KEY: &[u8] = b"format-version";
+/// Present only while the store is closed after a clean shutdown.
+const CLEAN_KEY: &[u8] = b"clean-shutdown";
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -80,14 +82,25 @@ impl Store {
         }
         let data = db.open_tree("data").map_err(sled_err)?;
         let catalog = Catalog::load(&data).map_err(OpenError::Corrupt)?;
+        let was_clean = db.remove(CLEAN_KEY).map_err(sled_err)?.is_some();
+        let fresh = catalog.is_empty();
         let durability = Durability::new(db.clone(), dir.is_some());
-        Ok(Store {
+        let store = Store {
             db,
             data,
             durability,
             catalog: RwLock::new(catalog),
             clock,
-        })
+        };
+        if !was_clean && !fresh {
+            tracing::warn!("the last shutdown was not clean: recounting messages");
+            store
+                .recover()
+                .map_err(|e| OpenError::Corrupt(e.to_string()))?;
+        }
+        // A crash from here on must be detected at the next start.
+        store.db.flush().map_err(sled_err)?;
+        Ok(store)
     }
 
     pub fn clock(&self) -> &Clock {
@@ -99,9 +112,15 @@ impl Store {
         self.durability.wait().await.map_err(StorageError::internal)
     }
 
-    /// Final flush at shutdown.
+    /// Final checkpoint and flush at shutdown; marks the store as cleanly closed.
     pub fn close(&self) {
-        if let Err(e) = self.db.flush() {
+        let result = self
+            .checkpoint_counts()
+            .map_err(|e| e.to_string())
+            .and_then(|_| self.db.flush().map_err(|e| e.to_string()))
+            .and_then(|_| self.db.insert(CLEAN_KEY, &[]).map_err(|e| e.to_string()))
+            .and_then(|_| self.db.flush().map_err(|e| e.to_string()));
+        if let Err(e) = result {
             tracing::error!(error = %e, "final flush failed");
         }
         self.durability.shutdown();

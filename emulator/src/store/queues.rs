@@ -1,17 +1,25 @@
 //! Queues and messages.
 //!
-//! Concurrency: the catalog (`RwLock`) maps names and ids to queue states; each queue has its
-//! own mutex that serializes writes to its messages, so read-modify-write (dequeue, update,
-//! delete) needs no store transactions: each operation's writes go in one atomic batch.
-//! Lock order: catalog, then queue. Durability is awaited after the locks are released.
+//! Each message is one record (`M qid seq`) plus one visibility-index key
+//! (`V qid visible seq`). Writes are single-key sled operations, ordered so that every
+//! intermediate state is harmless after a crash: an index key is trusted only if the record
+//! it names exists and agrees on the visibility time; a stale one is removed when met.
+//! Counts live in memory and are checkpointed; after an unclean stop they are recounted
+//! (see `recover`).
+//!
+//! Concurrency: the catalog (`RwLock`) maps names and ids to queue states. Each queue has a
+//! `RwLock`: puts share it (they only add keys); dequeue, update, delete, clear and sweep
+//! take it exclusively, so a message is never handed out twice. Lock order: catalog, then
+//! queue. Durability is awaited after the locks are released.
 
 use super::keys;
 use super::records::{decode, encode, MessageRecord, QueueRecord};
 use super::Store;
 use crate::error::{ErrorCode, Result, StorageError};
 use crate::model::{metadata_equal, AccessPolicy, Metadata, SignedIdentifier};
-use parking_lot::Mutex;
-use std::collections::{BTreeMap, HashMap};
+use parking_lot::RwLock;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// `Fri, 31 Dec 9999 23:59:59 GMT`: what Azure reports for messages that never expire.
@@ -19,23 +27,51 @@ pub const NEVER_EXPIRES_MS: i64 = 253_402_300_799_000;
 
 /// Expired entries removed by one request at most; the sweeper does the rest.
 const MAX_EXPIRED_PER_READ: usize = 1024;
-/// Keys removed per batch by the sweeper and the purger.
+/// Keys handled per lock hold by the sweeper and the purger.
 const SWEEP_CHUNK: usize = 1024;
 
-struct QueueState {
-    inner: Mutex<QueueInner>,
+pub(super) struct QueueState {
+    inner: RwLock<QueueInner>,
+    count: AtomicU64,
+    /// The count changed since its last checkpoint.
+    dirty: AtomicBool,
 }
 
 struct QueueInner {
     record: QueueRecord,
-    count: u64,
     deleted: bool,
+}
+
+impl QueueState {
+    fn new(record: QueueRecord, count: u64) -> Arc<QueueState> {
+        Arc::new(QueueState {
+            inner: RwLock::new(QueueInner {
+                record,
+                deleted: false,
+            }),
+            count: AtomicU64::new(count),
+            dirty: AtomicBool::new(false),
+        })
+    }
+
+    fn add(&self, n: u64) {
+        self.count.fetch_add(n, Ordering::Relaxed);
+        self.dirty.store(true, Ordering::Relaxed);
+    }
+
+    fn sub(&self, n: u64) {
+        let _ = self
+            .count
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+                Some(c.saturating_sub(n))
+            });
+        self.dirty.store(true, Ordering::Relaxed);
+    }
 }
 
 #[derive(Default)]
 pub(super) struct Catalog {
     by_name: BTreeMap<(String, String), Arc<QueueState>>,
-    by_id: HashMap<u64, Arc<QueueState>>,
 }
 
 impl Catalog {
@@ -52,18 +88,15 @@ impl Catalog {
                 Some(c) => c.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0),
                 None => 0,
             };
-            let id = record.id;
-            let state = Arc::new(QueueState {
-                inner: Mutex::new(QueueInner {
-                    record,
-                    count,
-                    deleted: false,
-                }),
-            });
-            catalog.by_id.insert(id, state.clone());
-            catalog.by_name.insert((account, name), state);
+            catalog
+                .by_name
+                .insert((account, name), QueueState::new(record, count));
         }
         Ok(catalog)
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
     }
 }
 
@@ -98,10 +131,33 @@ pub struct MessageView {
     pub pop_receipt: String,
 }
 
+/// Message ids are GUID-shaped: the global sequence number, then a random nonce, so a
+/// Delete or Update finds the record from the id alone.
+fn message_id(seq: u64, nonce: u64) -> String {
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&seq.to_be_bytes());
+    bytes[8..].copy_from_slice(&nonce.to_be_bytes());
+    uuid::Uuid::from_bytes(bytes).hyphenated().to_string()
+}
+
+/// Anything that isn't one of our ids simply doesn't exist.
+fn parse_message_id(id: &str) -> Result<(u64, u64)> {
+    let bytes = *uuid::Uuid::parse_str(id)
+        .map_err(|_| StorageError::new(ErrorCode::MessageNotFound))?
+        .as_bytes();
+    let half = |r: std::ops::Range<usize>| {
+        bytes[r]
+            .try_into()
+            .map(u64::from_be_bytes)
+            .unwrap_or_default()
+    };
+    Ok((half(0..8), half(8..16)))
+}
+
 impl MessageView {
-    fn new(id: &[u8; 16], m: &MessageRecord) -> Self {
+    fn new(seq: u64, m: &MessageRecord) -> Self {
         MessageView {
-            id: uuid::Uuid::from_bytes(*id).hyphenated().to_string(),
+            id: message_id(seq, m.nonce),
             text: m.text.clone(),
             inserted_ms: m.inserted_ms,
             expires_ms: m.expires_ms,
@@ -116,23 +172,20 @@ fn new_receipt() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
+fn random_u64() -> u64 {
+    let b = *uuid::Uuid::new_v4().as_bytes();
+    b[..8]
+        .try_into()
+        .map(u64::from_be_bytes)
+        .unwrap_or_default()
+}
+
 fn not_found() -> StorageError {
     StorageError::new(ErrorCode::QueueNotFound)
 }
 
 fn internal(e: impl std::fmt::Display) -> StorageError {
     StorageError::internal(e)
-}
-
-fn msg_id(key_tail: &[u8]) -> Option<[u8; 16]> {
-    key_tail.try_into().ok()
-}
-
-/// Parses a message id from a URL; anything that isn't one of ours simply doesn't exist.
-fn parse_message_id(id: &str) -> Result<[u8; 16]> {
-    uuid::Uuid::parse_str(id)
-        .map(|u| *u.as_bytes())
-        .map_err(|_| StorageError::new(ErrorCode::MessageNotFound))
 }
 
 impl Store {
@@ -145,19 +198,39 @@ impl Store {
             .ok_or_else(not_found)
     }
 
-    /// Runs `f` under the queue's lock, refusing queues deleted meanwhile.
-    fn with_queue<T>(
-        &self,
-        account: &str,
-        name: &str,
-        f: impl FnOnce(&mut QueueInner) -> Result<T>,
-    ) -> Result<T> {
-        let state = self.queue_state(account, name)?;
-        let mut inner = state.inner.lock();
-        if inner.deleted {
-            return Err(not_found());
+    fn queues_snapshot(&self) -> Vec<Arc<QueueState>> {
+        self.catalog.read().by_name.values().cloned().collect()
+    }
+
+    fn insert(&self, key: Vec<u8>, value: impl Into<sled::IVec>) -> Result<()> {
+        self.data.insert(key, value).map(|_| ()).map_err(internal)
+    }
+
+    fn remove(&self, key: impl AsRef<[u8]>) -> Result<()> {
+        self.data.remove(key).map(|_| ()).map_err(internal)
+    }
+
+    fn message(&self, qid: u64, seq: u64) -> Result<Option<MessageRecord>> {
+        match self.data.get(keys::message(qid, seq)).map_err(internal)? {
+            Some(raw) => Ok(Some(decode(&raw).map_err(internal)?)),
+            None => Ok(None),
         }
-        f(&mut inner)
+    }
+
+    /// Removes a message: record first, so a crash in between leaves only a stale index key.
+    fn remove_message(&self, qid: u64, seq: u64, m: &MessageRecord) -> Result<()> {
+        self.remove(keys::message(qid, seq))?;
+        self.remove(keys::visible(qid, m.visible_ms, seq))
+    }
+
+    /// Moves a message to a new visibility time: new index key, record, then the old key.
+    fn move_message(&self, qid: u64, seq: u64, old_visible: i64, m: &MessageRecord) -> Result<()> {
+        self.insert(keys::visible(qid, m.visible_ms, seq), &[])?;
+        self.insert(keys::message(qid, seq), encode(m))?;
+        if old_visible != m.visible_ms {
+            self.remove(keys::visible(qid, old_visible, seq))?;
+        }
+        Ok(())
     }
 
     pub async fn create_queue(
@@ -170,7 +243,7 @@ impl Store {
             let mut catalog = self.catalog.write();
             let key = (account.to_string(), name.to_string());
             if let Some(existing) = catalog.by_name.get(&key) {
-                let inner = existing.inner.lock();
+                let inner = existing.inner.read();
                 return if metadata_equal(&inner.record.metadata, &metadata) {
                     Ok(CreateOutcome::AlreadyIdentical)
                 } else {
@@ -184,19 +257,8 @@ impl Store {
                 acl: Vec::new(),
                 created_ms: self.clock.now_ms(),
             };
-            let mut batch = sled::Batch::default();
-            batch.insert(keys::queue(account, name), encode(&record));
-            batch.insert(keys::count(id), &0u64.to_be_bytes());
-            self.data.apply_batch(batch).map_err(internal)?;
-            let state = Arc::new(QueueState {
-                inner: Mutex::new(QueueInner {
-                    record,
-                    count: 0,
-                    deleted: false,
-                }),
-            });
-            catalog.by_id.insert(id, state.clone());
-            catalog.by_name.insert(key, state);
+            self.insert(keys::queue(account, name), encode(&record))?;
+            catalog.by_name.insert(key, QueueState::new(record, 0));
         }
         self.durable().await?;
         Ok(CreateOutcome::Created)
@@ -207,17 +269,15 @@ impl Store {
             let mut catalog = self.catalog.write();
             let key = (account.to_string(), name.to_string());
             let state = catalog.by_name.get(&key).cloned().ok_or_else(not_found)?;
-            let mut inner = state.inner.lock();
-            let id = inner.record.id;
+            let mut inner = state.inner.write();
             // The messages go in the background (purger); the queue is gone at once.
             let mut batch = sled::Batch::default();
             batch.remove(keys::queue(account, name));
-            batch.remove(keys::count(id));
-            batch.insert(keys::purge(id), &[]);
+            batch.remove(keys::count(inner.record.id));
+            batch.insert(keys::purge(inner.record.id), &[]);
             self.data.apply_batch(batch).map_err(internal)?;
             inner.deleted = true;
             catalog.by_name.remove(&key);
-            catalog.by_id.remove(&id);
         }
         self.durable().await
     }
@@ -235,35 +295,41 @@ impl Store {
         let mut queues = Vec::new();
         let mut next = None;
         for ((acct, name), state) in catalog.by_name.range(start..) {
-            if acct != account {
+            if acct != account || !name.starts_with(prefix) {
                 break;
-            }
-            if !name.starts_with(prefix) {
-                if name.as_str() > prefix {
-                    break;
-                }
-                continue;
             }
             if queues.len() == max {
                 next = Some(name.clone());
                 break;
             }
-            queues.push((name.clone(), state.inner.lock().record.metadata.clone()));
+            queues.push((name.clone(), state.inner.read().record.metadata.clone()));
         }
         QueueList { queues, next }
     }
 
+    fn read_queue<T>(
+        &self,
+        account: &str,
+        name: &str,
+        f: impl FnOnce(&QueueState, &QueueRecord) -> T,
+    ) -> Result<T> {
+        let state = self.queue_state(account, name)?;
+        let inner = state.inner.read();
+        if inner.deleted {
+            return Err(not_found());
+        }
+        Ok(f(&state, &inner.record))
+    }
+
     pub fn queue_info(&self, account: &str, name: &str) -> Result<QueueInfo> {
-        self.with_queue(account, name, |q| {
-            Ok(QueueInfo {
-                metadata: q.record.metadata.clone(),
-                approximate_count: q.count,
-            })
+        self.read_queue(account, name, |s, r| QueueInfo {
+            metadata: r.metadata.clone(),
+            approximate_count: s.count.load(Ordering::Relaxed),
         })
     }
 
     pub fn queue_acl(&self, account: &str, name: &str) -> Result<Vec<SignedIdentifier>> {
-        self.with_queue(account, name, |q| Ok(q.record.acl.clone()))
+        self.read_queue(account, name, |_, r| r.acl.clone())
     }
 
     pub fn queue_policy(
@@ -272,13 +338,24 @@ impl Store {
         name: &str,
         id: &str,
     ) -> Result<Option<AccessPolicy>> {
-        self.with_queue(account, name, |q| {
-            Ok(q.record
-                .acl
-                .iter()
-                .find(|s| s.id == id)
-                .map(|s| s.policy.clone()))
+        self.read_queue(account, name, |_, r| {
+            r.acl.iter().find(|s| s.id == id).map(|s| s.policy.clone())
         })
+    }
+
+    /// Runs `f` with the queue locked exclusively.
+    fn write_queue<T>(
+        &self,
+        account: &str,
+        name: &str,
+        f: impl FnOnce(&QueueState, &mut QueueInner) -> Result<T>,
+    ) -> Result<T> {
+        let state = self.queue_state(account, name)?;
+        let mut inner = state.inner.write();
+        if inner.deleted {
+            return Err(not_found());
+        }
+        f(&state, &mut inner)
     }
 
     fn update_record(
@@ -287,12 +364,10 @@ impl Store {
         name: &str,
         f: impl FnOnce(&mut QueueRecord),
     ) -> Result<()> {
-        self.with_queue(account, name, |q| {
+        self.write_queue(account, name, |_, q| {
             let mut record = q.record.clone();
             f(&mut record);
-            self.data
-                .insert(keys::queue(account, name), encode(&record))
-                .map_err(internal)?;
+            self.insert(keys::queue(account, name), encode(&record))?;
             q.record = record;
             Ok(())
         })
@@ -328,10 +403,8 @@ impl Store {
         ttl_ms: Option<i64>,
     ) -> Result<MessageView> {
         let now = self.clock.now_ms();
-        let id = *uuid::Uuid::new_v4().as_bytes();
-        let seq = self.db.generate_id().map_err(internal)?;
         let record = MessageRecord {
-            seq,
+            nonce: random_u64(),
             text,
             inserted_ms: now,
             expires_ms: ttl_ms.map_or(NEVER_EXPIRES_MS, |t| {
@@ -341,72 +414,63 @@ impl Store {
             dequeue_count: 0,
             pop_receipt: new_receipt(),
         };
-        let view = self.with_queue(account, name, |q| {
-            let qid = q.record.id;
-            let mut batch = sled::Batch::default();
-            batch.insert(keys::message(qid, &id), encode(&record));
-            batch.insert(keys::visible(qid, record.visible_ms, seq), &id);
-            if record.expires_ms != NEVER_EXPIRES_MS {
-                batch.insert(keys::expiry(record.expires_ms, qid, &id), &[]);
+        let view = {
+            let state = self.queue_state(account, name)?;
+            // Shared: puts only add keys. Clear and Delete Queue wait for them.
+            let inner = state.inner.read();
+            if inner.deleted {
+                return Err(not_found());
             }
-            batch.insert(keys::count(qid), &(q.count + 1).to_be_bytes());
-            self.data.apply_batch(batch).map_err(internal)?;
-            q.count += 1;
-            Ok(MessageView::new(&id, &record))
-        })?;
+            let qid = inner.record.id;
+            let seq = self.db.generate_id().map_err(internal)?;
+            // Index first: alone after a crash, it names no record and is dropped.
+            self.insert(keys::visible(qid, record.visible_ms, seq), &[])?;
+            self.insert(keys::message(qid, seq), encode(&record))?;
+            state.add(1);
+            MessageView::new(seq, &record)
+        };
         self.durable().await?;
         Ok(view)
     }
 
-    /// Removes an expired message's keys into `batch`.
-    fn remove_message(batch: &mut sled::Batch, qid: u64, id: &[u8; 16], m: &MessageRecord) {
-        batch.remove(keys::message(qid, id));
-        batch.remove(keys::visible(qid, m.visible_ms, m.seq));
-        if m.expires_ms != NEVER_EXPIRES_MS {
-            batch.remove(keys::expiry(m.expires_ms, qid, id));
-        }
-    }
-
-    /// Walks the visible messages in visibility order, dropping expired ones on the way.
-    /// `take` decides what to do with each live one and returns false to stop.
+    /// Walks the messages visible at `now` in visibility order, dropping stale index keys
+    /// and expired messages on the way; `take` gets each live one and returns false to stop.
     fn scan_visible(
         &self,
-        q: &mut QueueInner,
+        state: &QueueState,
+        qid: u64,
         now: i64,
-        batch: &mut sled::Batch,
-        mut take: impl FnMut(&[u8; 16], MessageRecord, &mut sled::Batch) -> bool,
+        mut take: impl FnMut(u64, MessageRecord) -> Result<bool>,
     ) -> Result<()> {
-        let qid = q.record.id;
         let mut expired = 0usize;
         for item in self
             .data
             .range(keys::visible_from(qid)..keys::visible_until(qid, now))
         {
-            let (k, v) = item.map_err(internal)?;
-            let Some(id) = msg_id(&v) else {
-                batch.remove(k);
+            let (k, _) = item.map_err(internal)?;
+            let Some((visible, seq)) = keys::parse_visible(&k) else {
+                self.remove(&k)?;
                 continue;
             };
-            let Some(raw) = self.data.get(keys::message(qid, &id)).map_err(internal)? else {
-                batch.remove(k);
-                continue;
+            let m = match self.message(qid, seq)? {
+                Some(m) if m.visible_ms == visible => m,
+                _ => {
+                    self.remove(&k)?;
+                    continue;
+                }
             };
-            let m: MessageRecord = decode(&raw).map_err(internal)?;
             if m.expires_ms <= now {
-                Self::remove_message(batch, qid, &id, &m);
-                q.count = q.count.saturating_sub(1);
+                self.remove_message(qid, seq, &m)?;
+                state.sub(1);
                 expired += 1;
                 if expired >= MAX_EXPIRED_PER_READ {
                     break;
                 }
                 continue;
             }
-            if !take(&id, m, batch) {
+            if !take(seq, m)? {
                 break;
             }
-        }
-        if expired > 0 {
-            batch.insert(keys::count(qid), &q.count.to_be_bytes());
         }
         Ok(())
     }
@@ -419,21 +483,18 @@ impl Store {
         visibility_ms: i64,
     ) -> Result<Vec<MessageView>> {
         let now = self.clock.now_ms();
-        let out = self.with_queue(account, name, |q| {
+        let out = self.write_queue(account, name, |state, q| {
             let qid = q.record.id;
             let mut out = Vec::with_capacity(n);
-            let mut batch = sled::Batch::default();
-            self.scan_visible(q, now, &mut batch, |id, mut m, batch| {
-                batch.remove(keys::visible(qid, m.visible_ms, m.seq));
+            self.scan_visible(state, qid, now, |seq, mut m| {
+                let old = m.visible_ms;
                 m.dequeue_count += 1;
                 m.pop_receipt = new_receipt();
                 m.visible_ms = now + visibility_ms;
-                batch.insert(keys::visible(qid, m.visible_ms, m.seq), id);
-                batch.insert(keys::message(qid, id), encode(&m));
-                out.push(MessageView::new(id, &m));
-                out.len() < n
+                self.move_message(qid, seq, old, &m)?;
+                out.push(MessageView::new(seq, &m));
+                Ok(out.len() < n)
             })?;
-            self.data.apply_batch(batch).map_err(internal)?;
             Ok(out)
         })?;
         if !out.is_empty() {
@@ -449,46 +510,39 @@ impl Store {
         n: usize,
     ) -> Result<Vec<MessageView>> {
         let now = self.clock.now_ms();
-        let mut cleaned = false;
-        let out = self.with_queue(account, name, |q| {
+        self.write_queue(account, name, |state, q| {
             let mut out = Vec::with_capacity(n);
-            let mut batch = sled::Batch::default();
-            let before = q.count;
-            self.scan_visible(q, now, &mut batch, |id, m, _| {
-                out.push(MessageView::new(id, &m));
-                out.len() < n
+            self.scan_visible(state, q.record.id, now, |seq, m| {
+                out.push(MessageView::new(seq, &m));
+                Ok(out.len() < n)
             })?;
-            cleaned = q.count != before;
-            self.data.apply_batch(batch).map_err(internal)?;
             Ok(out)
-        })?;
-        if cleaned {
-            self.durable().await?;
-        }
-        Ok(out)
+        })
     }
 
     /// Looks a message up and checks its receipt: unknown or expired → 404, stale receipt → 400.
     fn check_receipt(
         &self,
-        q: &QueueInner,
-        id: &[u8; 16],
+        state: &QueueState,
+        qid: u64,
+        id: &str,
         receipt: &str,
         now: i64,
-    ) -> Result<MessageRecord> {
-        let raw = self
-            .data
-            .get(keys::message(q.record.id, id))
-            .map_err(internal)?
-            .ok_or_else(|| StorageError::new(ErrorCode::MessageNotFound))?;
-        let m: MessageRecord = decode(&raw).map_err(internal)?;
+    ) -> Result<(u64, MessageRecord)> {
+        let (seq, nonce) = parse_message_id(id)?;
+        let m = match self.message(qid, seq)? {
+            Some(m) if m.nonce == nonce => m,
+            _ => return Err(StorageError::new(ErrorCode::MessageNotFound)),
+        };
         if m.expires_ms <= now {
+            self.remove_message(qid, seq, &m)?;
+            state.sub(1);
             return Err(StorageError::new(ErrorCode::MessageNotFound));
         }
         if m.pop_receipt != receipt {
             return Err(StorageError::new(ErrorCode::PopReceiptMismatch));
         }
-        Ok(m)
+        Ok((seq, m))
     }
 
     pub async fn delete_message(
@@ -498,15 +552,13 @@ impl Store {
         id: &str,
         receipt: &str,
     ) -> Result<()> {
-        let id = parse_message_id(id)?;
         let now = self.clock.now_ms();
-        self.with_queue(account, name, |q| {
-            let m = self.check_receipt(q, &id, receipt, now)?;
-            let mut batch = sled::Batch::default();
-            Self::remove_message(&mut batch, q.record.id, &id, &m);
-            q.count = q.count.saturating_sub(1);
-            batch.insert(keys::count(q.record.id), &q.count.to_be_bytes());
-            self.data.apply_batch(batch).map_err(internal)
+        self.write_queue(account, name, |state, q| {
+            let qid = q.record.id;
+            let (seq, m) = self.check_receipt(state, qid, id, receipt, now)?;
+            self.remove_message(qid, seq, &m)?;
+            state.sub(1);
+            Ok(())
         })?;
         self.durable().await
     }
@@ -521,21 +573,17 @@ impl Store {
         visibility_ms: i64,
         text: Option<String>,
     ) -> Result<(String, i64)> {
-        let id = parse_message_id(id)?;
         let now = self.clock.now_ms();
-        let result = self.with_queue(account, name, |q| {
+        let result = self.write_queue(account, name, |state, q| {
             let qid = q.record.id;
-            let mut m = self.check_receipt(q, &id, receipt, now)?;
-            let mut batch = sled::Batch::default();
-            batch.remove(keys::visible(qid, m.visible_ms, m.seq));
+            let (seq, mut m) = self.check_receipt(state, qid, id, receipt, now)?;
+            let old = m.visible_ms;
             m.visible_ms = now + visibility_ms;
             m.pop_receipt = new_receipt();
             if let Some(t) = text {
                 m.text = t;
             }
-            batch.insert(keys::visible(qid, m.visible_ms, m.seq), &id);
-            batch.insert(keys::message(qid, &id), encode(&m));
-            self.data.apply_batch(batch).map_err(internal)?;
+            self.move_message(qid, seq, old, &m)?;
             Ok((m.pop_receipt, m.visible_ms))
         })?;
         self.durable().await?;
@@ -544,17 +592,10 @@ impl Store {
 
     /// Clear is O(1): the queue gets a new internal id and the old one is purged later.
     pub async fn clear_messages(&self, account: &str, name: &str) -> Result<()> {
-        {
-            let mut catalog = self.catalog.write();
-            let state = catalog
-                .by_name
-                .get(&(account.to_string(), name.to_string()))
-                .cloned()
-                .ok_or_else(not_found)?;
-            let mut inner = state.inner.lock();
-            let old = inner.record.id;
+        self.write_queue(account, name, |state, q| {
+            let old = q.record.id;
             let new = self.db.generate_id().map_err(internal)?;
-            let mut record = inner.record.clone();
+            let mut record = q.record.clone();
             record.id = new;
             let mut batch = sled::Batch::default();
             batch.insert(keys::queue(account, name), encode(&record));
@@ -562,73 +603,59 @@ impl Store {
             batch.insert(keys::count(new), &0u64.to_be_bytes());
             batch.insert(keys::purge(old), &[]);
             self.data.apply_batch(batch).map_err(internal)?;
-            inner.record = record;
-            inner.count = 0;
-            catalog.by_id.remove(&old);
-            catalog.by_id.insert(new, state.clone());
-        }
+            q.record = record;
+            state.count.store(0, Ordering::Relaxed);
+            Ok(())
+        })?;
         self.durable().await
     }
 
-    /// Removes messages that expired by `now`. Returns how many were removed.
-    pub fn sweep_expired(&self) -> Result<usize> {
+    /// Removes expired messages. A quick sweep walks each queue in insertion order and stops
+    /// at the first live message (right when TTLs are uniform, the common case); a full sweep
+    /// looks at every message. Returns how many were removed.
+    pub fn sweep_expired(&self, full: bool) -> Result<usize> {
         let now = self.clock.now_ms();
         let mut removed = 0;
-        loop {
-            let mut due: Vec<(sled::IVec, u64, [u8; 16])> = Vec::new();
-            for item in self
-                .data
-                .range(vec![keys::EXPIRY]..keys::expiry(now.saturating_add(1), 0, &[0; 16]))
-                .take(SWEEP_CHUNK)
-            {
-                let (k, _) = item.map_err(internal)?;
-                if let Some((qid, id)) = keys::parse_expiry(&k) {
-                    due.push((k, qid, id));
+        for state in self.queues_snapshot() {
+            let mut from = 0u64;
+            loop {
+                let inner = state.inner.write();
+                if inner.deleted {
+                    break;
                 }
-            }
-            if due.is_empty() {
-                return Ok(removed);
-            }
-            let mut by_queue: HashMap<u64, Vec<(sled::IVec, [u8; 16])>> = HashMap::new();
-            for (k, qid, id) in due {
-                by_queue.entry(qid).or_default().push((k, id));
-            }
-            for (qid, entries) in by_queue {
-                let state = self.catalog.read().by_id.get(&qid).cloned();
-                let mut batch = sled::Batch::default();
-                match state {
-                    Some(state) => {
-                        let mut inner = state.inner.lock();
-                        let live = !inner.deleted && inner.record.id == qid;
-                        for (k, id) in &entries {
-                            batch.remove(k.clone());
-                            if !live {
-                                continue;
-                            }
-                            if let Some(raw) =
-                                self.data.get(keys::message(qid, id)).map_err(internal)?
-                            {
-                                let m: MessageRecord = decode(&raw).map_err(internal)?;
-                                Self::remove_message(&mut batch, qid, id, &m);
-                                inner.count = inner.count.saturating_sub(1);
-                                removed += 1;
-                            }
-                        }
-                        if live {
-                            batch.insert(keys::count(qid), &inner.count.to_be_bytes());
-                        }
-                        self.data.apply_batch(batch).map_err(internal)?;
+                let qid = inner.record.id;
+                let mut seen = 0;
+                let mut stop = false;
+                for item in self
+                    .data
+                    .range(keys::message(qid, from)..keys::message(qid, u64::MAX))
+                {
+                    let (k, v) = item.map_err(internal)?;
+                    let Some(seq) = keys::parse_message(&k) else {
+                        continue;
+                    };
+                    from = seq.saturating_add(1);
+                    let m: MessageRecord = decode(&v).map_err(internal)?;
+                    if m.expires_ms <= now {
+                        self.remove_message(qid, seq, &m)?;
+                        state.sub(1);
+                        removed += 1;
+                    } else if !full {
+                        stop = true;
+                        break;
                     }
-                    // A deleted or cleared queue: the purger owns its messages.
-                    None => {
-                        for (k, _) in &entries {
-                            batch.remove(k.clone());
-                        }
-                        self.data.apply_batch(batch).map_err(internal)?;
+                    seen += 1;
+                    if seen == SWEEP_CHUNK {
+                        break;
                     }
+                }
+                drop(inner);
+                if stop || seen < SWEEP_CHUNK {
+                    break;
                 }
             }
         }
+        Ok(removed)
     }
 
     /// Removes the messages of deleted and cleared queues, a chunk at a time.
@@ -663,13 +690,65 @@ impl Store {
                     }
                 }
             }
-            self.data.remove(keys::purge(qid)).map_err(internal)?;
+            self.remove(keys::purge(qid))?;
         }
         Ok(removed)
     }
 
-    /// Queue names of an account (for tests and diagnostics).
-    pub fn queue_count(&self) -> usize {
-        self.catalog.read().by_name.len()
+    /// Writes changed counts (cheap; they are recounted after a crash anyway).
+    pub fn checkpoint_counts(&self) -> Result<()> {
+        for state in self.queues_snapshot() {
+            if state.dirty.swap(false, Ordering::Relaxed) {
+                let inner = state.inner.read();
+                if !inner.deleted {
+                    self.insert(
+                        keys::count(inner.record.id),
+                        &state.count.load(Ordering::Relaxed).to_be_bytes(),
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// After an unclean stop: recount every queue and restore index keys whose record
+    /// survived without them. O(messages), so it runs only then.
+    pub(super) fn recover(&self) -> Result<()> {
+        for state in self.queues_snapshot() {
+            let inner = state.inner.read();
+            let qid = inner.record.id;
+            let mut count = 0;
+            for item in self.data.scan_prefix(keys::qid_prefix(keys::MESSAGE, qid)) {
+                let (k, v) = item.map_err(internal)?;
+                let (Some(seq), Ok(m)) = (keys::parse_message(&k), decode::<MessageRecord>(&v))
+                else {
+                    continue;
+                };
+                let index = keys::visible(qid, m.visible_ms, seq);
+                if !self.data.contains_key(&index).map_err(internal)? {
+                    self.insert(index, &[])?;
+                }
+                count += 1;
+            }
+            state.count.store(count, Ordering::Relaxed);
+            state.dirty.store(true, Ordering::Relaxed);
+        }
+        self.checkpoint_counts()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_ids_round_trip() {
+        let id = message_id(42, 0xdead_beef);
+        assert_eq!(id.len(), 36);
+        assert_eq!(parse_message_id(&id).ok(), Some((42, 0xdead_beef)));
+        assert_eq!(
+            parse_message_id("not-an-id").map_err(|e| e.code),
+            Err(ErrorCode::MessageNotFound)
+        );
     }
 }

@@ -43,7 +43,8 @@ pub struct QueueRecord {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MessageRecord {
-    pub seq: u64,
+    /// The random half of the message id (the other half is the key's seq).
+    pub nonce: u64,
     pub text: String,
     pub inserted_ms: i64,
     /// `NEVER` for messages that do not expire.
@@ -65,7 +66,7 @@ mod tests {
     #[test]
     fn round_trip_and_version_check() {
         let m = MessageRecord {
-            seq: 1,
+            nonce: 1,
             text: "hi".into(),
             inserted_ms: 2,
             expires_ms: 3,
