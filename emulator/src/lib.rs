@@ -154,7 +154,7 @@ async fn housekeeping(app: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
     let mut tick: u64 = 0;
     loop {
         let work = app.clone();
-        let full = tick % 300 == 0;
+        let full = tick.is_multiple_of(300);
         tick += 1;
         let result = tokio::task::spawn_blocking(move || -> Result<(), error::StorageError> {
             work.store.sweep_expired(full)?;
