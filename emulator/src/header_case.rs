@@ -163,12 +163,22 @@ impl Tracker {
                         continue;
                     }
                     self.line.push(b);
+                    if b != b'\n' {
+                        // Copy up to the next line end in one go.
+                        let n = bytes
+                            .iter()
+                            .position(|&c| c == b'\n')
+                            .unwrap_or(bytes.len());
+                        self.line.extend_from_slice(&bytes[..n]);
+                        bytes = &bytes[n..];
+                        if self.line.len() > MAX_HEAD {
+                            self.state = State::Off;
+                        }
+                        continue;
+                    }
                     if self.line.len() > MAX_HEAD {
                         self.state = State::Off;
                         return;
-                    }
-                    if b != b'\n' {
-                        continue;
                     }
                     match self.state {
                         State::Head

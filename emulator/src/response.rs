@@ -138,6 +138,17 @@ pub fn error_reply(err: &StorageError, request_id: &str, now_ms: i64, head: bool
     reply
 }
 
+/// The `Date` header, formatted once per second per thread (formatting is not free).
 pub fn date_header(now_ms: i64) -> String {
-    rfc1123(now_ms)
+    thread_local! {
+        static CACHE: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    let second = now_ms.div_euclid(1000);
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.0 != second {
+            *c = (second, rfc1123(now_ms));
+        }
+        c.1.clone()
+    })
 }
