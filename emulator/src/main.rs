@@ -7,9 +7,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-// The store allocates and frees many small buffers per request; mimalloc halves that cost.
+// The store allocates and frees many small buffers per request; jemalloc does that far
+// cheaper than glibc's allocator (measured: docs/design.md, Memory).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[derive(Parser, Debug)]
 #[command(

@@ -577,6 +577,14 @@ impl Store {
         let result = self.write_queue(account, name, |state, q| {
             let qid = q.record.id;
             let (seq, mut m) = self.check_receipt(state, qid, id, receipt, now)?;
+            if now + visibility_ms > m.expires_ms {
+                let secs = (visibility_ms / 1000).to_string();
+                return Err(
+                    StorageError::invalid_query("visibilitytimeout", &secs).with_message(
+                        "The visibility timeout cannot be later than the message's expiry time.",
+                    ),
+                );
+            }
             let old = m.visible_ms;
             m.visible_ms = now + visibility_ms;
             m.pop_receipt = new_receipt();
