@@ -48,6 +48,16 @@ def build_connection_string(queue_endpoint: str, account: str = DEV_ACCOUNT, key
     )
 
 
+def canonicalized_headers(headers: Mapping[str, str]) -> str:
+    """CanonicalizedHeaders: x-ms-* names lowercased and sorted, whitespace runs collapsed."""
+    h = {k.lower(): str(v) for k, v in headers.items()}
+    out = ""
+    for name in sorted(k for k in h if k.startswith("x-ms-")):
+        value = " ".join(h[name].split())
+        out += f"{name}:{value}\n"
+    return out
+
+
 def string_to_sign(method: str, url: str, headers: Mapping[str, str], account: str) -> str:
     """Shared Key string-to-sign for Blob/Queue (version 2009-09-19 and later)."""
     h = {k.lower(): str(v) for k, v in headers.items()}
@@ -68,10 +78,7 @@ def string_to_sign(method: str, url: str, headers: Mapping[str, str], account: s
         h.get("if-unmodified-since", ""),
         h.get("range", ""),
     ]
-    sts = "\n".join(lines) + "\n"
-    for name in sorted(k for k in h if k.startswith("x-ms-")):
-        value = " ".join(h[name].split())
-        sts += f"{name}:{value}\n"
+    sts = "\n".join(lines) + "\n" + canonicalized_headers(h)
     parsed = urlparse(url)
     resource = "/" + account + (parsed.path or "/")
     params: Dict[str, list] = {}
@@ -80,6 +87,27 @@ def string_to_sign(method: str, url: str, headers: Mapping[str, str], account: s
     for name in sorted(params):
         resource += f"\n{name}:{','.join(sorted(params[name]))}"
     return sts + resource
+
+
+def lite_string_to_sign(method: str, url: str, headers: Mapping[str, str], account: str) -> str:
+    """Shared Key Lite string-to-sign for Blob/Queue (version 2009-09-19 and later).
+
+    VERB, Content-MD5, Content-Type, Date, then CanonicalizedHeaders, then "/" + account + the
+    encoded path, plus "?comp=<value>" when the URL has a comp parameter (no other parameters).
+    """
+    h = {k.lower(): str(v) for k, v in headers.items()}
+    lines = [
+        method.upper(),
+        h.get("content-md5", ""),
+        h.get("content-type", ""),
+        "" if "x-ms-date" in h else h.get("date", ""),
+    ]
+    parsed = urlparse(url)
+    resource = "/" + account + (parsed.path or "/")
+    comp = [v for k, v in parse_qsl(parsed.query, keep_blank_values=True) if k == "comp"]
+    if comp:
+        resource += "?comp=" + comp[0]
+    return "\n".join(lines) + "\n" + canonicalized_headers(h) + resource
 
 
 def shared_key_signature(sts: str, key_b64: str) -> str:
@@ -153,7 +181,9 @@ class RawClient:
         version: Optional[str] = None,
         tamper_signature: bool = False,
         url: Optional[str] = None,
+        scheme: str = "SharedKey",
     ) -> RawResponse:
+        """Send one request; signed with Shared Key (or scheme="SharedKeyLite") unless sas/sign=False."""
         if isinstance(body, str):
             body = body.encode("utf-8")
         hdrs: Dict[str, str] = {
@@ -170,11 +200,12 @@ class RawClient:
         full_url = url or self.url(path, query, sas)
         sts = None
         if sign and not sas:
-            sts = string_to_sign(method, full_url, hdrs, self.account)
+            signer = lite_string_to_sign if scheme == "SharedKeyLite" else string_to_sign
+            sts = signer(method, full_url, hdrs, self.account)
             sig = shared_key_signature(sts, self.key)
             if tamper_signature:
                 sig = base64.b64encode(b"\x00" * 32).decode("ascii")
-            hdrs["Authorization"] = f"SharedKey {self.account}:{sig}"
+            hdrs["Authorization"] = f"{scheme} {self.account}:{sig}"
         req = requests.Request(method.upper(), full_url, headers=hdrs, data=body or None)
         prepared = self.session.prepare_request(req)
         if method.upper() == "DELETE" and "Content-Length" not in prepared.headers:

@@ -212,6 +212,96 @@ def test_metadata_raw_headers(raw, queue):
     assert h.headers.get("x-ms-approximate-messages-count") == "0"
 
 
+def test_metadata_name_case_survives_headers_and_listing(raw, queue_name):
+    names = {"MixedCase": "v1", "lower": "v2", "UPPER": "v3", "with_Underscore9": "v4"}
+    try:
+        r = raw.put(queue_name, headers={f"x-ms-meta-{k}": v for k, v in names.items()})
+        assert r.status == 201, r
+        for method in ("GET", "HEAD"):
+            g = raw.request(method, queue_name, {"comp": "metadata"})
+            assert g.status == 200, g
+            # requests' header dict is case-insensitive: compare the names as they came off the wire
+            got = {k[len("x-ms-meta-"):]: v for k, v in g.headers.items() if k.lower().startswith("x-ms-meta-")}
+            assert got == names, (method, got)
+        lst = raw.get("", {"comp": "list", "prefix": queue_name, "include": "metadata"})
+        assert lst.status == 200, lst
+        meta = lst.xml().find("Queues/Queue/Metadata")
+        assert meta is not None, lst
+        assert {child.tag: child.text for child in meta} == names
+        # Set Queue Metadata replaces the set, and the new spelling is what comes back
+        s2 = raw.put(queue_name, {"comp": "metadata"}, headers={"x-ms-meta-mixedcase": "again"})
+        assert s2.status == 204, s2
+        lst2 = raw.get("", {"comp": "list", "prefix": queue_name, "include": "metadata"})
+        assert {c.tag: c.text for c in lst2.xml().find("Queues/Queue/Metadata")} == {"mixedcase": "again"}
+    finally:
+        raw.delete(queue_name)
+
+
+def _put_with_duplicate_headers(target, path_and_query: str, headers):
+    """PUT with repeated header names (requests can't), authorized by an account SAS so that the
+    Shared Key treatment of repeated headers doesn't get in the way."""
+    import http.client
+    from urllib.parse import urlparse
+
+    from azure.storage.queue import AccountSasPermissions, ResourceTypes, generate_account_sas
+
+    sas = generate_account_sas(
+        target.account_name, target.account_key, ResourceTypes(container=True),
+        AccountSasPermissions(write=True, create=True), dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1),
+    )
+    p = urlparse(target.queue_endpoint)
+    path = p.path.rstrip("/") + "/" + path_and_query
+    path += ("&" if "?" in path else "?") + sas
+    conn = http.client.HTTPConnection(p.hostname, p.port, timeout=30) if p.scheme == "http" else \
+        http.client.HTTPSConnection(p.hostname, p.port, timeout=30)
+    try:
+        conn.putrequest("PUT", path)
+        for k, v in [("x-ms-version", "2021-10-04"), ("Content-Length", "0"), *headers]:
+            conn.putheader(k, v)
+        conn.endheaders()
+        resp = conn.getresponse()
+        return resp.status, resp.getheader("x-ms-error-code"), resp.read()
+    finally:
+        conn.close()
+
+
+DUPLICATE_METADATA_REASON = (
+    "Azurite 3.37.0 accepts metadata names that differ only in case in one request and stores one entry with the "
+    "values joined ('Color: red, blue'). https://learn.microsoft.com/rest/api/storageservices/"
+    "naming-queues-and-metadata: 'Metadata names preserve the case with which they were created, but are "
+    "case-insensitive when set or read. If two or more metadata headers with the same name are submitted for a "
+    "resource, the Queue service returns status code 400 (Bad Request).'"
+)
+
+
+@pytest.mark.azurite_deviation(reason=DUPLICATE_METADATA_REASON)
+@pytest.mark.parametrize("second", ["x-ms-meta-color", "x-ms-meta-COLOR"])
+def test_create_queue_with_duplicate_metadata_names_rejected(target, raw, queue_name, second):
+    try:
+        status, code_, body = _put_with_duplicate_headers(
+            target, queue_name, [("x-ms-meta-Color", "red"), (second, "blue")]
+        )
+        assert status == 400, (status, code_, body)
+        assert code_, body
+        assert raw.get(queue_name, {"comp": "metadata"}).status == 404  # not created
+        # control: the same request without the duplicate goes through
+        ok, _, body = _put_with_duplicate_headers(target, queue_name, [("x-ms-meta-Color", "red")])
+        assert ok == 201, body
+    finally:
+        raw.delete(queue_name)
+
+
+@pytest.mark.azurite_deviation(reason=DUPLICATE_METADATA_REASON)
+def test_set_metadata_with_duplicate_names_rejected(target, queue):
+    queue.set_queue_metadata({"Keep": "me"})
+    status, code_, body = _put_with_duplicate_headers(
+        target, f"{queue.queue_name}?comp=metadata", [("x-ms-meta-Color", "red"), ("x-ms-meta-color", "blue")]
+    )
+    assert status == 400, (status, code_, body)
+    assert code_, body
+    assert queue.get_queue_properties().metadata == {"Keep": "me"}
+
+
 # --------------------------------------------------------------------------------------
 # Access policy (stored identifiers)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import urlparse
 
 import pytest
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
@@ -13,11 +14,12 @@ from azure.storage.queue import (
     QueueSasPermissions,
     QueueServiceClient,
     ResourceTypes,
+    Services,
     generate_account_sas,
     generate_queue_sas,
 )
 
-from storage_http import message_xml
+from storage_http import find_text, message_xml
 
 
 def code(err: HttpResponseError) -> str:
@@ -238,3 +240,131 @@ def test_service_sas_cannot_manage_queues(target, queue):
     ):
         assert_forbidden(op, "AuthorizationPermissionMismatch")
     assert queue.get_queue_properties().approximate_message_count == 1
+
+
+# --------------------------------------------------------------------------------------
+# SAS restrictions: source IP (sip), protocol (spr), services (ss), signing key
+# https://learn.microsoft.com/rest/api/storageservices/create-account-sas and
+# https://learn.microsoft.com/rest/api/storageservices/create-service-sas
+
+
+def _loopback_http_only(target):
+    p = urlparse(target.queue_endpoint)
+    if p.hostname not in ("127.0.0.1", "localhost"):
+        pytest.skip("needs a local target (the client's source address must be 127.0.0.1)")
+
+
+def _full_account_sas(target, **kw) -> str:
+    return generate_account_sas(
+        target.account_name,
+        target.account_key,
+        ResourceTypes(service=True, container=True, object=True),
+        AccountSasPermissions(read=True, add=True, process=True, list=True),
+        now() + dt.timedelta(hours=1),
+        **kw,
+    )
+
+
+def _queue_sas(target, queue_name, key=None, **kw) -> str:
+    return generate_queue_sas(
+        target.account_name, queue_name, key or target.account_key,
+        permission=QueueSasPermissions(read=True, add=True), expiry=now() + dt.timedelta(hours=1), **kw,
+    )
+
+
+def _assert_sas_refused(raw, queue, sas, expected_code):
+    """Peek and Put with the SAS both fail with expected_code; nothing reaches the queue."""
+    for r in (
+        raw.get(f"{queue.queue_name}/messages", {"peekonly": "true"}, sas=sas),
+        raw.post(f"{queue.queue_name}/messages", body=message_xml("must not arrive"), sas=sas),
+    ):
+        assert r.status == 403, r
+        assert r.error_code == expected_code, r
+        assert r.xml_error()["Code"] == expected_code
+    assert queue.get_queue_properties().approximate_message_count == 0
+
+
+def _assert_sas_accepted(raw, queue, sas):
+    r = raw.post(f"{queue.queue_name}/messages", body=message_xml("via sas"), sas=sas)
+    assert r.status == 201, r
+    p = raw.get(f"{queue.queue_name}/messages", {"peekonly": "true"}, sas=sas)
+    assert p.status == 200, p
+    assert [find_text(m, "MessageText") for m in p.xml().findall("QueueMessage")] == ["via sas"]
+
+
+SIP_REASON = (
+    "Azurite 3.37.0 never checks sip (AccountSASAuthenticator/QueueSASAuthenticator.validateIPRange() is "
+    "'TODO: Emulator doesn't validate IP Address', always true). https://learn.microsoft.com/rest/api/storageservices/"
+    "create-account-sas (signedIp): 'Specifies an IP address or a range of IP addresses from which to accept "
+    "requests'; https://learn.microsoft.com/rest/api/storageservices/common-rest-api-error-codes: "
+    "AuthorizationSourceIPMismatch (403) 'This request is not authorized to perform this operation using this "
+    "source IP'."
+)
+
+
+@pytest.mark.azurite_deviation(reason=SIP_REASON)
+@pytest.mark.parametrize("sip", ["10.0.0.1", "10.0.0.1-10.0.0.255", "127.0.0.2-127.0.0.255"])
+def test_account_sas_source_ip_mismatch(target, raw, queue, sip):
+    _loopback_http_only(target)
+    sas = _full_account_sas(target, ip=sip)
+    assert f"sip={sip}" in sas
+    _assert_sas_refused(raw, queue, sas, "AuthorizationSourceIPMismatch")
+
+
+@pytest.mark.azurite_deviation(reason=SIP_REASON)
+def test_queue_sas_source_ip_mismatch(target, raw, queue):
+    _loopback_http_only(target)
+    _assert_sas_refused(raw, queue, _queue_sas(target, queue.queue_name, ip="10.0.0.1"), "AuthorizationSourceIPMismatch")
+
+
+@pytest.mark.parametrize("sip", ["127.0.0.1", "127.0.0.0-127.0.0.255", "0.0.0.0-255.255.255.255"])
+def test_account_sas_source_ip_match(target, raw, queue, sip):
+    _loopback_http_only(target)
+    _assert_sas_accepted(raw, queue, _full_account_sas(target, ip=sip))
+
+
+def test_queue_sas_source_ip_match(target, raw, queue):
+    _loopback_http_only(target)
+    _assert_sas_accepted(raw, queue, _queue_sas(target, queue.queue_name, ip="127.0.0.1"))
+
+
+def test_sas_https_only_over_http(target, raw, queue):
+    if urlparse(target.queue_endpoint).scheme != "http":
+        pytest.skip("needs an http endpoint")
+    account = _full_account_sas(target, protocol="https")
+    assert "spr=https&" in account or account.endswith("spr=https")
+    _assert_sas_refused(raw, queue, account, "AuthorizationProtocolMismatch")
+    _assert_sas_refused(raw, queue, _queue_sas(target, queue.queue_name, protocol="https"), "AuthorizationProtocolMismatch")
+
+
+def test_sas_https_or_http_over_http(target, raw, queue):
+    _assert_sas_accepted(raw, queue, _full_account_sas(target, protocol="https,http"))
+
+
+def test_account_sas_for_blob_service_only(target, raw, queue):
+    sas = _full_account_sas(target, services=Services(blob=True))
+    assert "ss=b&" in sas or sas.endswith("ss=b")
+    _assert_sas_refused(raw, queue, sas, "AuthorizationServiceMismatch")
+    # service-level operations too
+    r = raw.get("", {"comp": "list"}, sas=sas)
+    assert r.status == 403, r
+    assert r.error_code == "AuthorizationServiceMismatch"
+
+
+def test_account_sas_with_blob_and_queue_services_works(target, raw, queue):
+    _assert_sas_accepted(raw, queue, _full_account_sas(target, services=Services(blob=True, queue=True)))
+
+
+def test_sas_signed_with_wrong_key(target, raw, queue):
+    import base64
+
+    wrong = base64.b64encode(b"definitely not the account key!!" * 2).decode()
+    account = generate_account_sas(
+        target.account_name, wrong, ResourceTypes(service=True, container=True, object=True),
+        AccountSasPermissions(read=True, add=True, list=True), now() + dt.timedelta(hours=1),
+    )
+    _assert_sas_refused(raw, queue, account, "AuthenticationFailed")
+    _assert_sas_refused(raw, queue, _queue_sas(target, queue.queue_name, key=wrong), "AuthenticationFailed")
+    r = raw.get("", {"comp": "list"}, sas=account)
+    assert r.status == 403, r
+    assert r.error_code == "AuthenticationFailed"

@@ -37,6 +37,41 @@ def test_clock_advance_requires_key(admin):
     assert r.status_code == 403, r.text
 
 
+def test_rejected_clock_requests_do_not_move_the_clock(admin, target):
+    import base64
+    from email.utils import formatdate
+
+    from storage_http import shared_key_signature, string_to_sign
+
+    before = admin.advance_ok(0)["offsetSeconds"]
+    url = f"{admin.base}/_emulator/clock/advance?seconds=3600"
+    wrong_key = base64.b64encode(b"wrong key, wrong key, wrong key!").decode()
+    attempts = {
+        "no credentials": {},
+        "empty key": {"x-ms-emulator-key": ""},
+        "wrong key": {"x-ms-emulator-key": wrong_key},
+        "key of another length": {"x-ms-emulator-key": target.account_key[:-4]},
+        "garbage SharedKey": {"Authorization": f"SharedKey {target.account_name}:AAAA"},
+    }
+    hdrs = {"x-ms-date": formatdate(usegmt=True), "x-ms-version": "2021-10-04", "Content-Length": "0"}
+    sig = shared_key_signature(string_to_sign("POST", url, hdrs, target.account_name), wrong_key)
+    attempts["SharedKey signed with a wrong key"] = {**hdrs, "Authorization": f"SharedKey {target.account_name}:{sig}"}
+    for label, headers in attempts.items():
+        r = requests.post(url, headers=headers, timeout=30)
+        assert r.status_code == 403, (label, r.status_code, r.text)
+        assert r.headers.get("x-ms-error-code") == "AuthenticationFailed", label
+    assert admin.advance_ok(0)["offsetSeconds"] == before
+    # control: the same Shared Key request signed with the right key is accepted (seconds=0)
+    url0 = f"{admin.base}/_emulator/clock/advance?seconds=0"
+    good = shared_key_signature(string_to_sign("POST", url0, hdrs, target.account_name), target.account_key)
+    ok = requests.post(url0, headers={**hdrs, "Authorization": f"SharedKey {target.account_name}:{good}"}, timeout=30)
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["offsetSeconds"] == before
+    health = requests.get(f"{admin.base}/_emulator/health", timeout=30)
+    assert health.status_code == 200, health.text
+    assert health.json().get("status") == "ok"
+
+
 def test_clock_advance_reports_offset(admin):
     first = admin.advance_ok(0)
     assert "now" in first and "offsetSeconds" in first
