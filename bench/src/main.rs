@@ -102,6 +102,12 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Each scenario cleans up after itself, so later ones start from an empty account.
+    async fn delete_queue(&self, q: &str) -> Result<()> {
+        self.call(Method::DELETE, &format!("/{q}"), None).await?;
+        Ok(())
+    }
+
     async fn put(&self, q: &str, text: &str) -> Result<bool> {
         let body = format!("<QueueMessage><MessageText>{text}</MessageText></QueueMessage>");
         let (s, _) = self
@@ -364,6 +370,7 @@ async fn scenarios(
         })
         .await;
         record(rows, format!("Put Message, c={c}"), s);
+        ep.delete_queue(&q).await?;
         *peak_rss = (*peak_rss).max(rss_kib(pid));
     }
     for &c in &args.concurrency {
@@ -388,6 +395,7 @@ async fn scenarios(
             format!("Get(32)+Delete msgs, depth {}, c={c}", args.depth),
             s,
         );
+        ep.delete_queue(&q).await?;
         *peak_rss = (*peak_rss).max(rss_kib(pid));
     }
     for &c in &args.concurrency {
@@ -407,6 +415,7 @@ async fn scenarios(
         })
         .await;
         record(rows, format!("Put→Get→Delete round trips, c={c}"), s);
+        ep.delete_queue(&q).await?;
         *peak_rss = (*peak_rss).max(rss_kib(pid));
     }
     if ours && args.deep > 0 {
@@ -434,6 +443,7 @@ async fn scenarios(
             })
             .await;
             record(rows, format!("Put Message latency, depth {depth}, c=1"), s);
+            ep.delete_queue(&q).await?;
             *peak_rss = (*peak_rss).max(rss_kib(pid));
         }
     }
