@@ -48,6 +48,13 @@ error_codes! {
     PopReceiptMismatch => BAD_REQUEST, "The specified pop receipt did not match the pop receipt for a dequeued message.";
     MessageTooLarge => BAD_REQUEST, "The message exceeds the maximum allowed size.";
     InvalidMarker => BAD_REQUEST, "The specified marker is invalid.";
+    Md5Mismatch => BAD_REQUEST, "The MD5 value specified in the request did not match with the MD5 value calculated by the server.";
+    InvalidMd5 => BAD_REQUEST, "The MD5 value specified in the request is invalid. The MD5 value must be 128 bits and Base64-encoded.";
+    InvalidBlockList => BAD_REQUEST, "The specified block list is invalid.";
+    InvalidBlockId => BAD_REQUEST, "The specified block ID is invalid. The block ID must be Base64-encoded.";
+    InvalidBlobOrBlock => BAD_REQUEST, "The specified blob or block content is invalid.";
+    BlockListTooLong => BAD_REQUEST, "The block list may not contain more than 50,000 blocks.";
+    ConditionHeadersNotSupported => BAD_REQUEST, "Condition headers are not supported.";
     // 401 / 403
     NoAuthenticationInformation => UNAUTHORIZED, "Server failed to authenticate the request. Please refer to the information in the www-authenticate header.";
     AuthenticationFailed => FORBIDDEN, "Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.";
@@ -62,12 +69,21 @@ error_codes! {
     ResourceNotFound => NOT_FOUND, "The specified resource does not exist.";
     QueueNotFound => NOT_FOUND, "The specified queue does not exist.";
     MessageNotFound => NOT_FOUND, "The specified message does not exist.";
+    ContainerNotFound => NOT_FOUND, "The specified container does not exist.";
+    BlobNotFound => NOT_FOUND, "The specified blob does not exist.";
     // 405
     UnsupportedHttpVerb => METHOD_NOT_ALLOWED, "The resource doesn't support the specified HTTP verb.";
     // 409
     ResourceAlreadyExists => CONFLICT, "The specified resource already exists.";
     QueueAlreadyExists => CONFLICT, "The specified queue already exists.";
     QueueBeingDeleted => CONFLICT, "The specified queue is being deleted.";
+    ContainerAlreadyExists => CONFLICT, "The specified container already exists.";
+    BlobAlreadyExists => CONFLICT, "The specified blob already exists.";
+    InvalidBlobType => CONFLICT, "The blob type is invalid for this operation.";
+    BlockCountExceedsLimit => CONFLICT, "The uncommitted block count cannot exceed the maximum limit of 100,000 blocks.";
+    // 412 / 416
+    ConditionNotMet => PRECONDITION_FAILED, "The condition specified using HTTP conditional header(s) is not met.";
+    InvalidRange => RANGE_NOT_SATISFIABLE, "The range specified is invalid for the current size of the resource.";
     // 411 / 413
     MissingContentLengthHeader => LENGTH_REQUIRED, "The Content-Length header was not specified.";
     RequestBodyTooLarge => PAYLOAD_TOO_LARGE, "The request body is too large and exceeds the maximum permissible limit.";
@@ -86,6 +102,8 @@ pub struct StorageError {
     pub status: StatusCode,
     pub message: String,
     pub details: Vec<(&'static str, String)>,
+    /// Headers the error response carries besides the standard ones.
+    pub headers: Vec<(&'static str, String)>,
 }
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
@@ -97,6 +115,7 @@ impl StorageError {
             status: code.status(),
             message: code.default_message().to_string(),
             details: Vec::new(),
+            headers: Vec::new(),
         }
     }
 
@@ -107,6 +126,11 @@ impl StorageError {
 
     pub fn with_detail(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.details.push((name, value.into()));
+        self
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
         self
     }
 

@@ -13,7 +13,10 @@
 
 pub mod admin;
 pub mod auth;
+pub mod blob;
+pub mod body;
 pub mod clock;
+pub mod conditions;
 pub mod config;
 pub mod cors;
 pub mod error;

@@ -25,6 +25,34 @@ fn full(b: impl Into<Bytes>) -> ResBody {
     Full::new(b.into()).map_err(|never| match never {}).boxed()
 }
 
+/// A body fed by a channel: a blocking reader sends chunks, at most a few in flight, so a
+/// download of any size uses bounded memory.
+pub struct ChannelBody {
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+}
+
+impl http_body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        self.rx
+            .poll_recv(cx)
+            .map(|o| o.map(|r| r.map(http_body::Frame::data)))
+    }
+}
+
+pub fn channel_body(rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>) -> ResBody {
+    ChannelBody { rx }.boxed()
+}
+
+pub fn bytes_body(b: Bytes) -> ResBody {
+    full(b)
+}
+
 pub fn empty_body() -> ResBody {
     Empty::new().map_err(|never| match never {}).boxed()
 }
@@ -135,6 +163,9 @@ pub fn error_reply(err: &StorageError, request_id: &str, now_ms: i64, head: bool
         Reply::xml(err.status, body)
     };
     reply.set("x-ms-error-code", err.code.as_str());
+    for (name, value) in &err.headers {
+        reply.set(name, value);
+    }
     reply
 }
 

@@ -3,13 +3,14 @@
 //! hyper types.
 
 use crate::auth::{self, AuthContext};
+use crate::body::Body;
 use crate::error::{ErrorCode, Result, StorageError};
 use crate::header_case::{MetaNames, Watched};
 use crate::request::{Query, RequestParts, Service};
 use crate::response::{date_header, error_reply, Reply, ResBody};
 use crate::router::{self, Operation, Route};
 use crate::state::{AppState, Ctx};
-use crate::{admin, cors, queue, version};
+use crate::{admin, blob, cors, queue, version};
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Limited};
@@ -79,7 +80,7 @@ pub async fn serve(
 }
 
 async fn handle(
-    app: &AppState,
+    app: &Arc<AppState>,
     service: Service,
     peer: SocketAddr,
     names: &MetaNames,
@@ -160,7 +161,7 @@ async fn handle(
 
 /// Route, authenticate and run one request.
 async fn process(
-    app: &AppState,
+    app: &Arc<AppState>,
     parts: &RequestParts,
     version: &str,
     body: Incoming,
@@ -177,7 +178,7 @@ async fn process(
 }
 
 async fn run(
-    app: &AppState,
+    app: &Arc<AppState>,
     parts: &RequestParts,
     route: &Route,
     version: &str,
@@ -199,7 +200,7 @@ async fn run(
     let auth_ctx = AuthContext {
         accounts: &app.config.accounts,
         clock: &app.clock,
-        policies: app,
+        policies: app.as_ref(),
     };
     auth::authorize(&auth_ctx, parts, route, version)?;
     let ctx = Ctx {
@@ -213,7 +214,7 @@ async fn run(
             let body = collect(parts, body, queue::MAX_BODY).await?;
             queue::dispatch(&ctx, op, body).await
         }
-        Operation::BlobUnimplemented => Err(StorageError::new(ErrorCode::NotImplemented)),
+        Operation::Blob(op) => blob::dispatch(&ctx, *op, Body::new(body)).await,
         Operation::Preflight => Err(StorageError::new(ErrorCode::InternalError)),
     }
 }

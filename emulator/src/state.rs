@@ -23,7 +23,7 @@ impl PolicySource for AppState {
 
 /// One authenticated request on its way to a handler.
 pub struct Ctx<'a> {
-    pub app: &'a AppState,
+    pub app: &'a std::sync::Arc<AppState>,
     pub req: &'a RequestParts,
     pub route: &'a Route,
     pub version: &'a str,

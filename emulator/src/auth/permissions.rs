@@ -1,6 +1,6 @@
 //! What each operation needs from a SAS.
 
-use crate::router::{Operation, QueueOp};
+use crate::router::{BlobOp, Operation, QueueOp};
 
 /// Account SAS requirement: one of `resource_types` in `srt` and one of `any_of` in `sp`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,8 +18,10 @@ const fn need(resource_types: &'static str, any_of: &'static str) -> AccountNeed
 
 /// None: no SAS may perform the operation (ACLs are owner-only).
 pub fn account_sas_needs(op: &Operation) -> Option<AccountNeed> {
-    let Operation::Queue(op) = op else {
-        return None;
+    let op = match op {
+        Operation::Queue(op) => op,
+        Operation::Blob(op) => return blob_account_sas_needs(*op),
+        Operation::Preflight => return None,
     };
     Some(match op {
         QueueOp::ListQueues => need("s", "l"),
@@ -35,6 +37,35 @@ pub fn account_sas_needs(op: &Operation) -> Option<AccountNeed> {
         QueueOp::GetMessages | QueueOp::DeleteMessage => need("o", "p"),
         QueueOp::PeekMessages => need("o", "r"),
         QueueOp::UpdateMessage => need("o", "u"),
+    })
+}
+
+fn blob_account_sas_needs(op: BlobOp) -> Option<AccountNeed> {
+    use BlobOp::*;
+    Some(match op {
+        ListContainers => need("s", "l"),
+        GetServiceProperties | GetServiceStats => need("s", "r"),
+        SetServiceProperties => need("s", "w"),
+        GetAccountInfo => need("sco", "rwdxylacuptfi"),
+        FindBlobsByTags => need("s", "f"),
+        CreateContainer => need("c", "cw"),
+        GetContainerProperties | GetContainerMetadata => need("c", "r"),
+        SetContainerMetadata | LeaseContainer => need("c", "w"),
+        DeleteContainer => need("c", "d"),
+        GetContainerAcl | SetContainerAcl => return None,
+        ListBlobs => need("c", "l"),
+        FindBlobsByTagsInContainer => need("c", "f"),
+        // `c` creates new blobs only; the handlers refuse it for existing ones.
+        PutBlob | CopyBlob | CopyBlobFromUrl | PutBlock | PutBlockList | SnapshotBlob => {
+            need("o", "cw")
+        }
+        GetBlob | GetBlobProperties | GetBlobMetadata | GetBlockList => need("o", "r"),
+        DeleteBlob => need("o", "d"),
+        SetBlobProperties | SetBlobMetadata | LeaseBlob | AbortCopyBlob | SealBlob
+        | SetBlobTier => need("o", "w"),
+        AppendBlock => need("o", "aw"),
+        GetBlobTags | SetBlobTags => need("o", "t"),
+        Unsupported => return None,
     })
 }
 

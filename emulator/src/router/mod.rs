@@ -3,6 +3,10 @@
 //! Routing runs before auth because SAS permissions and anonymous access depend on the
 //! operation. Nothing here touches the store.
 
+pub mod blob;
+
+pub use blob::BlobOp;
+
 use crate::error::{ErrorCode, Result, StorageError};
 use crate::request::{RequestParts, Service};
 use http::Method;
@@ -67,8 +71,7 @@ pub enum Operation {
     Queue(QueueOp),
     /// CORS preflight (`OPTIONS`); never authenticated.
     Preflight,
-    /// Any request to the Blob port until the Blob service lands.
-    BlobUnimplemented,
+    Blob(BlobOp),
 }
 
 impl Operation {
@@ -76,7 +79,7 @@ impl Operation {
         match self {
             Operation::Queue(op) => op.name(),
             Operation::Preflight => "Preflight",
-            Operation::BlobUnimplemented => "Blob",
+            Operation::Blob(op) => op.name(),
         }
     }
 }
@@ -91,6 +94,8 @@ pub struct Route {
     /// Shared Key canonicalized resource).
     pub path_style: bool,
     pub queue: Option<String>,
+    pub container: Option<String>,
+    pub blob: Option<String>,
     pub message_id: Option<String>,
     pub op: Operation,
 }
@@ -149,6 +154,8 @@ pub fn route(req: &RequestParts) -> Result<Route> {
         secondary,
         path_style,
         queue: None,
+        container: None,
+        blob: None,
         message_id: None,
         op: Operation::Preflight,
     };
@@ -157,7 +164,18 @@ pub fn route(req: &RequestParts) -> Result<Route> {
         return Ok(route);
     }
     if req.service == Service::Blob {
-        route.op = Operation::BlobUnimplemented;
+        // Blob names keep every character after the container, slashes included, so the
+        // blob router works on the raw remainder of the path.
+        let rest = if path_style {
+            let trimmed = path.strip_prefix('/').unwrap_or(path);
+            trimmed.find('/').map_or("", |i| &trimmed[i..])
+        } else {
+            path
+        };
+        let (container, blob, op) = blob::route(req, rest)?;
+        route.container = container;
+        route.blob = blob;
+        route.op = Operation::Blob(op);
         return Ok(route);
     }
 
@@ -505,7 +523,7 @@ mod tests {
             "/devstoreaccount1/c/b",
         ))
         .expect("route");
-        assert_eq!(r.op, Operation::BlobUnimplemented);
+        assert_eq!(r.op, Operation::Blob(BlobOp::GetBlob));
     }
 
     #[test]

@@ -7,6 +7,10 @@ pub const MESSAGE: u8 = b'M';
 pub const VISIBLE: u8 = b'V';
 pub const COUNT: u8 = b'C';
 pub const PURGE: u8 = b'P';
+pub const CONTAINER: u8 = b'K';
+pub const BLOB: u8 = b'B';
+pub const BLOCK: u8 = b'U';
+pub const INLINE: u8 = b'D';
 
 pub fn time(ms: i64) -> [u8; 8] {
     (ms.max(0) as u64).to_be_bytes()
@@ -117,6 +121,72 @@ pub fn qid_prefix(kind: u8, qid: u64) -> Vec<u8> {
     k
 }
 
+/// `K account \0` (all containers of an account).
+pub fn container_prefix(account: &str) -> Vec<u8> {
+    let mut k = vec![CONTAINER];
+    k.extend_from_slice(account.as_bytes());
+    k.push(0);
+    k
+}
+
+/// `K account \0 container`
+pub fn container(account: &str, container: &str) -> Vec<u8> {
+    let mut k = container_prefix(account);
+    k.extend_from_slice(container.as_bytes());
+    k
+}
+
+/// `B|U account \0 container \0`: everything of one kind in one container.
+pub fn blob_scope(kind: u8, account: &str, container: &str) -> Vec<u8> {
+    let mut k = vec![kind];
+    k.extend_from_slice(account.as_bytes());
+    k.push(0);
+    k.extend_from_slice(container.as_bytes());
+    k.push(0);
+    k
+}
+
+/// `B account \0 container \0 blob \0 snapshot` (snapshot empty for the base blob, which
+/// therefore sorts first).
+pub fn blob(account: &str, container: &str, blob: &str, snapshot: &str) -> Vec<u8> {
+    let mut k = blob_scope(BLOB, account, container);
+    k.extend_from_slice(blob.as_bytes());
+    k.push(0);
+    k.extend_from_slice(snapshot.as_bytes());
+    k
+}
+
+/// (blob, snapshot) from what follows a `blob_scope`.
+pub fn parse_blob_tail(tail: &[u8]) -> Option<(String, String)> {
+    let nul = tail.iter().position(|b| *b == 0)?;
+    Some((
+        String::from_utf8(tail[..nul].to_vec()).ok()?,
+        String::from_utf8(tail[nul + 1..].to_vec()).ok()?,
+    ))
+}
+
+/// `U account \0 container \0 blob \0`: a blob's staged blocks.
+pub fn block_prefix(account: &str, container: &str, blob: &str) -> Vec<u8> {
+    let mut k = blob_scope(BLOCK, account, container);
+    k.extend_from_slice(blob.as_bytes());
+    k.push(0);
+    k
+}
+
+/// `U account \0 container \0 blob \0 blockid` → StagedBlock
+pub fn block(account: &str, container: &str, blob: &str, id: &[u8]) -> Vec<u8> {
+    let mut k = block_prefix(account, container, blob);
+    k.extend_from_slice(id);
+    k
+}
+
+/// `D id` → inline bytes of a small body.
+pub fn inline(id: u64) -> Vec<u8> {
+    let mut k = vec![INLINE];
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,5 +208,17 @@ mod tests {
         assert!(queue("a", "b").starts_with(&queue_prefix("a")));
         assert!(!queue("ab", "c").starts_with(&queue_prefix("a")));
         assert_eq!(parse_qid_tail(&purge(42)), Some(42));
+        let scope = blob_scope(BLOB, "a", "c");
+        let k = blob("a", "c", "dir/x y", "2025-01-01T00:00:00.0000000Z");
+        assert_eq!(
+            parse_blob_tail(&k[scope.len()..]),
+            Some(("dir/x y".into(), "2025-01-01T00:00:00.0000000Z".into()))
+        );
+        assert!(
+            blob("a", "c", "a", "") < blob("a", "c", "a", "2025")
+                && blob("a", "c", "a", "2025") < blob("a", "c", "a/b", "")
+        );
+        assert!(block("a", "c", "b", b"id").starts_with(&block_prefix("a", "c", "b")));
+        assert!(!block("a", "c", "bb", b"id").starts_with(&block_prefix("a", "c", "b")));
     }
 }

@@ -2,21 +2,28 @@
 //!
 //! Layout and invariants are written down in docs/design.md.
 
+mod blobs;
 mod durability;
+pub mod extents;
 pub mod keys;
 mod queues;
 pub mod records;
 
+pub use blobs::{
+    BlobEntry, BlobRecord, BlobType, BlockSource, CommittedBlock, ContainerRecord,
+    ContentProperties, ListItem, StagedBlock,
+};
 pub use queues::{CreateOutcome, MessageView, QueueInfo, QueueList, NEVER_EXPIRES_MS};
 
 use crate::clock::Clock;
 use crate::error::{Result, StorageError};
 use crate::model::ServiceProperties;
 use durability::Durability;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use queues::Catalog;
 use records::{decode, encode, ServiceRecord};
 use std::path::Path;
+use std::sync::Arc;
 
 /// Bumped when the layout changes incompatibly; checked at open.
 const FORMAT_VERSION: u64 = 1;
@@ -36,12 +43,16 @@ pub enum OpenError {
 
 pub struct Store {
     db: sled::Db,
-    /// All queue data: queue records, messages and their indexes (one tree, so a batch is
-    /// atomic across them).
+    /// Every record of both services (see docs/design.md for the key layout).
     data: sled::Tree,
     durability: Durability,
     catalog: RwLock<Catalog>,
     clock: Clock,
+    extents: Arc<extents::Extents>,
+    /// Container creation and deletion exclude every blob write in the account(s).
+    containers_lock: RwLock<()>,
+    /// Striped per-blob locks serializing commits to one blob.
+    blob_locks: Vec<Mutex<()>>,
 }
 
 impl Store {
@@ -64,7 +75,7 @@ impl Store {
             source,
         };
         let db = config.open().map_err(sled_err)?;
-        match db.get(FORMAT_KEY).map_err(sled_err)? {
+        let fresh = match db.get(FORMAT_KEY).map_err(sled_err)? {
             Some(v) => {
                 let found = v
                     .as_ref()
@@ -74,33 +85,49 @@ impl Store {
                 if found != FORMAT_VERSION {
                     return Err(OpenError::Format(path, found));
                 }
+                false
             }
             None => {
                 db.insert(FORMAT_KEY, &FORMAT_VERSION.to_be_bytes())
                     .map_err(sled_err)?;
+                true
             }
-        }
+        };
         let data = db.open_tree("data").map_err(sled_err)?;
         let catalog = Catalog::load(&data).map_err(OpenError::Corrupt)?;
         let was_clean = db.remove(CLEAN_KEY).map_err(sled_err)?.is_some();
-        let fresh = catalog.is_empty();
         let durability = Durability::new(db.clone(), dir.is_some());
+        let extents = extents::Extents::open(dir)
+            .map_err(|e| OpenError::Corrupt(format!("extents folder: {e}")))?;
         let store = Store {
             db,
             data,
             durability,
             catalog: RwLock::new(catalog),
             clock,
+            extents: Arc::new(extents),
+            containers_lock: RwLock::new(()),
+            blob_locks: (0..64).map(|_| Mutex::new(())).collect(),
         };
         if !was_clean && !fresh {
-            tracing::warn!("the last shutdown was not clean: recounting messages");
+            tracing::warn!("the last shutdown was not clean: recounting messages and collecting orphaned bytes");
             store
                 .recover()
+                .map_err(|e| OpenError::Corrupt(e.to_string()))?;
+            store
+                .collect_garbage()
                 .map_err(|e| OpenError::Corrupt(e.to_string()))?;
         }
         // A crash from here on must be detected at the next start.
         store.db.flush().map_err(sled_err)?;
         Ok(store)
+    }
+
+    fn blob_lock(&self, account: &str, container: &str, blob: &str) -> &Mutex<()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (account, container, blob).hash(&mut h);
+        &self.blob_locks[(h.finish() % self.blob_locks.len() as u64) as usize]
     }
 
     pub fn clock(&self) -> &Clock {

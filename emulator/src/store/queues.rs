@@ -94,10 +94,6 @@ impl Catalog {
         }
         Ok(catalog)
     }
-
-    pub(super) fn is_empty(&self) -> bool {
-        self.by_name.is_empty()
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

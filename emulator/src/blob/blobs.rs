@@ -1,0 +1,431 @@
+//! Blobs: Put Blob (streamed), Get Blob and its properties (ranges, conditions), metadata,
+//! properties and delete.
+
+use crate::body::Body;
+use crate::clock::rfc1123;
+use crate::conditions;
+use crate::error::{ErrorCode, Result, StorageError};
+use crate::response::{channel_body, Reply};
+use crate::state::Ctx;
+use crate::store::extents::{self, Upload, Uploaded, READ_CHUNK};
+use crate::store::{BlobRecord, BlobType, ContentProperties};
+use crate::validate;
+use base64::Engine;
+use bytes::Bytes;
+use http::StatusCode;
+use md5::{Digest, Md5};
+use std::sync::Arc;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// Largest blob a single Put Blob takes (5000 MiB).
+const MAX_PUT_BLOB: u64 = 5000 * 1024 * 1024;
+/// Largest range `x-ms-range-get-content-md5` may cover.
+const MAX_RANGE_MD5: u64 = 4 * 1024 * 1024;
+
+fn header<'a>(ctx: &'a Ctx<'_>, name: &str) -> Option<&'a str> {
+    ctx.req.header(name).filter(|v| !v.is_empty())
+}
+
+fn decode_md5(name: &str, v: &str) -> Result<Vec<u8>> {
+    match B64.decode(v.trim()) {
+        Ok(b) if b.len() == 16 => Ok(b),
+        _ => Err(StorageError::new(ErrorCode::InvalidMd5)
+            .with_detail("HeaderName", name)
+            .with_detail("HeaderValue", v)),
+    }
+}
+
+/// Streams a request body into the store. Checks Content-Length against `max` first and
+/// the transactional Content-MD5 at the end; refused uploads leave nothing behind.
+pub async fn upload(ctx: &Ctx<'_>, mut body: Body, max: u64) -> Result<Uploaded> {
+    let declared = match ctx.req.header("content-length") {
+        Some(v) => Some(
+            v.trim()
+                .parse::<u64>()
+                .map_err(|_| StorageError::invalid_header("Content-Length", v))?,
+        ),
+        None => None,
+    };
+    if declared.is_some_and(|l| l > max) {
+        return Err(StorageError::new(ErrorCode::RequestBodyTooLarge)
+            .with_detail("MaxLimit", max.to_string()));
+    }
+    let expected_md5 = header(ctx, "content-md5")
+        .map(|v| decode_md5("Content-MD5", v))
+        .transpose()?;
+    let store = &ctx.app.store;
+    let extents: &Arc<extents::Extents> = store.extents();
+    let mut up = Upload::new(store.new_data_id()?);
+    let mut total = 0u64;
+    loop {
+        let chunk = match body.next().await {
+            Ok(Some(c)) => c,
+            Ok(None) => break,
+            Err(e) => {
+                up.abandon(extents);
+                return Err(e);
+            }
+        };
+        total += chunk.len() as u64;
+        if total > max {
+            up.abandon(extents);
+            return Err(StorageError::new(ErrorCode::RequestBodyTooLarge)
+                .with_detail("MaxLimit", max.to_string()));
+        }
+        if let Err(e) = up.push(extents, chunk).await {
+            up.abandon(extents);
+            return Err(e);
+        }
+    }
+    let uploaded = up.finish(extents).await?;
+    if let Some(expected) = expected_md5 {
+        if expected != uploaded.md5 {
+            store.discard(&uploaded);
+            return Err(StorageError::new(ErrorCode::Md5Mismatch)
+                .with_detail("UserSpecifiedMd5", B64.encode(expected))
+                .with_detail("ServerCalculatedMd5", B64.encode(uploaded.md5)));
+        }
+    }
+    Ok(uploaded)
+}
+
+/// Content properties from `x-ms-blob-*` headers (Put Blob also reads the plain ones).
+fn content_properties(ctx: &Ctx<'_>, plain_fallback: bool) -> Result<ContentProperties> {
+    let pick = |ms: &str, plain: &str| -> Option<String> {
+        header(ctx, ms)
+            .or(if plain_fallback {
+                header(ctx, plain)
+            } else {
+                None
+            })
+            .map(str::to_string)
+    };
+    Ok(ContentProperties {
+        content_type: pick("x-ms-blob-content-type", "content-type"),
+        content_encoding: pick("x-ms-blob-content-encoding", "content-encoding"),
+        content_language: pick("x-ms-blob-content-language", "content-language"),
+        cache_control: pick("x-ms-blob-cache-control", "cache-control"),
+        content_disposition: pick("x-ms-blob-content-disposition", "content-disposition"),
+        content_md5: header(ctx, "x-ms-blob-content-md5")
+            .map(|v| decode_md5("x-ms-blob-content-md5", v))
+            .transpose()?,
+    })
+}
+
+/// Write conditions on an existing blob: `If-None-Match: *` on an existing blob is 409
+/// BlobAlreadyExists (what SDKs' overwrite=false relies on), anything else failing is 412.
+pub fn check_write(ctx: &Ctx<'_>, current: Option<&BlobRecord>) -> Result<()> {
+    if current.is_some() && ctx.req.header("if-none-match").map(str::trim) == Some("*") {
+        return Err(StorageError::new(ErrorCode::BlobAlreadyExists));
+    }
+    conditions::check(
+        ctx.req,
+        current.map(|c| (c.etag.as_str(), c.last_modified_ms)),
+        false,
+    )
+}
+
+pub async fn put(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body) -> Result<Reply> {
+    let blob_type = match ctx.req.header("x-ms-blob-type") {
+        Some("BlockBlob") => BlobType::Block,
+        Some("AppendBlob") => BlobType::Append,
+        Some("PageBlob") => {
+            return Err(StorageError::new(ErrorCode::NotImplemented)
+                .with_message("Page blobs are not supported by this emulator."))
+        }
+        Some(v) => return Err(StorageError::invalid_header("x-ms-blob-type", v)),
+        None => return Err(StorageError::missing_header("x-ms-blob-type")),
+    };
+    let metadata = validate::metadata(ctx.req)?;
+    let mut properties = content_properties(ctx, true)?;
+    let store = &ctx.app.store;
+    // Fail fast before reading a large body.
+    store.require_container(&ctx.route.account, container)?;
+    check_write(
+        ctx,
+        store
+            .blob(&ctx.route.account, container, blob, "")?
+            .as_ref(),
+    )?;
+    let max = if blob_type == BlobType::Append {
+        0
+    } else {
+        MAX_PUT_BLOB
+    };
+    let uploaded = upload(ctx, body, max).await?;
+    if blob_type == BlobType::Block && properties.content_md5.is_none() {
+        properties.content_md5 = Some(uploaded.md5.to_vec());
+    }
+    store.store_inline(&uploaded)?;
+    let pieces = uploaded.pieces.clone();
+    let result = store
+        .put_blob_record(
+            &ctx.route.account,
+            container,
+            blob,
+            |cur| check_write(ctx, cur),
+            |cur, now, etag| BlobRecord {
+                blob_type,
+                pieces,
+                blocks: Vec::new(),
+                properties,
+                metadata,
+                etag,
+                last_modified_ms: now,
+                created_ms: cur.map_or(now, |c| c.created_ms),
+            },
+        )
+        .await;
+    let record = match result {
+        Ok(r) => r,
+        Err(e) => {
+            store.discard(&uploaded);
+            return Err(e);
+        }
+    };
+    let mut reply = Reply::empty(StatusCode::CREATED);
+    reply
+        .set("etag", &record.etag)
+        .set("last-modified", rfc1123(record.last_modified_ms))
+        .set("x-ms-request-server-encrypted", "true");
+    if blob_type == BlobType::Block {
+        reply.set("content-md5", B64.encode(uploaded.md5));
+    }
+    Ok(reply)
+}
+
+fn require_blob(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<BlobRecord> {
+    let store = &ctx.app.store;
+    store.require_container(&ctx.route.account, container)?;
+    store
+        .blob(&ctx.route.account, container, blob, "")?
+        .ok_or_else(|| StorageError::new(ErrorCode::BlobNotFound))
+}
+
+fn blob_headers(reply: &mut Reply, r: &BlobRecord) {
+    let p = &r.properties;
+    reply
+        .set("etag", &r.etag)
+        .set("last-modified", rfc1123(r.last_modified_ms))
+        .set("x-ms-creation-time", rfc1123(r.created_ms))
+        .set("x-ms-blob-type", r.blob_type.as_str())
+        .set("x-ms-lease-state", "available")
+        .set("x-ms-lease-status", "unlocked")
+        .set("x-ms-server-encrypted", "true")
+        .set("accept-ranges", "bytes")
+        .set(
+            "content-type",
+            p.content_type
+                .as_deref()
+                .unwrap_or("application/octet-stream"),
+        );
+    for (name, v) in [
+        ("content-encoding", &p.content_encoding),
+        ("content-language", &p.content_language),
+        ("cache-control", &p.cache_control),
+        ("content-disposition", &p.content_disposition),
+    ] {
+        if let Some(v) = v {
+            reply.set(name, v);
+        }
+    }
+    reply.set_metadata(&r.metadata);
+}
+
+/// Parses `bytes=a-b` / `bytes=a-`; None when absent. Errors when malformed.
+fn parse_range(v: &str) -> Option<(u64, Option<u64>)> {
+    let spec = v.trim().strip_prefix("bytes=")?;
+    let (a, b) = spec.split_once('-')?;
+    let start = a.trim().parse().ok()?;
+    let end = match b.trim() {
+        "" => None,
+        e => Some(e.parse().ok()?),
+    };
+    if end.is_some_and(|e| e < start) {
+        return None;
+    }
+    Some((start, end))
+}
+
+pub async fn get(ctx: &Ctx<'_>, container: &str, blob: &str, head: bool) -> Result<Reply> {
+    let r = require_blob(ctx, container, blob)?;
+    if let Err(mut e) = conditions::check(ctx.req, Some((&r.etag, r.last_modified_ms)), true) {
+        if e.status == StatusCode::NOT_MODIFIED {
+            e.details.clear();
+        }
+        return Err(e);
+    }
+    let size = r.len();
+    let range_header = if head {
+        None
+    } else {
+        ctx.req.header("x-ms-range").or(ctx.req.header("range"))
+    };
+    let range = match range_header {
+        None => None,
+        Some(v) => match parse_range(v) {
+            // Azure ignores a Range header it cannot parse and returns the whole blob.
+            None => None,
+            Some((start, _)) if start >= size => {
+                return Err(StorageError::new(ErrorCode::InvalidRange)
+                    .with_header("content-range", format!("bytes */{size}")));
+            }
+            Some((start, end)) => Some((start, end.map_or(size - 1, |e| e.min(size - 1)))),
+        },
+    };
+    let (status, start, len) = match range {
+        Some((s, e)) => (StatusCode::PARTIAL_CONTENT, s, e - s + 1),
+        None => (StatusCode::OK, 0, size),
+    };
+    let mut reply = Reply::empty(status);
+    blob_headers(&mut reply, &r);
+    if let Some((s, e)) = range {
+        reply.set("content-range", format!("bytes {s}-{e}/{size}"));
+    }
+    let want_range_md5 = range.is_some()
+        && ctx
+            .req
+            .header("x-ms-range-get-content-md5")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if want_range_md5 && len > MAX_RANGE_MD5 {
+        return Err(
+            StorageError::invalid_header("x-ms-range-get-content-md5", "true")
+                .with_message("The range for x-ms-range-get-content-md5 must be 4 MiB or less."),
+        );
+    }
+    if range.is_none() {
+        if let Some(md5) = &r.properties.content_md5 {
+            reply.set("content-md5", B64.encode(md5));
+        }
+    } else if let Some(md5) = &r.properties.content_md5 {
+        reply.set("x-ms-blob-content-md5", B64.encode(md5));
+    }
+    if head {
+        reply.head_length = Some(size);
+        return Ok(reply);
+    }
+    reply.set("content-length", len.to_string());
+    let pieces = extents::slice(&r.pieces, start, len);
+    if want_range_md5 {
+        // Small by the check above: read it whole to hash it.
+        let bytes = read_all(ctx, pieces).await?;
+        reply.set("content-md5", B64.encode(Md5::digest(&bytes)));
+        reply.body = crate::response::bytes_body(bytes);
+        return Ok(reply);
+    }
+    reply.body = stream(ctx, pieces);
+    Ok(reply)
+}
+
+async fn read_all(ctx: &Ctx<'_>, pieces: Vec<extents::Piece>) -> Result<Bytes> {
+    let app = ctx.app.clone();
+    tokio::task::spawn_blocking(move || -> Result<Bytes> {
+        let mut out = Vec::new();
+        for p in &pieces {
+            out.extend_from_slice(&app.store.read_piece(p, 0, p.len as usize)?);
+        }
+        Ok(Bytes::from(out))
+    })
+    .await
+    .map_err(StorageError::internal)?
+}
+
+/// Streams pieces from a blocking reader through a small channel (bounded memory).
+fn stream(ctx: &Ctx<'_>, pieces: Vec<extents::Piece>) -> crate::response::ResBody {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let app = ctx.app.clone();
+    tokio::task::spawn_blocking(move || {
+        for p in &pieces {
+            let mut off = 0u64;
+            while off < p.len {
+                let n = (p.len - off).min(READ_CHUNK as u64) as usize;
+                let chunk = app
+                    .store
+                    .read_piece(p, off, n)
+                    .map_err(|e| std::io::Error::other(e.message));
+                let failed = chunk.is_err();
+                if tx.blocking_send(chunk).is_err() || failed {
+                    return;
+                }
+                off += n as u64;
+            }
+        }
+    });
+    channel_body(rx)
+}
+
+pub fn get_metadata(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Reply> {
+    let r = require_blob(ctx, container, blob)?;
+    conditions::check(ctx.req, Some((&r.etag, r.last_modified_ms)), true)?;
+    let mut reply = Reply::empty(StatusCode::OK);
+    reply
+        .set("etag", &r.etag)
+        .set("last-modified", rfc1123(r.last_modified_ms));
+    reply.set_metadata(&r.metadata);
+    Ok(reply)
+}
+
+pub async fn set_metadata(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Reply> {
+    let metadata = validate::metadata(ctx.req)?;
+    let r = ctx
+        .app
+        .store
+        .update_blob(&ctx.route.account, container, blob, |r| {
+            conditions::check(ctx.req, Some((&r.etag, r.last_modified_ms)), false)?;
+            r.metadata = metadata;
+            Ok(())
+        })
+        .await?;
+    let mut reply = Reply::empty(StatusCode::OK);
+    reply
+        .set("etag", &r.etag)
+        .set("last-modified", rfc1123(r.last_modified_ms))
+        .set("x-ms-request-server-encrypted", "true");
+    Ok(reply)
+}
+
+/// Set Blob Properties replaces every content header (those not sent are cleared).
+pub async fn set_properties(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Reply> {
+    let properties = content_properties(ctx, false)?;
+    let r = ctx
+        .app
+        .store
+        .update_blob(&ctx.route.account, container, blob, |r| {
+            conditions::check(ctx.req, Some((&r.etag, r.last_modified_ms)), false)?;
+            r.properties = properties;
+            Ok(())
+        })
+        .await?;
+    let mut reply = Reply::empty(StatusCode::OK);
+    reply
+        .set("etag", &r.etag)
+        .set("last-modified", rfc1123(r.last_modified_ms));
+    Ok(reply)
+}
+
+pub async fn delete(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Reply> {
+    ctx.app
+        .store
+        .delete_blob(&ctx.route.account, container, blob, |r| {
+            conditions::check(ctx.req, Some((&r.etag, r.last_modified_ms)), false)
+        })
+        .await?;
+    let mut reply = Reply::empty(StatusCode::ACCEPTED);
+    reply.set("x-ms-delete-type-permanent", "true");
+    Ok(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-99"), Some((0, Some(99))));
+        assert_eq!(parse_range("bytes=100-"), Some((100, None)));
+        assert_eq!(parse_range("bytes=5-4"), None);
+        assert_eq!(parse_range("items=0-1"), None);
+        assert_eq!(parse_range("bytes=-5"), None);
+    }
+}

@@ -1,0 +1,259 @@
+//! Block blobs built from blocks: Put Block, Put Block List, Get Block List.
+
+use super::blobs::{check_write, upload};
+use crate::body::Body;
+use crate::clock::rfc1123;
+use crate::error::{ErrorCode, Result, StorageError};
+use crate::response::Reply;
+use crate::state::Ctx;
+use crate::store::{BlobRecord, BlobType, BlockSource};
+use crate::validate;
+use crate::xml::Writer;
+use base64::Engine;
+use http::StatusCode;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+/// Largest block (4000 MiB from 2019-12-12).
+const MAX_BLOCK: u64 = 4000 * 1024 * 1024;
+const MAX_STAGED: usize = 100_000;
+const MAX_COMMITTED: usize = 50_000;
+
+/// Block ids are base64 of at most 64 bytes; they arrive URL-encoded (decoded by now).
+fn decode_block_id(raw: &str) -> Result<Vec<u8>> {
+    let id = B64
+        .decode(raw.trim())
+        .map_err(|_| StorageError::invalid_query("blockid", raw))?;
+    if id.is_empty() || id.len() > 64 {
+        return Err(StorageError::new(ErrorCode::InvalidBlockId)
+            .with_detail("QueryParameterName", "blockid")
+            .with_detail("QueryParameterValue", raw));
+    }
+    Ok(id)
+}
+
+pub async fn put_block(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body) -> Result<Reply> {
+    let raw = ctx
+        .req
+        .query
+        .get("blockid")
+        .ok_or_else(|| StorageError::missing_query("blockid"))?;
+    let id = decode_block_id(raw)?;
+    let store = &ctx.app.store;
+    store.require_container(&ctx.route.account, container)?;
+    let uploaded = upload(ctx, body, MAX_BLOCK).await?;
+    let md5 = uploaded.md5;
+    if let Err(e) = store
+        .stage_block(
+            &ctx.route.account,
+            container,
+            blob,
+            &id,
+            uploaded.clone(),
+            MAX_STAGED,
+        )
+        .await
+    {
+        store.discard(&uploaded);
+        return Err(e);
+    }
+    let mut reply = Reply::empty(StatusCode::CREATED);
+    reply
+        .set("content-md5", B64.encode(md5))
+        .set("x-ms-request-server-encrypted", "true");
+    Ok(reply)
+}
+
+fn parse_block_list(body: &[u8]) -> Result<Vec<(BlockSource, Vec<u8>)>> {
+    let root = crate::xml::parse(body)?;
+    if root.name != "BlockList" {
+        return Err(StorageError::xml("The root element must be BlockList."));
+    }
+    let mut out = Vec::with_capacity(root.children.len());
+    for el in &root.children {
+        let source = match el.name.as_str() {
+            "Latest" => BlockSource::Latest,
+            "Committed" => BlockSource::Committed,
+            "Uncommitted" => BlockSource::Uncommitted,
+            _ => return Err(StorageError::new(ErrorCode::InvalidBlockList)),
+        };
+        let id = B64
+            .decode(el.text.trim())
+            .map_err(|_| StorageError::new(ErrorCode::InvalidBlockList))?;
+        out.push((source, id));
+    }
+    if out.len() > MAX_COMMITTED {
+        return Err(StorageError::new(ErrorCode::BlockListTooLong));
+    }
+    Ok(out)
+}
+
+pub async fn put_block_list(
+    ctx: &Ctx<'_>,
+    container: &str,
+    blob: &str,
+    body: &[u8],
+) -> Result<Reply> {
+    let list = parse_block_list(body)?;
+    let metadata = validate::metadata(ctx.req)?;
+    let pick = |name: &str| {
+        ctx.req
+            .header(name)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let content_md5 = match pick("x-ms-blob-content-md5") {
+        Some(v) => Some(
+            B64.decode(v.trim())
+                .ok()
+                .filter(|b| b.len() == 16)
+                .ok_or_else(|| StorageError::new(ErrorCode::InvalidMd5))?,
+        ),
+        None => None,
+    };
+    // Anything not supplied is reset, as Azure does.
+    let properties = crate::store::ContentProperties {
+        content_type: pick("x-ms-blob-content-type"),
+        content_encoding: pick("x-ms-blob-content-encoding"),
+        content_language: pick("x-ms-blob-content-language"),
+        cache_control: pick("x-ms-blob-cache-control"),
+        content_disposition: pick("x-ms-blob-content-disposition"),
+        content_md5,
+    };
+    let record = ctx
+        .app
+        .store
+        .commit_block_list(
+            &ctx.route.account,
+            container,
+            blob,
+            &list,
+            |cur| check_write(ctx, cur),
+            |cur, pieces, blocks, now, etag| BlobRecord {
+                blob_type: BlobType::Block,
+                pieces,
+                blocks,
+                properties,
+                metadata,
+                etag,
+                last_modified_ms: now,
+                created_ms: cur.map_or(now, |c| c.created_ms),
+            },
+        )
+        .await?;
+    let mut reply = Reply::empty(StatusCode::CREATED);
+    reply
+        .set("etag", &record.etag)
+        .set("last-modified", rfc1123(record.last_modified_ms))
+        .set("x-ms-request-server-encrypted", "true");
+    Ok(reply)
+}
+
+pub fn get_block_list(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Reply> {
+    let which = ctx
+        .req
+        .query
+        .get("blocklisttype")
+        .unwrap_or("committed")
+        .to_ascii_lowercase();
+    let (committed, uncommitted) = match which.as_str() {
+        "committed" => (true, false),
+        "uncommitted" => (false, true),
+        "all" => (true, true),
+        other => return Err(StorageError::invalid_query("blocklisttype", other)),
+    };
+    let store = &ctx.app.store;
+    let account = &ctx.route.account;
+    store.require_container(account, container)?;
+    let record = store.blob(account, container, blob, "")?;
+    let staged = store.staged_blocks(account, container, blob)?;
+    if record.is_none() && staged.is_empty() {
+        return Err(StorageError::new(ErrorCode::BlobNotFound));
+    }
+    if record
+        .as_ref()
+        .is_some_and(|r| r.blob_type != BlobType::Block)
+    {
+        return Err(StorageError::new(ErrorCode::InvalidBlobType));
+    }
+    let mut w = Writer::new();
+    w.open("BlockList");
+    let block = |w: &mut Writer, id: &[u8], size: u64| {
+        w.open("Block")
+            .elem("Name", &B64.encode(id))
+            .elem("Size", &size.to_string())
+            .close("Block");
+    };
+    if committed {
+        let blocks = record
+            .as_ref()
+            .map(|r| r.blocks.as_slice())
+            .unwrap_or_default();
+        if blocks.is_empty() {
+            w.empty("CommittedBlocks");
+        } else {
+            w.open("CommittedBlocks");
+            for b in blocks {
+                block(&mut w, &b.id, b.size);
+            }
+            w.close("CommittedBlocks");
+        }
+    }
+    if uncommitted {
+        if staged.is_empty() {
+            w.empty("UncommittedBlocks");
+        } else {
+            w.open("UncommittedBlocks");
+            for (id, b) in &staged {
+                block(&mut w, id, b.size);
+            }
+            w.close("UncommittedBlocks");
+        }
+    }
+    w.close("BlockList");
+    let mut reply = Reply::xml(StatusCode::OK, w.finish());
+    if let Some(r) = &record {
+        reply
+            .set("etag", &r.etag)
+            .set("last-modified", rfc1123(r.last_modified_ms))
+            .set("x-ms-blob-content-length", r.len().to_string());
+    }
+    Ok(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_lists() {
+        let body = b"<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList><Latest>AAAA</Latest><Committed>AAAB</Committed><Uncommitted>AAAC</Uncommitted></BlockList>";
+        let list = parse_block_list(body).expect("parse");
+        assert_eq!(list.len(), 3);
+        assert_eq!(list[0].0, BlockSource::Latest);
+        assert_eq!(list[2], (BlockSource::Uncommitted, vec![0, 0, 2]));
+        assert!(parse_block_list(b"<BlockList />")
+            .expect("empty")
+            .is_empty());
+        assert_eq!(
+            parse_block_list(b"<BlockList><Other>AAAA</Other></BlockList>").map_err(|e| e.code),
+            Err(ErrorCode::InvalidBlockList)
+        );
+        assert_eq!(
+            parse_block_list(b"<BlockList><Latest>!!</Latest></BlockList>").map_err(|e| e.code),
+            Err(ErrorCode::InvalidBlockList)
+        );
+        assert_eq!(
+            parse_block_list(b"<BlockList>").map_err(|e| e.code),
+            Err(ErrorCode::InvalidXmlDocument)
+        );
+        assert_eq!(
+            decode_block_id("not base64!").map_err(|e| e.code),
+            Err(ErrorCode::InvalidQueryParameterValue)
+        );
+        assert_eq!(
+            decode_block_id(&B64.encode([0u8; 65])).map_err(|e| e.code),
+            Err(ErrorCode::InvalidBlockId)
+        );
+        assert_eq!(decode_block_id("AAAA").ok(), Some(vec![0, 0, 0]));
+    }
+}

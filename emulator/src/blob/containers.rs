@@ -1,0 +1,288 @@
+//! Containers: create, properties and metadata, delete, and listing (of containers and of
+//! the blobs in one).
+
+use crate::clock::rfc1123;
+use crate::error::{Result, StorageError};
+use crate::response::Reply;
+use crate::state::Ctx;
+use crate::store::{ContainerRecord, ListItem};
+use crate::validate::{self, int_param};
+use crate::xml::Writer;
+use base64::Engine;
+use http::StatusCode;
+
+const MAX_RESULTS: i64 = 5000;
+
+fn public_access(ctx: &Ctx<'_>) -> Result<Option<String>> {
+    match ctx.req.header("x-ms-blob-public-access") {
+        None | Some("") => Ok(None),
+        Some(v @ ("container" | "blob")) => Ok(Some(v.to_string())),
+        Some(v) => Err(StorageError::invalid_header("x-ms-blob-public-access", v)),
+    }
+}
+
+fn container_headers(reply: &mut Reply, c: &ContainerRecord) {
+    reply
+        .set("etag", &c.etag)
+        .set("last-modified", rfc1123(c.last_modified_ms));
+}
+
+pub async fn create(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
+    let metadata = validate::metadata(ctx.req)?;
+    let access = public_access(ctx)?;
+    let c = ctx
+        .app
+        .store
+        .create_container(&ctx.route.account, container, metadata, access)
+        .await?;
+    let mut reply = Reply::empty(StatusCode::CREATED);
+    container_headers(&mut reply, &c);
+    Ok(reply)
+}
+
+pub fn get_properties(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
+    let c = ctx
+        .app
+        .store
+        .require_container(&ctx.route.account, container)?;
+    let mut reply = Reply::empty(StatusCode::OK);
+    container_headers(&mut reply, &c);
+    reply.set_metadata(&c.metadata);
+    reply
+        .set("x-ms-lease-status", "unlocked")
+        .set("x-ms-lease-state", "available")
+        .set("x-ms-has-immutability-policy", "false")
+        .set("x-ms-has-legal-hold", "false")
+        .set("x-ms-default-encryption-scope", "$account-encryption-key")
+        .set("x-ms-deny-encryption-scope-override", "false");
+    if let Some(a) = &c.public_access {
+        reply.set("x-ms-blob-public-access", a);
+    }
+    Ok(reply)
+}
+
+pub async fn set_metadata(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
+    let metadata = validate::metadata(ctx.req)?;
+    let c = ctx
+        .app
+        .store
+        .update_container(&ctx.route.account, container, |c| c.metadata = metadata)
+        .await?;
+    let mut reply = Reply::empty(StatusCode::OK);
+    container_headers(&mut reply, &c);
+    Ok(reply)
+}
+
+pub async fn delete(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
+    ctx.app
+        .store
+        .delete_container(&ctx.route.account, container)
+        .await?;
+    Ok(Reply::empty(StatusCode::ACCEPTED))
+}
+
+fn includes(ctx: &Ctx<'_>, allowed: &[&str]) -> Result<Vec<String>> {
+    let Some(raw) = ctx.req.query.get("include") else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        if !allowed.contains(&part) {
+            return Err(StorageError::invalid_query("include", raw));
+        }
+        out.push(part.to_string());
+    }
+    Ok(out)
+}
+
+fn write_metadata(w: &mut Writer, metadata: &[(String, String)]) {
+    if metadata.is_empty() {
+        w.empty("Metadata");
+        return;
+    }
+    w.open("Metadata");
+    for (k, v) in metadata {
+        w.elem(k, v);
+    }
+    w.close("Metadata");
+}
+
+pub fn list(ctx: &Ctx<'_>) -> Result<Reply> {
+    let q = &ctx.req.query;
+    let prefix = q.get("prefix").unwrap_or("");
+    let max = int_param(ctx.req, "maxresults", None, 1, i64::MAX)?;
+    let include = includes(ctx, &["metadata", "deleted", "system"])?;
+    let marker = q.get("marker").filter(|m| !m.is_empty());
+    let limit = max.unwrap_or(MAX_RESULTS).min(MAX_RESULTS) as usize;
+    let (items, next) = ctx
+        .app
+        .store
+        .list_containers(&ctx.route.account, prefix, marker, limit)?;
+    let mut w = Writer::new();
+    w.open_attr(
+        "EnumerationResults",
+        "ServiceEndpoint",
+        &ctx.service_endpoint(),
+    );
+    if q.has("prefix") {
+        w.elem("Prefix", prefix);
+    }
+    if let Some(m) = marker {
+        w.elem("Marker", m);
+    }
+    if let Some(m) = max {
+        w.elem("MaxResults", &m.to_string());
+    }
+    if items.is_empty() {
+        w.empty("Containers");
+    } else {
+        w.open("Containers");
+        for (name, c) in &items {
+            w.open("Container").elem("Name", name).open("Properties");
+            w.elem("Last-Modified", &rfc1123(c.last_modified_ms))
+                .elem("Etag", &c.etag);
+            w.elem("LeaseStatus", "unlocked")
+                .elem("LeaseState", "available");
+            if let Some(a) = &c.public_access {
+                w.elem("PublicAccess", a);
+            }
+            w.elem("DefaultEncryptionScope", "$account-encryption-key")
+                .elem("DenyEncryptionScopeOverride", "false")
+                .elem("HasImmutabilityPolicy", "false")
+                .elem("HasLegalHold", "false");
+            w.close("Properties");
+            if include.iter().any(|i| i == "metadata") {
+                write_metadata(&mut w, &c.metadata);
+            }
+            w.close("Container");
+        }
+        w.close("Containers");
+    }
+    match &next {
+        Some(n) => w.elem("NextMarker", n),
+        None => w.empty("NextMarker"),
+    };
+    w.close("EnumerationResults");
+    Ok(Reply::xml(StatusCode::OK, w.finish()))
+}
+
+pub fn list_blobs(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
+    let store = &ctx.app.store;
+    store.require_container(&ctx.route.account, container)?;
+    let q = &ctx.req.query;
+    let prefix = q.get("prefix").unwrap_or("");
+    let delimiter = q.get("delimiter").filter(|d| !d.is_empty());
+    let max = int_param(ctx.req, "maxresults", None, 1, i64::MAX)?;
+    let include = includes(
+        ctx,
+        &[
+            "metadata",
+            "snapshots",
+            "uncommittedblobs",
+            "copy",
+            "tags",
+            "deleted",
+            "versions",
+            "immutabilitypolicy",
+            "legalhold",
+            "deletedwithversions",
+            "permissions",
+        ],
+    )?;
+    let marker = q.get("marker").filter(|m| !m.is_empty());
+    let limit = max.unwrap_or(MAX_RESULTS).min(MAX_RESULTS) as usize;
+    let (items, next) = store.list_blobs(
+        &ctx.route.account,
+        container,
+        prefix,
+        delimiter,
+        marker,
+        limit,
+    )?;
+    let mut w = Writer::new();
+    let endpoint = ctx.service_endpoint();
+    w.raw(&format!(
+        "<EnumerationResults ServiceEndpoint=\"{}\" ContainerName=\"{}\">",
+        crate::xml::escape(&endpoint),
+        crate::xml::escape(container)
+    ));
+    if q.has("prefix") {
+        w.elem("Prefix", prefix);
+    }
+    if let Some(m) = marker {
+        w.elem("Marker", m);
+    }
+    if let Some(m) = max {
+        w.elem("MaxResults", &m.to_string());
+    }
+    if let Some(d) = delimiter {
+        w.elem("Delimiter", d);
+    }
+    if items.is_empty() {
+        w.empty("Blobs");
+    } else {
+        w.open("Blobs");
+        let b64 = base64::engine::general_purpose::STANDARD;
+        for item in &items {
+            match item {
+                ListItem::Prefix(p) => {
+                    w.open("BlobPrefix").elem("Name", p).close("BlobPrefix");
+                }
+                ListItem::Blob(b) => {
+                    let r = &b.record;
+                    let p = &r.properties;
+                    w.open("Blob").elem("Name", &b.name).open("Properties");
+                    w.elem("Creation-Time", &rfc1123(r.created_ms))
+                        .elem("Last-Modified", &rfc1123(r.last_modified_ms))
+                        .elem("Etag", r.etag.trim_matches('"'))
+                        .elem("Content-Length", &r.len().to_string())
+                        .elem(
+                            "Content-Type",
+                            p.content_type
+                                .as_deref()
+                                .unwrap_or("application/octet-stream"),
+                        )
+                        .elem(
+                            "Content-Encoding",
+                            p.content_encoding.as_deref().unwrap_or(""),
+                        )
+                        .elem(
+                            "Content-Language",
+                            p.content_language.as_deref().unwrap_or(""),
+                        )
+                        .elem("Content-CRC64", "")
+                        .elem(
+                            "Content-MD5",
+                            &p.content_md5
+                                .as_ref()
+                                .map(|m| b64.encode(m))
+                                .unwrap_or_default(),
+                        )
+                        .elem("Cache-Control", p.cache_control.as_deref().unwrap_or(""))
+                        .elem(
+                            "Content-Disposition",
+                            p.content_disposition.as_deref().unwrap_or(""),
+                        )
+                        .elem("BlobType", r.blob_type.as_str())
+                        .elem("AccessTier", "Hot")
+                        .elem("AccessTierInferred", "true")
+                        .elem("LeaseStatus", "unlocked")
+                        .elem("LeaseState", "available")
+                        .elem("ServerEncrypted", "true");
+                    w.close("Properties");
+                    if include.iter().any(|i| i == "metadata") {
+                        write_metadata(&mut w, &r.metadata);
+                    }
+                    w.close("Blob");
+                }
+            }
+        }
+        w.close("Blobs");
+    }
+    match &next {
+        Some(n) => w.elem("NextMarker", n),
+        None => w.empty("NextMarker"),
+    };
+    w.close("EnumerationResults");
+    Ok(Reply::xml(StatusCode::OK, w.finish()))
+}

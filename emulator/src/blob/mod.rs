@@ -1,0 +1,129 @@
+//! The Blob service: one handler per operation, grouped by what it acts on.
+
+mod blobs;
+mod blocks;
+mod containers;
+mod service;
+
+use crate::body::Body;
+use crate::error::{ErrorCode, Result, StorageError};
+use crate::response::Reply;
+use crate::router::BlobOp;
+use crate::state::Ctx;
+
+/// Largest XML body a blob operation takes (block lists of 50,000 ids, tags, ACLs...).
+pub const MAX_XML_BODY: usize = 4 * 1024 * 1024;
+
+pub async fn dispatch(ctx: &Ctx<'_>, op: BlobOp, body: Body) -> Result<Reply> {
+    let container = ctx.route.container.as_deref().unwrap_or_default();
+    let blob = ctx.route.blob.as_deref().unwrap_or_default();
+    if ctx.route.container.is_some() {
+        validate_container_name(container)?;
+    }
+    if ctx.route.blob.is_some() {
+        validate_blob_name(blob)?;
+    }
+    match op {
+        BlobOp::GetAccountInfo => service::account_info(ctx),
+        BlobOp::GetServiceProperties => service::get_properties(ctx),
+        BlobOp::SetServiceProperties => {
+            service::set_properties(ctx, &body.collect(MAX_XML_BODY).await?).await
+        }
+        BlobOp::GetServiceStats => service::get_stats(ctx),
+        BlobOp::ListContainers => containers::list(ctx),
+        BlobOp::CreateContainer => containers::create(ctx, container).await,
+        BlobOp::GetContainerProperties | BlobOp::GetContainerMetadata => {
+            containers::get_properties(ctx, container)
+        }
+        BlobOp::SetContainerMetadata => containers::set_metadata(ctx, container).await,
+        BlobOp::DeleteContainer => containers::delete(ctx, container).await,
+        BlobOp::ListBlobs => containers::list_blobs(ctx, container),
+        BlobOp::PutBlob => blobs::put(ctx, container, blob, body).await,
+        BlobOp::GetBlob => blobs::get(ctx, container, blob, false).await,
+        BlobOp::GetBlobProperties => blobs::get(ctx, container, blob, true).await,
+        BlobOp::GetBlobMetadata => blobs::get_metadata(ctx, container, blob),
+        BlobOp::SetBlobMetadata => blobs::set_metadata(ctx, container, blob).await,
+        BlobOp::SetBlobProperties => blobs::set_properties(ctx, container, blob).await,
+        BlobOp::DeleteBlob => blobs::delete(ctx, container, blob).await,
+        BlobOp::PutBlock => blocks::put_block(ctx, container, blob, body).await,
+        BlobOp::PutBlockList => {
+            blocks::put_block_list(ctx, container, blob, &body.collect(MAX_XML_BODY).await?).await
+        }
+        BlobOp::GetBlockList => blocks::get_block_list(ctx, container, blob),
+        _ => Err(
+            StorageError::new(ErrorCode::NotImplemented).with_message(format!(
+                "{} is not implemented by this emulator yet.",
+                op.name()
+            )),
+        ),
+    }
+}
+
+/// Container names: 3-63 chars of `a-z 0-9 -`, alphanumeric at both ends, no `--`; the
+/// special containers `$root`, `$logs` and `$web` are allowed.
+pub fn validate_container_name(name: &str) -> Result<()> {
+    if matches!(name, "$root" | "$logs" | "$web") {
+        return Ok(());
+    }
+    let n = name.len();
+    if !(3..=63).contains(&n) {
+        return Err(StorageError::new(ErrorCode::OutOfRangeInput).with_message(
+            "The specified resource name length is not within the permissible limits.",
+        ));
+    }
+    let b = name.as_bytes();
+    let ok_chars = b
+        .iter()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-');
+    if !ok_chars
+        || !b[0].is_ascii_alphanumeric()
+        || !b[n - 1].is_ascii_alphanumeric()
+        || name.contains("--")
+    {
+        return Err(StorageError::new(ErrorCode::InvalidResourceName));
+    }
+    Ok(())
+}
+
+/// Blob names: 1-1024 characters, no NUL (our keys use it as a separator).
+pub fn validate_blob_name(name: &str) -> Result<()> {
+    let n = name.chars().count();
+    if n == 0 || n > 1024 {
+        return Err(StorageError::new(ErrorCode::OutOfRangeInput).with_message(
+            "The specified resource name length is not within the permissible limits.",
+        ));
+    }
+    if name.contains('\0') {
+        return Err(StorageError::new(ErrorCode::InvalidResourceName));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["abc", "a-b-c", "$root", "$logs", "$web", &"a".repeat(63)] {
+            assert!(validate_container_name(ok).is_ok(), "{ok}");
+        }
+        assert_eq!(
+            validate_container_name("ab").map_err(|e| e.code),
+            Err(ErrorCode::OutOfRangeInput)
+        );
+        for bad in ["Abc", "-ab", "ab-", "a--b", "a_b", "$other"] {
+            assert!(validate_container_name(bad).is_err(), "{bad}");
+        }
+        assert!(validate_blob_name("dir/a b+%.txt").is_ok());
+        assert!(validate_blob_name(&"x".repeat(1024)).is_ok());
+        assert_eq!(
+            validate_blob_name(&"x".repeat(1025)).map_err(|e| e.code),
+            Err(ErrorCode::OutOfRangeInput)
+        );
+        assert_eq!(
+            validate_blob_name("a\0b").map_err(|e| e.code),
+            Err(ErrorCode::InvalidResourceName)
+        );
+    }
+}

@@ -1,0 +1,213 @@
+//! Blob service routing: container and blob names from the path, the operation from method,
+//! `restype`, `comp` and a few headers.
+
+use crate::error::{ErrorCode, Result, StorageError};
+use crate::request::RequestParts;
+use http::Method;
+use percent_encoding::percent_decode_str;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobOp {
+    // Service (account) level.
+    ListContainers,
+    GetServiceProperties,
+    SetServiceProperties,
+    GetServiceStats,
+    GetAccountInfo,
+    FindBlobsByTags,
+    // Containers.
+    CreateContainer,
+    GetContainerProperties,
+    DeleteContainer,
+    GetContainerMetadata,
+    SetContainerMetadata,
+    GetContainerAcl,
+    SetContainerAcl,
+    LeaseContainer,
+    ListBlobs,
+    FindBlobsByTagsInContainer,
+    // Blobs.
+    PutBlob,
+    CopyBlob,
+    CopyBlobFromUrl,
+    GetBlob,
+    GetBlobProperties,
+    DeleteBlob,
+    SetBlobProperties,
+    GetBlobMetadata,
+    SetBlobMetadata,
+    LeaseBlob,
+    SnapshotBlob,
+    AbortCopyBlob,
+    PutBlock,
+    PutBlockList,
+    GetBlockList,
+    AppendBlock,
+    SealBlob,
+    GetBlobTags,
+    SetBlobTags,
+    SetBlobTier,
+    /// Page blob and other operations this emulator does not offer.
+    Unsupported,
+}
+
+impl BlobOp {
+    pub fn name(self) -> &'static str {
+        match self {
+            BlobOp::ListContainers => "ListContainers",
+            BlobOp::GetServiceProperties => "GetBlobServiceProperties",
+            BlobOp::SetServiceProperties => "SetBlobServiceProperties",
+            BlobOp::GetServiceStats => "GetBlobServiceStats",
+            BlobOp::GetAccountInfo => "GetAccountInfo",
+            BlobOp::FindBlobsByTags => "FindBlobsByTags",
+            BlobOp::CreateContainer => "CreateContainer",
+            BlobOp::GetContainerProperties => "GetContainerProperties",
+            BlobOp::DeleteContainer => "DeleteContainer",
+            BlobOp::GetContainerMetadata => "GetContainerMetadata",
+            BlobOp::SetContainerMetadata => "SetContainerMetadata",
+            BlobOp::GetContainerAcl => "GetContainerAcl",
+            BlobOp::SetContainerAcl => "SetContainerAcl",
+            BlobOp::LeaseContainer => "LeaseContainer",
+            BlobOp::ListBlobs => "ListBlobs",
+            BlobOp::FindBlobsByTagsInContainer => "FindBlobsByTagsInContainer",
+            BlobOp::PutBlob => "PutBlob",
+            BlobOp::CopyBlob => "CopyBlob",
+            BlobOp::CopyBlobFromUrl => "CopyBlobFromUrl",
+            BlobOp::GetBlob => "GetBlob",
+            BlobOp::GetBlobProperties => "GetBlobProperties",
+            BlobOp::DeleteBlob => "DeleteBlob",
+            BlobOp::SetBlobProperties => "SetBlobProperties",
+            BlobOp::GetBlobMetadata => "GetBlobMetadata",
+            BlobOp::SetBlobMetadata => "SetBlobMetadata",
+            BlobOp::LeaseBlob => "LeaseBlob",
+            BlobOp::SnapshotBlob => "SnapshotBlob",
+            BlobOp::AbortCopyBlob => "AbortCopyBlob",
+            BlobOp::PutBlock => "PutBlock",
+            BlobOp::PutBlockList => "PutBlockList",
+            BlobOp::GetBlockList => "GetBlockList",
+            BlobOp::AppendBlock => "AppendBlock",
+            BlobOp::SealBlob => "SealBlob",
+            BlobOp::GetBlobTags => "GetBlobTags",
+            BlobOp::SetBlobTags => "SetBlobTags",
+            BlobOp::SetBlobTier => "SetBlobTier",
+            BlobOp::Unsupported => "Unsupported",
+        }
+    }
+}
+
+/// The container every single-segment path without `restype=container` addresses.
+pub const ROOT_CONTAINER: &str = "$root";
+
+/// Routes a Blob request. `rest` is the raw (encoded) path after the account, starting
+/// with `/` or empty. Returns (container, blob, operation).
+pub fn route(req: &RequestParts, rest: &str) -> Result<(Option<String>, Option<String>, BlobOp)> {
+    let m = &req.method;
+    let q = &req.query;
+    let comp = q.get("comp");
+    let restype = q.get("restype");
+    let is_get = m == Method::GET || m == Method::HEAD;
+    if restype == Some("account") && comp == Some("properties") {
+        return match is_get {
+            true => Ok((None, None, BlobOp::GetAccountInfo)),
+            false => Err(StorageError::new(ErrorCode::UnsupportedHttpVerb)),
+        };
+    }
+    let rest = rest.strip_prefix('/').unwrap_or(rest);
+    let (container_raw, blob_raw) = match rest.split_once('/') {
+        Some((c, b)) => (c, b),
+        None => (rest, ""),
+    };
+    let decode = |s: &str| percent_decode_str(s).decode_utf8_lossy().replace('\\', "/");
+    if container_raw.is_empty() {
+        let op = match (restype, comp) {
+            (_, Some("list")) if is_get => BlobOp::ListContainers,
+            (Some("service"), Some("properties")) if is_get => BlobOp::GetServiceProperties,
+            (Some("service"), Some("properties")) if m == Method::PUT => {
+                BlobOp::SetServiceProperties
+            }
+            (Some("service"), Some("stats")) if is_get => BlobOp::GetServiceStats,
+            (_, Some("blobs")) if is_get => BlobOp::FindBlobsByTags,
+            (_, Some("list" | "blobs")) | (Some("service"), Some("properties" | "stats")) => {
+                return Err(StorageError::new(ErrorCode::UnsupportedHttpVerb))
+            }
+            (_, Some(c)) => return Err(StorageError::invalid_query("comp", c)),
+            (_, None) => return Err(StorageError::missing_query("comp")),
+        };
+        return Ok((None, None, op));
+    }
+    let container = decode(container_raw);
+    if blob_raw.is_empty() && restype == Some("container") {
+        let op = match comp {
+            None if m == Method::PUT => BlobOp::CreateContainer,
+            None if is_get => BlobOp::GetContainerProperties,
+            None if m == Method::DELETE => BlobOp::DeleteContainer,
+            Some("metadata") if is_get => BlobOp::GetContainerMetadata,
+            Some("metadata") if m == Method::PUT => BlobOp::SetContainerMetadata,
+            Some("acl") if is_get => BlobOp::GetContainerAcl,
+            Some("acl") if m == Method::PUT => BlobOp::SetContainerAcl,
+            Some("lease") if m == Method::PUT => BlobOp::LeaseContainer,
+            Some("list") if is_get => BlobOp::ListBlobs,
+            Some("blobs") if is_get => BlobOp::FindBlobsByTagsInContainer,
+            None | Some("metadata" | "acl" | "lease" | "list" | "blobs") => {
+                return Err(StorageError::new(ErrorCode::UnsupportedHttpVerb))
+            }
+            Some(c) => return Err(StorageError::invalid_query("comp", c)),
+        };
+        return Ok((Some(container), None, op));
+    }
+    // A single segment without restype=container names a blob in $root.
+    let (container, blob) = if blob_raw.is_empty() {
+        (ROOT_CONTAINER.to_string(), container)
+    } else {
+        (container, decode(blob_raw))
+    };
+    let header = |n: &str| req.header(n);
+    let op = match comp {
+        None => match *m {
+            Method::PUT if header("x-ms-copy-source").is_some() => {
+                if header("x-ms-requires-sync").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+                    BlobOp::CopyBlobFromUrl
+                } else {
+                    BlobOp::CopyBlob
+                }
+            }
+            Method::PUT => BlobOp::PutBlob,
+            Method::GET => BlobOp::GetBlob,
+            Method::HEAD => BlobOp::GetBlobProperties,
+            Method::DELETE => BlobOp::DeleteBlob,
+            _ => return Err(StorageError::new(ErrorCode::UnsupportedHttpVerb)),
+        },
+        Some(c) => match (c, m) {
+            ("properties", &Method::PUT) => BlobOp::SetBlobProperties,
+            ("metadata", &Method::GET | &Method::HEAD) => BlobOp::GetBlobMetadata,
+            ("metadata", &Method::PUT) => BlobOp::SetBlobMetadata,
+            ("lease", &Method::PUT) => BlobOp::LeaseBlob,
+            ("snapshot", &Method::PUT) => BlobOp::SnapshotBlob,
+            ("copy", &Method::PUT) => BlobOp::AbortCopyBlob,
+            ("block", &Method::PUT) => BlobOp::PutBlock,
+            ("blocklist", &Method::PUT) => BlobOp::PutBlockList,
+            ("blocklist", &Method::GET | &Method::HEAD) => BlobOp::GetBlockList,
+            ("appendblock", &Method::PUT) => BlobOp::AppendBlock,
+            ("seal", &Method::PUT) => BlobOp::SealBlob,
+            ("tags", &Method::GET | &Method::HEAD) => BlobOp::GetBlobTags,
+            ("tags", &Method::PUT) => BlobOp::SetBlobTags,
+            ("tier", &Method::PUT) => BlobOp::SetBlobTier,
+            (
+                "page"
+                | "pagelist"
+                | "incrementalcopy"
+                | "expiry"
+                | "immutabilityPolicies"
+                | "legalhold",
+                _,
+            ) => BlobOp::Unsupported,
+            (
+                "properties" | "metadata" | "lease" | "snapshot" | "copy" | "block" | "blocklist"
+                | "appendblock" | "seal" | "tags" | "tier",
+                _,
+            ) => return Err(StorageError::new(ErrorCode::UnsupportedHttpVerb)),
+            (c, _) => return Err(StorageError::invalid_query("comp", c)),
+        },
+    };
+    Ok((Some(container), Some(blob), op))
+}

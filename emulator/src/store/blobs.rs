@@ -1,0 +1,707 @@
+//! Containers and blobs: metadata records in sled, bytes as pieces (see `extents`).
+//!
+//! Writes that replace or remove bytes first commit the new metadata, wait until it is
+//! durable, and only then free the old bytes, so a crash never leaves a record pointing at
+//! freed data. Bytes orphaned by a crash are collected at the next start (`collect_garbage`).
+
+use super::extents::{self, Piece, Storage, Uploaded};
+use super::keys;
+use super::records::{decode, encode};
+use super::Store;
+use crate::error::{ErrorCode, Result, StorageError};
+use crate::model::{Metadata, SignedIdentifier};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    pub metadata: Metadata,
+    /// `container`, `blob`, or None (private).
+    pub public_access: Option<String>,
+    pub acl: Vec<SignedIdentifier>,
+    pub etag: String,
+    pub last_modified_ms: i64,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BlobType {
+    Block,
+    Append,
+}
+
+impl BlobType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlobType::Block => "BlockBlob",
+            BlobType::Append => "AppendBlob",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContentProperties {
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_language: Option<String>,
+    pub content_md5: Option<Vec<u8>>,
+    pub cache_control: Option<String>,
+    pub content_disposition: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommittedBlock {
+    pub id: Vec<u8>,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobRecord {
+    pub blob_type: BlobType,
+    pub pieces: Vec<Piece>,
+    pub blocks: Vec<CommittedBlock>,
+    pub properties: ContentProperties,
+    pub metadata: Metadata,
+    pub etag: String,
+    pub last_modified_ms: i64,
+    pub created_ms: i64,
+}
+
+impl BlobRecord {
+    pub fn len(&self) -> u64 {
+        extents::total_len(&self.pieces)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagedBlock {
+    pub size: u64,
+    pub pieces: Vec<Piece>,
+    /// Staging order, for Get Block List.
+    pub order: u64,
+}
+
+/// Where a new blob's bytes come from in a Put Block List.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockSource {
+    Committed,
+    Uncommitted,
+    Latest,
+}
+
+/// One page of List Containers: (name, record) pairs and the next marker.
+pub type ContainerPage = (Vec<(String, ContainerRecord)>, Option<String>);
+
+#[derive(Debug, Clone)]
+pub struct BlobEntry {
+    pub name: String,
+    pub record: BlobRecord,
+}
+
+#[derive(Debug, Clone)]
+pub enum ListItem {
+    Blob(Box<BlobEntry>),
+    Prefix(String),
+}
+
+fn internal(e: impl std::fmt::Display) -> StorageError {
+    StorageError::internal(e)
+}
+
+fn container_not_found() -> StorageError {
+    StorageError::new(ErrorCode::ContainerNotFound)
+}
+
+/// Azure-style ETag: `"0x` + 15 uppercase hex digits`"`, new on every write.
+pub fn new_etag(now_ms: i64, unique: u64) -> String {
+    format!(
+        "\"0x{:015X}\"",
+        ((now_ms as u64) << 16 | (unique & 0xFFFF)) & 0x0FFF_FFFF_FFFF_FFFF
+    )
+}
+
+impl Store {
+    fn bump(&self) -> Result<(i64, String)> {
+        let now = self.clock.now_ms();
+        let unique = self.db.generate_id().map_err(internal)?;
+        Ok((now, new_etag(now, unique)))
+    }
+
+    pub fn container(&self, account: &str, container: &str) -> Result<Option<ContainerRecord>> {
+        match self
+            .data
+            .get(keys::container(account, container))
+            .map_err(internal)?
+        {
+            Some(v) => Ok(Some(decode(&v).map_err(internal)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn require_container(&self, account: &str, container: &str) -> Result<ContainerRecord> {
+        self.container(account, container)?
+            .ok_or_else(container_not_found)
+    }
+
+    pub async fn create_container(
+        &self,
+        account: &str,
+        container: &str,
+        metadata: Metadata,
+        public_access: Option<String>,
+    ) -> Result<ContainerRecord> {
+        let record = {
+            let _guard = self.containers_lock.write();
+            if self.container(account, container)?.is_some() {
+                return Err(StorageError::new(ErrorCode::ContainerAlreadyExists));
+            }
+            let (now, etag) = self.bump()?;
+            let record = ContainerRecord {
+                metadata,
+                public_access,
+                acl: Vec::new(),
+                etag,
+                last_modified_ms: now,
+                created_ms: now,
+            };
+            self.data
+                .insert(keys::container(account, container), encode(&record))
+                .map_err(internal)?;
+            record
+        };
+        self.durable().await?;
+        Ok(record)
+    }
+
+    pub async fn update_container(
+        &self,
+        account: &str,
+        container: &str,
+        f: impl FnOnce(&mut ContainerRecord),
+    ) -> Result<ContainerRecord> {
+        let record = {
+            let _guard = self.containers_lock.write();
+            let mut record = self.require_container(account, container)?;
+            f(&mut record);
+            let (now, etag) = self.bump()?;
+            record.etag = etag;
+            record.last_modified_ms = now;
+            self.data
+                .insert(keys::container(account, container), encode(&record))
+                .map_err(internal)?;
+            record
+        };
+        self.durable().await?;
+        Ok(record)
+    }
+
+    pub fn list_containers(
+        &self,
+        account: &str,
+        prefix: &str,
+        marker: Option<&str>,
+        max: usize,
+    ) -> Result<ContainerPage> {
+        let from = marker.unwrap_or("").max(prefix);
+        let start = keys::container(account, from);
+        let scope = keys::container_prefix(account);
+        let mut out = Vec::new();
+        for item in self.data.range(start..) {
+            let (k, v) = item.map_err(internal)?;
+            if !k.starts_with(&scope) {
+                break;
+            }
+            let name = String::from_utf8_lossy(&k[scope.len()..]).into_owned();
+            if !name.starts_with(prefix) {
+                break;
+            }
+            if out.len() == max {
+                return Ok((out, Some(name)));
+            }
+            out.push((name, decode(&v).map_err(internal)?));
+        }
+        Ok((out, None))
+    }
+
+    /// Deletes a container and everything in it.
+    pub async fn delete_container(&self, account: &str, container: &str) -> Result<()> {
+        let mut freed = Vec::new();
+        {
+            let _guard = self.containers_lock.write();
+            self.require_container(account, container)?;
+            self.data
+                .remove(keys::container(account, container))
+                .map_err(internal)?;
+            for kind in [keys::BLOB, keys::BLOCK] {
+                for item in self
+                    .data
+                    .scan_prefix(keys::blob_scope(kind, account, container))
+                {
+                    let (k, v) = item.map_err(internal)?;
+                    if kind == keys::BLOB {
+                        freed.extend(decode::<BlobRecord>(&v).map_err(internal)?.pieces);
+                    } else {
+                        freed.extend(decode::<StagedBlock>(&v).map_err(internal)?.pieces);
+                    }
+                    self.data.remove(k).map_err(internal)?;
+                }
+            }
+        }
+        self.durable().await?;
+        self.free(&freed);
+        Ok(())
+    }
+
+    pub fn blob(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        snapshot: &str,
+    ) -> Result<Option<BlobRecord>> {
+        match self
+            .data
+            .get(keys::blob(account, container, blob, snapshot))
+            .map_err(internal)?
+        {
+            Some(v) => Ok(Some(decode(&v).map_err(internal)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Frees the bytes of pieces nobody references any more (after the change is durable).
+    pub(super) fn free(&self, pieces: &[Piece]) {
+        let mut seen = HashSet::new();
+        for p in pieces {
+            if !seen.insert((p.storage, p.id)) {
+                continue;
+            }
+            match p.storage {
+                Storage::Inline => {
+                    if let Err(e) = self.data.remove(keys::inline(p.id)) {
+                        tracing::warn!(error = %e, "could not free inline data");
+                    }
+                }
+                Storage::File => self.extents.remove(p.id),
+            }
+        }
+    }
+
+    /// Stores the inline part of an upload (durable with the next commit).
+    pub fn store_inline(&self, uploaded: &Uploaded) -> Result<()> {
+        if let Some((id, bytes)) = &uploaded.inline {
+            self.data
+                .insert(keys::inline(*id), bytes.as_ref())
+                .map_err(internal)?;
+        }
+        Ok(())
+    }
+
+    /// Frees the bytes of an upload that was refused before any record referenced it.
+    pub fn discard(&self, uploaded: &Uploaded) {
+        self.free(&uploaded.pieces);
+    }
+
+    /// A new id for an upload's bytes.
+    pub fn new_data_id(&self) -> Result<u64> {
+        self.db.generate_id().map_err(internal)
+    }
+
+    pub fn extents(&self) -> &std::sync::Arc<extents::Extents> {
+        &self.extents
+    }
+
+    /// Commits a blob record. `check` sees the current record (None if absent) and may
+    /// refuse; it runs under the blob's lock. Old bytes not reused are freed afterwards.
+    pub async fn put_blob_record(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        check: impl FnOnce(Option<&BlobRecord>) -> Result<()>,
+        build: impl FnOnce(Option<&BlobRecord>, i64, String) -> BlobRecord,
+    ) -> Result<BlobRecord> {
+        let (record, freed) = {
+            let _c = self.containers_lock.read();
+            self.require_container(account, container)?;
+            let _b = self.blob_lock(account, container, blob).lock();
+            let current = self.blob(account, container, blob, "")?;
+            check(current.as_ref())?;
+            let (now, etag) = self.bump()?;
+            let record = build(current.as_ref(), now, etag);
+            self.data
+                .insert(keys::blob(account, container, blob, ""), encode(&record))
+                .map_err(internal)?;
+            let keep: HashSet<(Storage, u64)> =
+                record.pieces.iter().map(|p| (p.storage, p.id)).collect();
+            let freed: Vec<Piece> = current
+                .map(|c| {
+                    c.pieces
+                        .into_iter()
+                        .filter(|p| !keep.contains(&(p.storage, p.id)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (record, freed)
+        };
+        self.durable().await?;
+        self.free(&freed);
+        Ok(record)
+    }
+
+    /// Changes properties or metadata of an existing blob (no byte changes).
+    pub async fn update_blob(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        f: impl FnOnce(&mut BlobRecord) -> Result<()>,
+    ) -> Result<BlobRecord> {
+        let record = {
+            let _c = self.containers_lock.read();
+            self.require_container(account, container)?;
+            let _b = self.blob_lock(account, container, blob).lock();
+            let mut record = self
+                .blob(account, container, blob, "")?
+                .ok_or_else(|| StorageError::new(ErrorCode::BlobNotFound))?;
+            f(&mut record)?;
+            let (now, etag) = self.bump()?;
+            record.etag = etag;
+            record.last_modified_ms = now;
+            self.data
+                .insert(keys::blob(account, container, blob, ""), encode(&record))
+                .map_err(internal)?;
+            record
+        };
+        self.durable().await?;
+        Ok(record)
+    }
+
+    pub async fn delete_blob(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        check: impl FnOnce(&BlobRecord) -> Result<()>,
+    ) -> Result<()> {
+        let freed = {
+            let _c = self.containers_lock.read();
+            self.require_container(account, container)?;
+            let _b = self.blob_lock(account, container, blob).lock();
+            let record = self
+                .blob(account, container, blob, "")?
+                .ok_or_else(|| StorageError::new(ErrorCode::BlobNotFound))?;
+            check(&record)?;
+            self.data
+                .remove(keys::blob(account, container, blob, ""))
+                .map_err(internal)?;
+            let mut freed = record.pieces;
+            freed.extend(self.drop_staged(account, container, blob)?);
+            freed
+        };
+        self.durable().await?;
+        self.free(&freed);
+        Ok(())
+    }
+
+    /// Removes every staged block of a blob; returns their pieces.
+    fn drop_staged(&self, account: &str, container: &str, blob: &str) -> Result<Vec<Piece>> {
+        let mut freed = Vec::new();
+        for item in self
+            .data
+            .scan_prefix(keys::block_prefix(account, container, blob))
+        {
+            let (k, v) = item.map_err(internal)?;
+            freed.extend(decode::<StagedBlock>(&v).map_err(internal)?.pieces);
+            self.data.remove(k).map_err(internal)?;
+        }
+        Ok(freed)
+    }
+
+    /// Staged blocks of a blob, in staging order.
+    pub fn staged_blocks(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+    ) -> Result<Vec<(Vec<u8>, StagedBlock)>> {
+        let prefix = keys::block_prefix(account, container, blob);
+        let mut out = Vec::new();
+        for item in self.data.scan_prefix(&prefix) {
+            let (k, v) = item.map_err(internal)?;
+            out.push((
+                k[prefix.len()..].to_vec(),
+                decode::<StagedBlock>(&v).map_err(internal)?,
+            ));
+        }
+        out.sort_by_key(|(_, b)| b.order);
+        Ok(out)
+    }
+
+    pub async fn stage_block(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        block_id: &[u8],
+        uploaded: Uploaded,
+        max_staged: usize,
+    ) -> Result<()> {
+        let freed = {
+            let _c = self.containers_lock.read();
+            self.require_container(account, container)?;
+            let _b = self.blob_lock(account, container, blob).lock();
+            if let Some(existing) = self.blob(account, container, blob, "")? {
+                if existing.blob_type != BlobType::Block {
+                    return Err(StorageError::new(ErrorCode::InvalidBlobType));
+                }
+            }
+            let staged = self.staged_blocks(account, container, blob)?;
+            let committed_len = self
+                .blob(account, container, blob, "")?
+                .and_then(|b| b.blocks.first().map(|c| c.id.len()));
+            let staged_len = staged.first().map(|(id, _)| id.len());
+            if committed_len
+                .or(staged_len)
+                .is_some_and(|l| l != block_id.len())
+            {
+                return Err(StorageError::new(ErrorCode::InvalidBlobOrBlock)
+                    .with_message("The specified blob or block content is invalid: all block ids of a blob must have the same length."));
+            }
+            if staged.len() >= max_staged && !staged.iter().any(|(id, _)| id == block_id) {
+                return Err(StorageError::new(ErrorCode::BlockCountExceedsLimit));
+            }
+            self.store_inline(&uploaded)?;
+            let order = self.db.generate_id().map_err(internal)?;
+            let key = keys::block(account, container, blob, block_id);
+            let block = StagedBlock {
+                size: uploaded.len,
+                pieces: uploaded.pieces,
+                order,
+            };
+            let old = self.data.insert(key, encode(&block)).map_err(internal)?;
+            match old {
+                Some(v) => decode::<StagedBlock>(&v).map_err(internal)?.pieces,
+                None => Vec::new(),
+            }
+        };
+        self.durable().await?;
+        self.free(&freed);
+        Ok(())
+    }
+
+    /// Commits a block list. Blocks come from the committed list, the staged ones, or
+    /// either (`Latest`); afterwards every staged block is gone.
+    pub async fn commit_block_list(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        list: &[(BlockSource, Vec<u8>)],
+        check: impl FnOnce(Option<&BlobRecord>) -> Result<()>,
+        build: impl FnOnce(
+            Option<&BlobRecord>,
+            Vec<Piece>,
+            Vec<CommittedBlock>,
+            i64,
+            String,
+        ) -> BlobRecord,
+    ) -> Result<BlobRecord> {
+        let (record, freed) = {
+            let _c = self.containers_lock.read();
+            self.require_container(account, container)?;
+            let _b = self.blob_lock(account, container, blob).lock();
+            let current = self.blob(account, container, blob, "")?;
+            if current
+                .as_ref()
+                .is_some_and(|c| c.blob_type != BlobType::Block)
+            {
+                return Err(StorageError::new(ErrorCode::InvalidBlobType));
+            }
+            check(current.as_ref())?;
+            let staged = self.staged_blocks(account, container, blob)?;
+            // Committed blocks and where their bytes are in the current content.
+            let mut committed: Vec<(&[u8], u64, u64)> = Vec::new();
+            if let Some(c) = &current {
+                let mut off = 0;
+                for b in &c.blocks {
+                    committed.push((&b.id, off, b.size));
+                    off += b.size;
+                }
+            }
+            let mut pieces = Vec::new();
+            let mut blocks = Vec::new();
+            for (source, id) in list {
+                let from_staged = || {
+                    staged
+                        .iter()
+                        .find(|(sid, _)| sid == id)
+                        .map(|(_, b)| (b.pieces.clone(), b.size))
+                };
+                let from_committed = || {
+                    committed
+                        .iter()
+                        .find(|(cid, _, _)| *cid == id.as_slice())
+                        .and_then(|(_, off, size)| {
+                            current
+                                .as_ref()
+                                .map(|c| (extents::slice(&c.pieces, *off, *size), *size))
+                        })
+                };
+                let found = match source {
+                    BlockSource::Uncommitted => from_staged(),
+                    BlockSource::Committed => from_committed(),
+                    BlockSource::Latest => from_staged().or_else(from_committed),
+                };
+                let (p, size) =
+                    found.ok_or_else(|| StorageError::new(ErrorCode::InvalidBlockList))?;
+                pieces.extend(p);
+                blocks.push(CommittedBlock {
+                    id: id.clone(),
+                    size,
+                });
+            }
+            let (now, etag) = self.bump()?;
+            let record = build(current.as_ref(), pieces, blocks, now, etag);
+            self.data
+                .insert(keys::blob(account, container, blob, ""), encode(&record))
+                .map_err(internal)?;
+            let mut candidates: Vec<Piece> = self.drop_staged(account, container, blob)?;
+            if let Some(c) = current {
+                candidates.extend(c.pieces);
+            }
+            let keep: HashSet<(Storage, u64)> =
+                record.pieces.iter().map(|p| (p.storage, p.id)).collect();
+            let freed: Vec<Piece> = candidates
+                .into_iter()
+                .filter(|p| !keep.contains(&(p.storage, p.id)))
+                .collect();
+            (record, freed)
+        };
+        self.durable().await?;
+        self.free(&freed);
+        Ok(record)
+    }
+
+    /// Lists blobs in name order. With a delimiter, names that continue past it after the
+    /// prefix collapse into one prefix entry.
+    pub fn list_blobs(
+        &self,
+        account: &str,
+        container: &str,
+        prefix: &str,
+        delimiter: Option<&str>,
+        marker: Option<&str>,
+        max: usize,
+    ) -> Result<(Vec<ListItem>, Option<String>)> {
+        let scope = keys::blob_scope(keys::BLOB, account, container);
+        let from = marker.unwrap_or("").max(prefix);
+        let mut start = scope.clone();
+        start.extend_from_slice(from.as_bytes());
+        let mut out: Vec<ListItem> = Vec::new();
+        // A page that ended on a prefix resumes after everything under it.
+        let mut last_prefix: Option<String> = marker
+            .filter(|m| delimiter.is_some_and(|d| !d.is_empty() && m.ends_with(d)))
+            .map(str::to_string);
+        for item in self.data.range(start..) {
+            let (k, v) = item.map_err(internal)?;
+            if !k.starts_with(&scope) {
+                break;
+            }
+            let Some((name, snapshot)) = keys::parse_blob_tail(&k[scope.len()..]) else {
+                continue;
+            };
+            if !snapshot.is_empty() {
+                continue;
+            }
+            if !name.starts_with(prefix) {
+                if name.as_str() > prefix {
+                    break;
+                }
+                continue;
+            }
+            let collapsed = delimiter.filter(|d| !d.is_empty()).and_then(|d| {
+                name[prefix.len()..]
+                    .find(d)
+                    .map(|i| name[..prefix.len() + i + d.len()].to_string())
+            });
+            if let Some(p) = &collapsed {
+                if last_prefix.as_deref() == Some(p.as_str()) {
+                    continue;
+                }
+            }
+            if out.len() == max {
+                return Ok((out, Some(collapsed.unwrap_or(name))));
+            }
+            match collapsed {
+                Some(p) => {
+                    last_prefix = Some(p.clone());
+                    out.push(ListItem::Prefix(p));
+                }
+                None => out.push(ListItem::Blob(Box::new(BlobEntry {
+                    name,
+                    record: decode(&v).map_err(internal)?,
+                }))),
+            }
+        }
+        Ok((out, None))
+    }
+
+    /// Reads a piece's bytes (blocking for files).
+    pub fn read_piece(&self, p: &Piece, offset: u64, len: usize) -> Result<Bytes> {
+        match p.storage {
+            Storage::Inline => {
+                let v = self
+                    .data
+                    .get(keys::inline(p.id))
+                    .map_err(internal)?
+                    .ok_or_else(|| internal("inline data missing"))?;
+                let start = (p.offset + offset) as usize;
+                v.get(start..start + len)
+                    .map(Bytes::copy_from_slice)
+                    .ok_or_else(|| internal("inline data too short"))
+            }
+            Storage::File => self
+                .extents
+                .read(p.id, p.offset + offset, len)
+                .map(Bytes::from)
+                .map_err(internal),
+        }
+    }
+
+    /// After an unclean stop: frees bytes no record references (uploads cut short, frees
+    /// that did not happen). O(blobs), so it runs only then.
+    pub(super) fn collect_garbage(&self) -> Result<()> {
+        let mut live: HashSet<(Storage, u64)> = HashSet::new();
+        for kind in [keys::BLOB, keys::BLOCK] {
+            for item in self.data.scan_prefix([kind]) {
+                let (_, v) = item.map_err(internal)?;
+                let pieces = if kind == keys::BLOB {
+                    decode::<BlobRecord>(&v).map(|b| b.pieces)
+                } else {
+                    decode::<StagedBlock>(&v).map(|b| b.pieces)
+                };
+                live.extend(pieces.map_err(internal)?.iter().map(|p| (p.storage, p.id)));
+            }
+        }
+        for item in self.data.scan_prefix([keys::INLINE]) {
+            let (k, _) = item.map_err(internal)?;
+            if let Some(id) = keys::parse_qid_tail(&k) {
+                if !live.contains(&(Storage::Inline, id)) {
+                    self.data.remove(k).map_err(internal)?;
+                }
+            }
+        }
+        for id in self.extents.list() {
+            if !live.contains(&(Storage::File, id)) {
+                self.extents.remove(id);
+            }
+        }
+        Ok(())
+    }
+}

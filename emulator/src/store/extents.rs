@@ -1,0 +1,321 @@
+//! Blob bytes. Small bodies live in sled next to their metadata; larger ones are written,
+//! as they stream in, to one file per upload ("extent") under `<location>/extents/`. A blob
+//! (or staged block) is a list of pieces: (storage, offset, length). Every piece is owned
+//! by exactly one blob version or staged block, so deleting it gives the space back at once.
+
+use crate::error::{Result, StorageError};
+use bytes::{Bytes, BytesMut};
+use md5::{Digest, Md5};
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// Bodies up to this size are stored inline in sled.
+pub const INLINE_MAX: usize = 64 * 1024;
+/// Upload bytes are buffered up to this much before a file write.
+const WRITE_CHUNK: usize = 1024 * 1024;
+/// Download chunk size.
+pub const READ_CHUNK: usize = 256 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Storage {
+    /// `D id` in sled.
+    Inline,
+    /// `extents/<id>` on disk.
+    File,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Piece {
+    pub storage: Storage,
+    pub id: u64,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// Total length of a piece list.
+pub fn total_len(pieces: &[Piece]) -> u64 {
+    pieces.iter().map(|p| p.len).sum()
+}
+
+/// The sub-list of `pieces` covering `[start, start + len)`.
+pub fn slice(pieces: &[Piece], start: u64, len: u64) -> Vec<Piece> {
+    let mut out = Vec::new();
+    let end = start + len;
+    let mut pos = 0u64;
+    for p in pieces {
+        let (p_start, p_end) = (pos, pos + p.len);
+        pos = p_end;
+        if p_end <= start || p_start >= end {
+            continue;
+        }
+        let from = start.max(p_start);
+        let to = end.min(p_end);
+        out.push(Piece {
+            offset: p.offset + (from - p_start),
+            len: to - from,
+            ..*p
+        });
+    }
+    out
+}
+
+pub struct Extents {
+    dir: PathBuf,
+    /// Whether to fsync (off for the in-memory store).
+    durable: bool,
+    /// Kept so a temporary directory lives as long as the store.
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Extents {
+    pub fn open(location: Option<&Path>) -> std::io::Result<Extents> {
+        match location {
+            Some(dir) => {
+                let dir = dir.join("extents");
+                std::fs::create_dir_all(&dir)?;
+                Ok(Extents {
+                    dir,
+                    durable: true,
+                    _temp: None,
+                })
+            }
+            None => {
+                let temp = tempfile::tempdir()?;
+                Ok(Extents {
+                    dir: temp.path().to_path_buf(),
+                    durable: false,
+                    _temp: Some(temp),
+                })
+            }
+        }
+    }
+
+    pub fn path(&self, id: u64) -> PathBuf {
+        self.dir.join(format!("{id:016x}"))
+    }
+
+    /// Ids of every extent file present (for garbage collection after a crash).
+    pub fn list(&self) -> Vec<u64> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| u64::from_str_radix(&e.file_name().to_string_lossy(), 16).ok())
+            .collect()
+    }
+
+    pub fn remove(&self, id: u64) {
+        if let Err(e) = std::fs::remove_file(self.path(id)) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(id, error = %e, "could not remove an extent");
+            }
+        }
+    }
+
+    pub fn create(&self, id: u64) -> std::io::Result<ExtentWriter> {
+        let file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(self.path(id))?;
+        Ok(ExtentWriter {
+            file,
+            written: 0,
+            durable: self.durable,
+            dir: self.dir.clone(),
+        })
+    }
+
+    /// Reads `len` bytes at `offset` of extent `id` (blocking).
+    pub fn read(&self, id: u64, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        let mut f = File::open(self.path(id))?;
+        f.seek(SeekFrom::Start(offset))?;
+        let mut buf = vec![0u8; len];
+        f.read_exact(&mut buf)?;
+        Ok(buf)
+    }
+
+    /// Copies a byte range of one extent into a new one (blocking); for snapshots and copies.
+    pub fn copy_range(&self, from: u64, offset: u64, len: u64, to: u64) -> std::io::Result<()> {
+        let mut src = File::open(self.path(from))?;
+        src.seek(SeekFrom::Start(offset))?;
+        let mut w = self.create(to)?;
+        let mut left = len;
+        let mut buf = vec![0u8; WRITE_CHUNK];
+        while left > 0 {
+            let n = (left as usize).min(buf.len());
+            src.read_exact(&mut buf[..n])?;
+            w.write(&buf[..n])?;
+            left -= n as u64;
+        }
+        w.finish()
+    }
+}
+
+pub struct ExtentWriter {
+    file: File,
+    written: u64,
+    durable: bool,
+    dir: PathBuf,
+}
+
+impl ExtentWriter {
+    pub fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.file.write_all(data)?;
+        self.written += data.len() as u64;
+        Ok(())
+    }
+
+    /// Makes the file and its directory entry durable.
+    pub fn finish(self) -> std::io::Result<()> {
+        if self.durable {
+            self.file.sync_data()?;
+            File::open(&self.dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+/// An upload in progress: small bodies stay in memory, larger ones go to an extent file in
+/// 1 MiB writes off the async threads. Memory per upload is bounded by that buffer.
+pub struct Upload {
+    id: u64,
+    buf: BytesMut,
+    writer: Option<ExtentWriter>,
+    md5: Md5,
+    len: u64,
+    file_created: bool,
+}
+
+#[derive(Clone)]
+pub struct Uploaded {
+    pub pieces: Vec<Piece>,
+    /// Inline bytes to store under `D id` (when the body was small).
+    pub inline: Option<(u64, Bytes)>,
+    pub md5: [u8; 16],
+    pub len: u64,
+}
+
+impl Upload {
+    pub fn new(id: u64) -> Upload {
+        Upload {
+            id,
+            buf: BytesMut::new(),
+            writer: None,
+            md5: Md5::new(),
+            len: 0,
+            file_created: false,
+        }
+    }
+
+    pub async fn push(&mut self, extents: &std::sync::Arc<Extents>, data: Bytes) -> Result<()> {
+        self.md5.update(&data);
+        self.len += data.len() as u64;
+        self.buf.extend_from_slice(&data);
+        if self.buf.len() >= WRITE_CHUNK || (self.writer.is_some() && self.buf.len() >= READ_CHUNK)
+        {
+            self.spill(extents).await?;
+        }
+        Ok(())
+    }
+
+    async fn spill(&mut self, extents: &std::sync::Arc<Extents>) -> Result<()> {
+        let chunk = self.buf.split().freeze();
+        let writer = match self.writer.take() {
+            Some(w) => w,
+            None => {
+                self.file_created = true;
+                extents.create(self.id).map_err(StorageError::internal)?
+            }
+        };
+        let writer = tokio::task::spawn_blocking(move || -> std::io::Result<ExtentWriter> {
+            let mut writer = writer;
+            writer.write(&chunk)?;
+            Ok(writer)
+        })
+        .await
+        .map_err(StorageError::internal)?
+        .map_err(StorageError::internal)?;
+        self.writer = Some(writer);
+        Ok(())
+    }
+
+    /// Finishes the upload: the bytes are durable when this returns.
+    pub async fn finish(mut self, extents: &std::sync::Arc<Extents>) -> Result<Uploaded> {
+        let md5: [u8; 16] = self.md5.clone().finalize().into();
+        if self.writer.is_none() && self.buf.len() <= INLINE_MAX {
+            let pieces = if self.len == 0 {
+                Vec::new()
+            } else {
+                vec![Piece {
+                    storage: Storage::Inline,
+                    id: self.id,
+                    offset: 0,
+                    len: self.len,
+                }]
+            };
+            let inline = (self.len > 0).then(|| (self.id, self.buf.split().freeze()));
+            return Ok(Uploaded {
+                pieces,
+                inline,
+                md5,
+                len: self.len,
+            });
+        }
+        if !self.buf.is_empty() || self.writer.is_none() {
+            self.spill(extents).await?;
+        }
+        if let Some(writer) = self.writer.take() {
+            tokio::task::spawn_blocking(move || writer.finish())
+                .await
+                .map_err(StorageError::internal)?
+                .map_err(StorageError::internal)?;
+        }
+        let pieces = vec![Piece {
+            storage: Storage::File,
+            id: self.id,
+            offset: 0,
+            len: self.len,
+        }];
+        Ok(Uploaded {
+            pieces,
+            inline: None,
+            md5,
+            len: self.len,
+        })
+    }
+
+    /// Drops what was written (a failed or refused upload).
+    pub fn abandon(self, extents: &Extents) {
+        if self.file_created {
+            extents.remove(self.id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(id: u64, offset: u64, len: u64) -> Piece {
+        Piece {
+            storage: Storage::File,
+            id,
+            offset,
+            len,
+        }
+    }
+
+    #[test]
+    fn slicing() {
+        let pieces = vec![p(1, 0, 10), p(2, 5, 10), p(3, 0, 10)];
+        assert_eq!(total_len(&pieces), 30);
+        assert_eq!(slice(&pieces, 0, 30), pieces);
+        assert_eq!(slice(&pieces, 8, 4), vec![p(1, 8, 2), p(2, 5, 2)]);
+        assert_eq!(slice(&pieces, 10, 10), vec![p(2, 5, 10)]);
+        assert_eq!(slice(&pieces, 25, 5), vec![p(3, 5, 5)]);
+        assert!(slice(&pieces, 30, 5).is_empty());
+    }
+}
