@@ -168,28 +168,43 @@ impl Drop for EmulatorProcess {
 
 /// A tiny HTTP/1.1 client for the emulator's admin endpoints (no SDK involved).
 pub fn http(base: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let (status, body) = http_bytes(base, method, path, headers, &[]);
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The same with a request body; returns the status and the raw response body.
+pub fn http_bytes(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<u8>) {
     let addr = base.trim_start_matches("http://");
     let mut s = TcpStream::connect(addr).expect("connect");
     let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
     );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
     s.write_all(req.as_bytes()).expect("write");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    let status = out
+    s.write_all(body).expect("write body");
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).expect("read");
+    let head_end = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(out.len(), |i| i + 4);
+    let head = String::from_utf8_lossy(&out[..head_end]).into_owned();
+    let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    (status, out[head_end..].to_vec())
 }
 
 /// The endpoint under test.
