@@ -19,6 +19,25 @@ impl PolicySource for AppState {
     fn queue_policy(&self, account: &str, queue: &str, id: &str) -> Result<Option<AccessPolicy>> {
         self.store.queue_policy(account, queue, id)
     }
+
+    fn container_policy(
+        &self,
+        account: &str,
+        container: &str,
+        id: &str,
+    ) -> Result<Option<AccessPolicy>> {
+        Ok(self
+            .store
+            .container(account, container)?
+            .and_then(|c| c.acl.into_iter().find(|s| s.id == id).map(|s| s.policy)))
+    }
+
+    fn container_access(&self, account: &str, container: &str) -> Result<Option<Option<String>>> {
+        Ok(self
+            .store
+            .container(account, container)?
+            .map(|c| c.public_access))
+    }
 }
 
 /// One authenticated request on its way to a handler.

@@ -16,6 +16,15 @@ use sas::SasToken;
 /// Where stored access policies (`si`) come from.
 pub trait PolicySource {
     fn queue_policy(&self, account: &str, queue: &str, id: &str) -> Result<Option<AccessPolicy>>;
+    fn container_policy(
+        &self,
+        account: &str,
+        container: &str,
+        id: &str,
+    ) -> Result<Option<AccessPolicy>>;
+    /// The container's public access level: None when it does not exist, Some(None) when
+    /// private, Some(Some("blob" | "container")) otherwise.
+    fn container_access(&self, account: &str, container: &str) -> Result<Option<Option<String>>>;
 }
 
 pub struct AuthContext<'a> {
@@ -57,10 +66,37 @@ pub fn authorize(
         }
         return Ok(Principal::Sas);
     }
-    // The queue service has no anonymous operations.
-    Err(StorageError::auth_failed(
-        "No authentication information was found in the request.",
-    ))
+    anonymous(ctx, route)?;
+    Ok(Principal::Anonymous)
+}
+
+/// Anonymous requests: only blob reads that the container's public access level allows.
+/// Anything else on a container or blob answers 404, so private resources stay unseen.
+fn anonymous(ctx: &AuthContext<'_>, route: &Route) -> Result<()> {
+    let no_auth =
+        || StorageError::auth_failed("No authentication information was found in the request.");
+    let (Operation::Blob(op), Some(container)) = (&route.op, &route.container) else {
+        return Err(no_auth());
+    };
+    if ctx.accounts.get(&route.account).is_none() {
+        return Err(StorageError::new(ErrorCode::ResourceNotFound));
+    }
+    let level = ctx
+        .policies
+        .container_access(&route.account, container)?
+        .flatten();
+    let allowed = match level.as_deref() {
+        Some("container") => {
+            permissions::anonymous_container_op(*op) || permissions::anonymous_blob_op(*op)
+        }
+        Some("blob") => permissions::anonymous_blob_op(*op),
+        _ => false,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(StorageError::new(ErrorCode::ResourceNotFound))
+    }
 }
 
 fn shared_key(
@@ -193,29 +229,74 @@ fn service_sas(
     account: &Account,
     t: &SasToken,
 ) -> Result<()> {
-    let queue = match (&route.service, &route.queue) {
-        (Service::Queue, Some(q)) => q,
-        // A queue SAS never reaches the account level; a blob SAS is not served yet.
-        _ => return Err(StorageError::new(ErrorCode::AuthorizationFailure)),
+    // The signed resource, the stored policy's owner, and the letters the operation needs.
+    let (sts, policy, need) = match route.service {
+        Service::Queue => {
+            // A queue SAS never reaches the account level.
+            let Some(queue) = &route.queue else {
+                return Err(StorageError::new(ErrorCode::AuthorizationFailure));
+            };
+            let policy = if t.si.is_empty() {
+                None
+            } else {
+                Some(ctx.policies.queue_policy(&account.name, queue, &t.si)?)
+            };
+            (
+                sas::queue_string_to_sign(&account.name, queue, t),
+                policy,
+                permissions::queue_sas_needs(&route.op),
+            )
+        }
+        Service::Blob => {
+            let Some(container) = &route.container else {
+                return Err(StorageError::new(ErrorCode::AuthorizationFailure));
+            };
+            let blob = match t.sr.as_str() {
+                "c" => None,
+                "b" | "bs" | "bv" => Some(route.blob.as_deref().unwrap_or_default()),
+                other => {
+                    return Err(StorageError::auth_failed(format!(
+                        "The signed resource '{other}' is not supported."
+                    )))
+                }
+            };
+            let policy = if t.si.is_empty() {
+                None
+            } else {
+                Some(
+                    ctx.policies
+                        .container_policy(&account.name, container, &t.si)?,
+                )
+            };
+            let snapshot = req
+                .query
+                .get("snapshot")
+                .or(req.query.get("versionid"))
+                .unwrap_or("");
+            let snapshot = if t.sr == "bs" || t.sr == "bv" {
+                snapshot
+            } else {
+                ""
+            };
+            let resource = sas::blob_resource(&account.name, container, blob, &t.sv);
+            (
+                sas::blob_string_to_sign(&resource, snapshot, t),
+                policy,
+                permissions::blob_sas_needs(&route.op, blob.is_some()),
+            )
+        }
     };
-    check_signature(
-        account,
-        &sas::queue_string_to_sign(&account.name, queue, t),
-        &t.sig,
-    )?;
+    check_signature(account, &sts, &t.sig)?;
     let mut sp = t.sp.clone();
     let mut st = t.st.clone();
     let mut se = t.se.clone();
-    if !t.si.is_empty() {
-        let policy = ctx
-            .policies
-            .queue_policy(&account.name, queue, &t.si)?
-            .ok_or_else(|| {
-                StorageError::auth_failed(format!(
-                    "The stored access policy '{}' was not found.",
-                    t.si
-                ))
-            })?;
+    if let Some(policy) = policy {
+        let policy = policy.ok_or_else(|| {
+            StorageError::auth_failed(format!(
+                "The stored access policy '{}' was not found.",
+                t.si
+            ))
+        })?;
         // A field may come from the token or from the policy, never from both.
         for (field, from_policy, name) in [
             (&mut sp, &policy.permission, "sp"),
@@ -234,8 +315,8 @@ fn service_sas(
         }
     }
     sas::check_window(t, &st, &se, ctx.clock.now_ms(), req.peer_ip)?;
-    // What a queue SAS can never grant fails like a missing letter (as Azurite answers).
-    let need = permissions::queue_sas_needs(&route.op).unwrap_or("");
+    // What a service SAS can never grant fails like a missing letter (as Azurite answers).
+    let need = need.unwrap_or("");
     if !need.chars().any(|c| sp.contains(c)) {
         return Err(StorageError::new(
             ErrorCode::AuthorizationPermissionMismatch,

@@ -69,6 +69,48 @@ fn blob_account_sas_needs(op: BlobOp) -> Option<AccountNeed> {
     })
 }
 
+/// Blob service SAS letters; `blob_level` is false for a container SAS (`sr=c`) used on
+/// a container operation. None: no service SAS may do it.
+pub fn blob_sas_needs(op: &Operation, _blob_level: bool) -> Option<&'static str> {
+    use BlobOp::*;
+    let Operation::Blob(op) = op else {
+        return None;
+    };
+    Some(match op {
+        GetBlob | GetBlobProperties | GetBlobMetadata | GetBlockList => "r",
+        // `c` creates new blobs only; the handlers refuse it for existing ones.
+        PutBlob | CopyBlob | CopyBlobFromUrl | PutBlock | PutBlockList | SnapshotBlob => "cw",
+        AppendBlock => "aw",
+        DeleteBlob => "d",
+        SetBlobProperties | SetBlobMetadata | LeaseBlob | AbortCopyBlob | SealBlob
+        | SetBlobTier => "w",
+        GetBlobTags | SetBlobTags => "t",
+        ListBlobs => "l",
+        FindBlobsByTagsInContainer => "f",
+        GetAccountInfo => "racwdxyltfmei",
+        _ => return None,
+    })
+}
+
+/// Blob reads a `blob`-level public container allows anonymously.
+pub fn anonymous_blob_op(op: BlobOp) -> bool {
+    matches!(
+        op,
+        BlobOp::GetBlob
+            | BlobOp::GetBlobProperties
+            | BlobOp::GetBlobMetadata
+            | BlobOp::GetBlockList
+    )
+}
+
+/// What a `container`-level public container adds.
+pub fn anonymous_container_op(op: BlobOp) -> bool {
+    matches!(
+        op,
+        BlobOp::GetContainerProperties | BlobOp::GetContainerMetadata | BlobOp::ListBlobs
+    )
+}
+
 /// Queue service SAS letters (`raup`); None for what a service SAS can never do.
 pub fn queue_sas_needs(op: &Operation) -> Option<&'static str> {
     let Operation::Queue(op) = op else {

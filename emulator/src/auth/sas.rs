@@ -94,6 +94,52 @@ pub fn queue_string_to_sign(account: &str, queue: &str, t: &SasToken) -> String 
     }
 }
 
+/// `/blob/account/container[/blob]` (no `/blob` prefix before 2015-02-21).
+pub fn blob_resource(account: &str, container: &str, blob: Option<&str>, sv: &str) -> String {
+    let mut r = if sv >= "2015-02-21" {
+        format!("/blob/{account}/{container}")
+    } else {
+        format!("/{account}/{container}")
+    };
+    if let Some(b) = blob {
+        r.push('/');
+        r.push_str(b);
+    }
+    r
+}
+
+/// Blob (and container) service SAS, by version.
+pub fn blob_string_to_sign(resource: &str, snapshot: &str, t: &SasToken) -> String {
+    let rsc = format!("{}\n{}\n{}\n{}\n{}", t.rscc, t.rscd, t.rsce, t.rscl, t.rsct);
+    let v = t.sv.as_str();
+    if v >= "2020-12-06" {
+        format!(
+            "{}\n{}\n{}\n{resource}\n{}\n{}\n{}\n{}\n{}\n{snapshot}\n{}\n{rsc}",
+            t.sp, t.st, t.se, t.si, t.sip, t.spr, t.sv, t.sr, t.ses
+        )
+    } else if v >= "2018-11-09" {
+        format!(
+            "{}\n{}\n{}\n{resource}\n{}\n{}\n{}\n{}\n{}\n{snapshot}\n{rsc}",
+            t.sp, t.st, t.se, t.si, t.sip, t.spr, t.sv, t.sr
+        )
+    } else if v >= "2015-04-05" {
+        format!(
+            "{}\n{}\n{}\n{resource}\n{}\n{}\n{}\n{}\n{rsc}",
+            t.sp, t.st, t.se, t.si, t.sip, t.spr, t.sv
+        )
+    } else if v >= "2013-08-15" {
+        format!(
+            "{}\n{}\n{}\n{resource}\n{}\n{}\n{rsc}",
+            t.sp, t.st, t.se, t.si, t.sv
+        )
+    } else {
+        format!(
+            "{}\n{}\n{}\n{resource}\n{}\n{}",
+            t.sp, t.st, t.se, t.si, t.sv
+        )
+    }
+}
+
 fn version_ok(v: &str) -> bool {
     crate::version::is_valid(v)
 }
@@ -224,6 +270,30 @@ mod tests {
         assert_eq!(
             queue_string_to_sign("acct", "q1", &old),
             "raup\n\n2030-01-01T00:00:00Z\n/acct/q1\npolicy\n2013-08-15"
+        );
+    }
+
+    #[test]
+    fn blob_sts() {
+        let t = SasToken {
+            sp: "r".into(),
+            sr: "b".into(),
+            rsct: "text/plain".into(),
+            ..token()
+        };
+        let res = blob_resource("acct", "c1", Some("dir/a b.txt"), &t.sv);
+        assert_eq!(res, "/blob/acct/c1/dir/a b.txt");
+        assert_eq!(
+            blob_string_to_sign(&res, "", &t),
+            "r\n\n2030-01-01T00:00:00Z\n/blob/acct/c1/dir/a b.txt\n\n\nhttps,http\n2025-11-05\nb\n\n\n\n\n\n\ntext/plain"
+        );
+        let old = SasToken {
+            sv: "2017-07-29".into(),
+            ..t.clone()
+        };
+        assert_eq!(
+            blob_string_to_sign(&blob_resource("acct", "c1", None, &old.sv), "", &old),
+            "r\n\n2030-01-01T00:00:00Z\n/blob/acct/c1\n\n\nhttps,http\n2017-07-29\n\n\n\n\ntext/plain"
         );
     }
 

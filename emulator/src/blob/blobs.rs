@@ -233,6 +233,26 @@ fn blob_headers(reply: &mut Reply, r: &BlobRecord) {
     reply.set_metadata(&r.metadata);
 }
 
+/// A SAS may name response headers (`rscc`, `rscd`, `rsce`, `rscl`, `rsct`) that replace
+/// the blob's own on reads.
+fn sas_overrides(ctx: &Ctx<'_>, reply: &mut Reply) {
+    if !ctx.req.query.has("sig") {
+        return;
+    }
+    for (param, name) in [
+        ("rscc", "cache-control"),
+        ("rscd", "content-disposition"),
+        ("rsce", "content-encoding"),
+        ("rscl", "content-language"),
+        ("rsct", "content-type"),
+    ] {
+        if let Some(v) = ctx.req.query.get(param).filter(|v| !v.is_empty()) {
+            reply.headers.retain(|(n, _)| n.as_str() != name);
+            reply.set(name, v);
+        }
+    }
+}
+
 /// Parses `bytes=a-b` / `bytes=a-`; None when absent. Errors when malformed.
 fn parse_range(v: &str) -> Option<(u64, Option<u64>)> {
     let spec = v.trim().strip_prefix("bytes=")?;
@@ -280,6 +300,7 @@ pub async fn get(ctx: &Ctx<'_>, container: &str, blob: &str, head: bool) -> Resu
     };
     let mut reply = Reply::empty(status);
     blob_headers(&mut reply, &r);
+    sas_overrides(ctx, &mut reply);
     if let Some((s, e)) = range {
         reply.set("content-range", format!("bytes {s}-{e}/{size}"));
     }

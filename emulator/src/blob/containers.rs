@@ -73,6 +73,39 @@ pub async fn set_metadata(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
     Ok(reply)
 }
 
+pub fn get_acl(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
+    let c = ctx
+        .app
+        .store
+        .require_container(&ctx.route.account, container)?;
+    let mut reply = Reply::xml(
+        StatusCode::OK,
+        crate::model::write_signed_identifiers(&c.acl),
+    );
+    container_headers(&mut reply, &c);
+    if let Some(a) = &c.public_access {
+        reply.set("x-ms-blob-public-access", a);
+    }
+    Ok(reply)
+}
+
+/// Replaces the public access level (absent header: private) and the stored policies.
+pub async fn set_acl(ctx: &Ctx<'_>, container: &str, body: &[u8]) -> Result<Reply> {
+    let access = public_access(ctx)?;
+    let acl = crate::model::parse_signed_identifiers(body, "racwdxyltfmeiop")?;
+    let c = ctx
+        .app
+        .store
+        .update_container(&ctx.route.account, container, |c| {
+            c.public_access = access;
+            c.acl = acl;
+        })
+        .await?;
+    let mut reply = Reply::empty(StatusCode::OK);
+    container_headers(&mut reply, &c);
+    Ok(reply)
+}
+
 pub async fn delete(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
     ctx.app
         .store

@@ -37,6 +37,10 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: BlobOp, body: Body) -> Result<Reply> {
         }
         BlobOp::SetContainerMetadata => containers::set_metadata(ctx, container).await,
         BlobOp::DeleteContainer => containers::delete(ctx, container).await,
+        BlobOp::GetContainerAcl => containers::get_acl(ctx, container),
+        BlobOp::SetContainerAcl => {
+            containers::set_acl(ctx, container, &body.collect(MAX_XML_BODY).await?).await
+        }
         BlobOp::ListBlobs => containers::list_blobs(ctx, container),
         BlobOp::PutBlob => blobs::put(ctx, container, blob, body).await,
         BlobOp::GetBlob => blobs::get(ctx, container, blob, false).await,
