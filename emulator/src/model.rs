@@ -152,6 +152,18 @@ pub struct ServiceProperties {
     pub hour_metrics: Metrics,
     pub minute_metrics: Metrics,
     pub cors: Vec<CorsRule>,
+    /// Blob service only.
+    pub default_service_version: Option<String>,
+    pub delete_retention: RetentionPolicy,
+    pub static_website: StaticWebsite,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaticWebsite {
+    pub enabled: bool,
+    pub index_document: Option<String>,
+    pub error_document_404_path: Option<String>,
+    pub default_index_document_path: Option<String>,
 }
 
 impl Default for ServiceProperties {
@@ -177,6 +189,12 @@ impl Default for ServiceProperties {
             hour_metrics: metrics.clone(),
             minute_metrics: metrics,
             cors: Vec::new(),
+            default_service_version: None,
+            delete_retention: RetentionPolicy {
+                enabled: false,
+                days: None,
+            },
+            static_website: StaticWebsite::default(),
         }
     }
 }
@@ -303,11 +321,53 @@ impl ServiceProperties {
             }
             next.cors = rules;
         }
+        if let Some(v) = root.child_text("DefaultServiceVersion") {
+            let v = v.trim();
+            if !crate::version::is_valid(v) {
+                return Err(invalid_node("DefaultServiceVersion", v));
+            }
+            next.default_service_version = Some(v.to_string());
+        }
+        if let Some(d) = root.child("DeleteRetentionPolicy") {
+            let enabled = req_bool(d, "Enabled")?;
+            let days = match d.child_text("Days").map(str::trim) {
+                None | Some("") => None,
+                Some(t) => Some(
+                    t.parse::<u32>()
+                        .ok()
+                        .filter(|d| (1..=365).contains(d))
+                        .ok_or_else(|| invalid_node("Days", t))?,
+                ),
+            };
+            if enabled && days.is_none() {
+                return Err(StorageError::new(ErrorCode::MissingRequiredXmlNode)
+                    .with_detail("XmlNodeName", "Days"));
+            }
+            next.delete_retention = RetentionPolicy {
+                enabled,
+                days: if enabled { days } else { None },
+            };
+        }
+        if let Some(sw) = root.child("StaticWebsite") {
+            let text = |n: &str| {
+                sw.child_text(n)
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_string)
+            };
+            next.static_website = StaticWebsite {
+                enabled: req_bool(sw, "Enabled")?,
+                index_document: text("IndexDocument"),
+                error_document_404_path: text("ErrorDocument404Path"),
+                default_index_document_path: text("DefaultIndexDocumentPath"),
+            };
+        }
         *self = next;
         Ok(())
     }
 
-    pub fn to_xml(&self) -> String {
+    /// The XML of Get Service Properties; `blob` adds the Blob service's own sections.
+    pub fn to_xml(&self, blob: bool) -> String {
         let mut w = Writer::new();
         w.open("StorageServiceProperties");
         let b = |v: bool| if v { "true" } else { "false" };
@@ -353,6 +413,30 @@ impl ServiceProperties {
                     .close("CorsRule");
             }
             w.close("Cors");
+        }
+        if blob {
+            w.opt(
+                "DefaultServiceVersion",
+                self.default_service_version.as_deref(),
+            );
+            w.open("DeleteRetentionPolicy")
+                .elem("Enabled", b(self.delete_retention.enabled));
+            if let Some(d) = self.delete_retention.days {
+                w.elem("Days", &d.to_string());
+            }
+            w.close("DeleteRetentionPolicy");
+            let sw = &self.static_website;
+            w.open("StaticWebsite").elem("Enabled", b(sw.enabled));
+            w.opt("IndexDocument", sw.index_document.as_deref());
+            w.opt(
+                "ErrorDocument404Path",
+                sw.error_document_404_path.as_deref(),
+            );
+            w.opt(
+                "DefaultIndexDocumentPath",
+                sw.default_index_document_path.as_deref(),
+            );
+            w.close("StaticWebsite");
         }
         w.close("StorageServiceProperties").finish()
     }
@@ -425,8 +509,23 @@ mod tests {
         p.apply_xml(logging.as_bytes()).expect("logging");
         assert_eq!(p.cors.len(), 1, "CORS kept when the section is left out");
         assert!(p.logging.delete && p.logging.write && !p.logging.read);
+        let blob_only = "<StorageServiceProperties><DefaultServiceVersion>2021-10-04</DefaultServiceVersion><DeleteRetentionPolicy><Enabled>true</Enabled><Days>5</Days></DeleteRetentionPolicy><StaticWebsite><Enabled>true</Enabled><IndexDocument>index.html</IndexDocument><ErrorDocument404Path>404.html</ErrorDocument404Path></StaticWebsite></StorageServiceProperties>";
+        p.apply_xml(blob_only.as_bytes()).expect("blob sections");
+        assert_eq!(
+            p.static_website.index_document.as_deref(),
+            Some("index.html")
+        );
+        assert_eq!(p.delete_retention.days, Some(5));
+        assert!(
+            !p.to_xml(false).contains("StaticWebsite"),
+            "the queue service has no blob sections"
+        );
+        assert!(p
+            .clone()
+            .apply_xml(blob_only.replace("2021-10-04", "yesterday").as_bytes())
+            .is_err());
         let mut q = ServiceProperties::default();
-        q.apply_xml(p.to_xml().as_bytes()).expect("round trip");
+        q.apply_xml(p.to_xml(true).as_bytes()).expect("round trip");
         assert_eq!(q, p);
 
         let bad_method = cors.replace("GET,PUT", "GET,FETCH");

@@ -270,11 +270,11 @@ fn parse_range(v: &str) -> Option<(u64, Option<u64>)> {
 
 pub async fn get(ctx: &Ctx<'_>, container: &str, blob: &str, head: bool) -> Result<Reply> {
     let r = require_blob(ctx, container, blob)?;
-    if let Err(mut e) = conditions::check(ctx.req, Some((&r.etag, r.last_modified_ms)), true) {
-        if e.status == StatusCode::NOT_MODIFIED {
-            e.details.clear();
-        }
-        return Err(e);
+    if let Err(e) = conditions::check(ctx.req, Some((&r.etag, r.last_modified_ms)), true) {
+        // A 304 still names the current version.
+        return Err(e
+            .with_header("etag", r.etag.clone())
+            .with_header("last-modified", rfc1123(r.last_modified_ms)));
     }
     let size = r.len();
     let range_header = if head {

@@ -211,11 +211,14 @@ pub fn get_block_list(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Repl
     }
     w.close("BlockList");
     let mut reply = Reply::xml(StatusCode::OK, w.finish());
+    reply.set(
+        "x-ms-blob-content-length",
+        record.as_ref().map_or(0, |r| r.len()).to_string(),
+    );
     if let Some(r) = &record {
         reply
             .set("etag", &r.etag)
-            .set("last-modified", rfc1123(r.last_modified_ms))
-            .set("x-ms-blob-content-length", r.len().to_string());
+            .set("last-modified", rfc1123(r.last_modified_ms));
     }
     Ok(reply)
 }

@@ -20,7 +20,7 @@ pub fn get_properties(ctx: &Ctx<'_>) -> Result<Reply> {
         .app
         .store
         .service_properties(&ctx.route.account, "blob")?;
-    Ok(Reply::xml(StatusCode::OK, props.to_xml()))
+    Ok(Reply::xml(StatusCode::OK, props.to_xml(true)))
 }
 
 pub async fn set_properties(ctx: &Ctx<'_>, body: &[u8]) -> Result<Reply> {

@@ -339,14 +339,13 @@ impl Store {
                 .map_err(internal)?;
             let keep: HashSet<(Storage, u64)> =
                 record.pieces.iter().map(|p| (p.storage, p.id)).collect();
-            let freed: Vec<Piece> = current
-                .map(|c| {
-                    c.pieces
-                        .into_iter()
-                        .filter(|p| !keep.contains(&(p.storage, p.id)))
-                        .collect()
-                })
-                .unwrap_or_default();
+            // A Put Blob also discards the blob's staged blocks, as Azure does.
+            let mut candidates = self.drop_staged(account, container, blob)?;
+            candidates.extend(current.map(|c| c.pieces).unwrap_or_default());
+            let freed: Vec<Piece> = candidates
+                .into_iter()
+                .filter(|p| !keep.contains(&(p.storage, p.id)))
+                .collect();
             (record, freed)
         };
         self.durable().await?;
