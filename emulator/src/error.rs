@@ -80,9 +80,12 @@ error_codes! {
     ContainerAlreadyExists => CONFLICT, "The specified container already exists.";
     BlobAlreadyExists => CONFLICT, "The specified blob already exists.";
     InvalidBlobType => CONFLICT, "The blob type is invalid for this operation.";
+    BlobIsSealed => CONFLICT, "The blob is sealed and its contents cannot be modified.";
     BlockCountExceedsLimit => CONFLICT, "The uncommitted block count cannot exceed the maximum limit of 100,000 blocks.";
     // 412 / 416
     ConditionNotMet => PRECONDITION_FAILED, "The condition specified using HTTP conditional header(s) is not met.";
+    AppendPositionConditionNotMet => PRECONDITION_FAILED, "The append position condition specified was not met.";
+    MaxBlobSizeConditionNotMet => PRECONDITION_FAILED, "The max blob size condition specified was not met.";
     InvalidRange => RANGE_NOT_SATISFIABLE, "The range specified is invalid for the current size of the resource.";
     // 411 / 413
     MissingContentLengthHeader => LENGTH_REQUIRED, "The Content-Length header was not specified.";

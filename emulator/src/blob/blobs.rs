@@ -174,6 +174,8 @@ pub async fn put(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body) -> Resu
                 etag,
                 last_modified_ms: now,
                 created_ms: cur.map_or(now, |c| c.created_ms),
+                append_blocks: 0,
+                sealed: false,
             },
         )
         .await;
@@ -228,6 +230,15 @@ fn blob_headers(reply: &mut Reply, r: &BlobRecord) {
     ] {
         if let Some(v) = v {
             reply.set(name, v);
+        }
+    }
+    if r.blob_type == BlobType::Append {
+        reply.set(
+            "x-ms-blob-committed-block-count",
+            r.append_blocks.to_string(),
+        );
+        if r.sealed {
+            reply.set("x-ms-blob-sealed", "true");
         }
     }
     reply.set_metadata(&r.metadata);

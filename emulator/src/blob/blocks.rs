@@ -137,6 +137,8 @@ pub async fn put_block_list(
                 etag,
                 last_modified_ms: now,
                 created_ms: cur.map_or(now, |c| c.created_ms),
+                append_blocks: 0,
+                sealed: false,
             },
         )
         .await?;

@@ -1,5 +1,6 @@
 //! The Blob service: one handler per operation, grouped by what it acts on.
 
+mod append;
 mod blobs;
 mod blocks;
 mod containers;
@@ -54,6 +55,8 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: BlobOp, body: Body) -> Result<Reply> {
             blocks::put_block_list(ctx, container, blob, &body.collect(MAX_XML_BODY).await?).await
         }
         BlobOp::GetBlockList => blocks::get_block_list(ctx, container, blob),
+        BlobOp::AppendBlock => append::append_block(ctx, container, blob, body).await,
+        BlobOp::SealBlob => append::seal(ctx, container, blob).await,
         _ => Err(
             StorageError::new(ErrorCode::NotImplemented).with_message(format!(
                 "{} is not implemented by this emulator yet.",

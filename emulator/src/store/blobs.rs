@@ -66,6 +66,9 @@ pub struct BlobRecord {
     pub etag: String,
     pub last_modified_ms: i64,
     pub created_ms: i64,
+    /// Append blobs: blocks appended so far, and whether the blob is sealed.
+    pub append_blocks: u64,
+    pub sealed: bool,
 }
 
 impl BlobRecord {
@@ -585,6 +588,49 @@ impl Store {
         self.durable().await?;
         self.free(&freed);
         Ok(record)
+    }
+
+    /// Appends an upload to an append blob. `check` sees the blob before the append and the
+    /// block's length. Returns the new record and the offset the block landed at.
+    pub async fn append_block(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        uploaded: &Uploaded,
+        check: impl FnOnce(&BlobRecord, u64) -> Result<()>,
+    ) -> Result<(BlobRecord, u64)> {
+        let result = {
+            let _c = self.containers_lock.read();
+            self.require_container(account, container)?;
+            let _b = self.blob_lock(account, container, blob).lock();
+            let mut record = self
+                .blob(account, container, blob, "")?
+                .ok_or_else(|| StorageError::new(ErrorCode::BlobNotFound))?;
+            if record.blob_type != BlobType::Append {
+                return Err(StorageError::new(ErrorCode::InvalidBlobType));
+            }
+            if record.sealed {
+                return Err(StorageError::new(ErrorCode::BlobIsSealed));
+            }
+            check(&record, uploaded.len)?;
+            if record.append_blocks >= 50_000 {
+                return Err(StorageError::new(ErrorCode::BlockCountExceedsLimit));
+            }
+            let offset = record.len();
+            self.store_inline(uploaded)?;
+            record.pieces.extend(uploaded.pieces.iter().copied());
+            record.append_blocks += 1;
+            let (now, etag) = self.bump()?;
+            record.etag = etag;
+            record.last_modified_ms = now;
+            self.data
+                .insert(keys::blob(account, container, blob, ""), encode(&record))
+                .map_err(internal)?;
+            (record, offset)
+        };
+        self.durable().await?;
+        Ok(result)
     }
 
     /// Lists blobs in name order. With a delimiter, names that continue past it after the

@@ -1,0 +1,113 @@
+//! Append blobs: Append Block (with append-position and max-size conditions) and Seal.
+
+use super::blobs::upload;
+use crate::body::Body;
+use crate::clock::rfc1123;
+use crate::conditions;
+use crate::error::{ErrorCode, Result, StorageError};
+use crate::response::Reply;
+use crate::state::Ctx;
+use base64::Engine;
+use http::StatusCode;
+
+/// 100 MiB from 2022-11-02, 4 MiB before.
+fn max_block(version: &str) -> u64 {
+    if version >= "2022-11-02" {
+        100 * 1024 * 1024
+    } else {
+        4 * 1024 * 1024
+    }
+}
+
+fn u64_header(ctx: &Ctx<'_>, name: &str) -> Result<Option<u64>> {
+    match ctx.req.header(name) {
+        None => Ok(None),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| StorageError::invalid_header(name, v)),
+    }
+}
+
+pub async fn append_block(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body) -> Result<Reply> {
+    if ctx.req.header("content-length").map(str::trim) == Some("0") {
+        return Err(StorageError::invalid_header("Content-Length", "0"));
+    }
+    let max_size = u64_header(ctx, "x-ms-blob-condition-maxsize")?;
+    let append_pos = u64_header(ctx, "x-ms-blob-condition-appendpos")?;
+    let store = &ctx.app.store;
+    let account = &ctx.route.account;
+    // Refuse early what the current state already refuses, before reading the body.
+    store.require_container(account, container)?;
+    let current = store
+        .blob(account, container, blob, "")?
+        .ok_or_else(|| StorageError::new(ErrorCode::BlobNotFound))?;
+    if current.blob_type != crate::store::BlobType::Append {
+        return Err(StorageError::new(ErrorCode::InvalidBlobType));
+    }
+    let uploaded = upload(ctx, body, max_block(ctx.version)).await?;
+    if uploaded.len == 0 {
+        store.discard(&uploaded);
+        return Err(StorageError::invalid_header("Content-Length", "0"));
+    }
+    let result = store
+        .append_block(account, container, blob, &uploaded, |r, len| {
+            conditions::check(ctx.req, Some((&r.etag, r.last_modified_ms)), false)?;
+            if append_pos.is_some_and(|p| p != r.len()) {
+                return Err(StorageError::new(ErrorCode::AppendPositionConditionNotMet));
+            }
+            if max_size.is_some_and(|m| r.len() + len > m) {
+                return Err(StorageError::new(ErrorCode::MaxBlobSizeConditionNotMet));
+            }
+            Ok(())
+        })
+        .await;
+    let (record, offset) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            store.discard(&uploaded);
+            return Err(e);
+        }
+    };
+    let mut reply = Reply::empty(StatusCode::CREATED);
+    reply
+        .set("etag", &record.etag)
+        .set("last-modified", rfc1123(record.last_modified_ms))
+        .set(
+            "content-md5",
+            base64::engine::general_purpose::STANDARD.encode(uploaded.md5),
+        )
+        .set("x-ms-blob-append-offset", offset.to_string())
+        .set(
+            "x-ms-blob-committed-block-count",
+            record.append_blocks.to_string(),
+        )
+        .set("x-ms-request-server-encrypted", "true");
+    Ok(reply)
+}
+
+pub async fn seal(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Reply> {
+    let append_pos = u64_header(ctx, "x-ms-blob-condition-appendpos")?;
+    let r = ctx
+        .app
+        .store
+        .update_blob(&ctx.route.account, container, blob, |r| {
+            if r.blob_type != crate::store::BlobType::Append {
+                return Err(StorageError::new(ErrorCode::InvalidBlobType));
+            }
+            conditions::check(ctx.req, Some((&r.etag, r.last_modified_ms)), false)?;
+            if append_pos.is_some_and(|p| p != r.len()) {
+                return Err(StorageError::new(ErrorCode::AppendPositionConditionNotMet));
+            }
+            r.sealed = true;
+            Ok(())
+        })
+        .await?;
+    let mut reply = Reply::empty(StatusCode::OK);
+    reply
+        .set("etag", &r.etag)
+        .set("last-modified", rfc1123(r.last_modified_ms))
+        .set("x-ms-blob-sealed", "true");
+    Ok(reply)
+}
