@@ -80,6 +80,7 @@ error_codes! {
     ContainerAlreadyExists => CONFLICT, "The specified container already exists.";
     BlobAlreadyExists => CONFLICT, "The specified blob already exists.";
     InvalidBlobType => CONFLICT, "The blob type is invalid for this operation.";
+    SnapshotsPresent => CONFLICT, "This operation is not permitted because the blob has snapshots.";
     BlobIsSealed => CONFLICT, "The blob is sealed and its contents cannot be modified.";
     BlockCountExceedsLimit => CONFLICT, "The uncommitted block count cannot exceed the maximum limit of 100,000 blocks.";
     // 412 / 416

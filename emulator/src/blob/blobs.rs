@@ -8,7 +8,7 @@ use crate::error::{ErrorCode, Result, StorageError};
 use crate::response::{channel_body, Reply};
 use crate::state::Ctx;
 use crate::store::extents::{self, Upload, Uploaded, READ_CHUNK};
-use crate::store::{BlobRecord, BlobType, ContentProperties};
+use crate::store::{BlobRecord, BlobType, ContentProperties, DeleteMode};
 use crate::validate;
 use base64::Engine;
 use bytes::Bytes;
@@ -148,6 +148,15 @@ pub async fn put(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body) -> Resu
             .blob(&ctx.route.account, container, blob, "")?
             .as_ref(),
     )?;
+    // An append blob is created empty; its bytes come through Append Block.
+    let declared_len = ctx
+        .req
+        .header("content-length")
+        .map(str::trim)
+        .unwrap_or("0");
+    if blob_type == BlobType::Append && declared_len != "0" {
+        return Err(StorageError::invalid_header("Content-Length", declared_len));
+    }
     let max = if blob_type == BlobType::Append {
         0
     } else {
@@ -197,12 +206,37 @@ pub async fn put(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body) -> Resu
     Ok(reply)
 }
 
+/// The blob a read addresses: the base, or the snapshot named by `snapshot=`.
 fn require_blob(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<BlobRecord> {
     let store = &ctx.app.store;
     store.require_container(&ctx.route.account, container)?;
+    let snapshot = ctx.req.query.get("snapshot").unwrap_or("");
     store
-        .blob(&ctx.route.account, container, blob, "")?
+        .blob(&ctx.route.account, container, blob, snapshot)?
         .ok_or_else(|| StorageError::new(ErrorCode::BlobNotFound))
+}
+
+pub async fn snapshot(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Reply> {
+    let metadata = validate::metadata(ctx.req)?;
+    let metadata = if metadata.is_empty() {
+        None
+    } else {
+        Some(metadata)
+    };
+    let (id, r) = ctx
+        .app
+        .store
+        .snapshot_blob(&ctx.route.account, container, blob, metadata, |r| {
+            conditions::check(ctx.req, Some((&r.etag, r.last_modified_ms)), false)
+        })
+        .await?;
+    let mut reply = Reply::empty(StatusCode::CREATED);
+    reply
+        .set("x-ms-snapshot", id)
+        .set("etag", &r.etag)
+        .set("last-modified", rfc1123(r.last_modified_ms))
+        .set("x-ms-request-server-encrypted", "true");
+    Ok(reply)
 }
 
 fn blob_headers(reply: &mut Reply, r: &BlobRecord) {
@@ -437,11 +471,27 @@ pub async fn set_properties(ctx: &Ctx<'_>, container: &str, blob: &str) -> Resul
 }
 
 pub async fn delete(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Reply> {
+    let snapshot = ctx.req.query.get("snapshot").filter(|s| !s.is_empty());
+    let mode = match (snapshot, ctx.req.header("x-ms-delete-snapshots")) {
+        (Some(_), Some(v)) => {
+            return Err(StorageError::invalid_header("x-ms-delete-snapshots", v)
+                .with_message("x-ms-delete-snapshots cannot be used when deleting a snapshot."))
+        }
+        (Some(s), None) => DeleteMode::Snapshot(s.to_string()),
+        (None, None) => DeleteMode::Base,
+        (None, Some("include")) => DeleteMode::IncludeSnapshots,
+        (None, Some("only")) => DeleteMode::OnlySnapshots,
+        (None, Some(v)) => return Err(StorageError::invalid_header("x-ms-delete-snapshots", v)),
+    };
     ctx.app
         .store
-        .delete_blob(&ctx.route.account, container, blob, |r| {
-            conditions::check(ctx.req, Some((&r.etag, r.last_modified_ms)), false)
-        })
+        .delete_blob(
+            &ctx.route.account,
+            container,
+            blob,
+            mode,
+            |r: &BlobRecord| conditions::check(ctx.req, Some((&r.etag, r.last_modified_ms)), false),
+        )
         .await?;
     let mut reply = Reply::empty(StatusCode::ACCEPTED);
     reply.set("x-ms-delete-type-permanent", "true");

@@ -231,6 +231,7 @@ pub fn list_blobs(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
         delimiter,
         marker,
         limit,
+        include.iter().any(|i| i == "snapshots"),
     )?;
     let mut w = Writer::new();
     let endpoint = ctx.service_endpoint();
@@ -264,7 +265,11 @@ pub fn list_blobs(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
                 ListItem::Blob(b) => {
                     let r = &b.record;
                     let p = &r.properties;
-                    w.open("Blob").elem("Name", &b.name).open("Properties");
+                    w.open("Blob").elem("Name", &b.name);
+                    if !b.snapshot.is_empty() {
+                        w.elem("Snapshot", &b.snapshot);
+                    }
+                    w.open("Properties");
                     w.elem("Creation-Time", &rfc1123(r.created_ms))
                         .elem("Last-Modified", &rfc1123(r.last_modified_ms))
                         .elem("Etag", r.etag.trim_matches('"'))

@@ -24,6 +24,14 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: BlobOp, body: Body) -> Result<Reply> {
     if ctx.route.blob.is_some() {
         validate_blob_name(blob)?;
     }
+    // Snapshots are read-only.
+    if ctx.req.query.has("snapshot") && is_write(op) {
+        return Err(StorageError::invalid_query(
+            "snapshot",
+            ctx.req.query.get("snapshot").unwrap_or_default(),
+        )
+        .with_message("Cannot perform this operation on a blob snapshot."));
+    }
     match op {
         BlobOp::GetAccountInfo => service::account_info(ctx),
         BlobOp::GetServiceProperties => service::get_properties(ctx),
@@ -57,6 +65,7 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: BlobOp, body: Body) -> Result<Reply> {
         BlobOp::GetBlockList => blocks::get_block_list(ctx, container, blob),
         BlobOp::AppendBlock => append::append_block(ctx, container, blob, body).await,
         BlobOp::SealBlob => append::seal(ctx, container, blob).await,
+        BlobOp::SnapshotBlob => blobs::snapshot(ctx, container, blob).await,
         _ => Err(
             StorageError::new(ErrorCode::NotImplemented).with_message(format!(
                 "{} is not implemented by this emulator yet.",
@@ -64,6 +73,26 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: BlobOp, body: Body) -> Result<Reply> {
             )),
         ),
     }
+}
+
+fn is_write(op: BlobOp) -> bool {
+    use BlobOp::*;
+    matches!(
+        op,
+        PutBlob
+            | CopyBlob
+            | CopyBlobFromUrl
+            | SetBlobProperties
+            | SetBlobMetadata
+            | LeaseBlob
+            | SnapshotBlob
+            | PutBlock
+            | PutBlockList
+            | AppendBlock
+            | SealBlob
+            | SetBlobTags
+            | SetBlobTier
+    )
 }
 
 /// Container names: 3-63 chars of `a-z 0-9 -`, alphanumeric at both ends, no `--`; the

@@ -89,6 +89,25 @@ pub struct StagedBlock {
     pub order: u64,
 }
 
+const SNAPSHOT_MARKER_SEP: char = '\u{1}';
+
+/// What Delete Blob removes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeleteMode {
+    /// The base blob; refused while it has snapshots.
+    Base,
+    Snapshot(String),
+    IncludeSnapshots,
+    OnlySnapshots,
+}
+
+/// `2025-08-05T12:28:53.1234567Z`: the millisecond, then `tick` 100 ns units.
+pub fn snapshot_id(now_ms: i64, tick: u32) -> String {
+    let base = crate::clock::iso8601_7(now_ms);
+    // iso8601_7 ends in `.mmm0000Z`; the last four digits are free for ticks.
+    format!("{}{:04}Z", &base[..base.len() - 5], tick.min(9999))
+}
+
 /// Where a new blob's bytes come from in a Put Block List.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BlockSource {
@@ -103,6 +122,8 @@ pub type ContainerPage = (Vec<(String, ContainerRecord)>, Option<String>);
 #[derive(Debug, Clone)]
 pub struct BlobEntry {
     pub name: String,
+    /// Empty for the base blob.
+    pub snapshot: String,
     pub record: BlobRecord,
 }
 
@@ -384,31 +405,148 @@ impl Store {
         Ok(record)
     }
 
+    /// Deletes a blob, one of its snapshots, or its snapshots, per `mode`.
     pub async fn delete_blob(
         &self,
         account: &str,
         container: &str,
         blob: &str,
+        mode: DeleteMode,
         check: impl FnOnce(&BlobRecord) -> Result<()>,
     ) -> Result<()> {
         let freed = {
             let _c = self.containers_lock.read();
             self.require_container(account, container)?;
             let _b = self.blob_lock(account, container, blob).lock();
-            let record = self
-                .blob(account, container, blob, "")?
-                .ok_or_else(|| StorageError::new(ErrorCode::BlobNotFound))?;
-            check(&record)?;
-            self.data
-                .remove(keys::blob(account, container, blob, ""))
-                .map_err(internal)?;
-            let mut freed = record.pieces;
-            freed.extend(self.drop_staged(account, container, blob)?);
+            let not_found = || StorageError::new(ErrorCode::BlobNotFound);
+            let mut freed = Vec::new();
+            if let DeleteMode::Snapshot(id) = &mode {
+                let record = self
+                    .blob(account, container, blob, id)?
+                    .ok_or_else(not_found)?;
+                check(&record)?;
+                self.data
+                    .remove(keys::blob(account, container, blob, id))
+                    .map_err(internal)?;
+                freed.extend(record.pieces);
+            } else {
+                let record = self
+                    .blob(account, container, blob, "")?
+                    .ok_or_else(not_found)?;
+                check(&record)?;
+                let snapshots = self.snapshot_ids(account, container, blob)?;
+                if mode == DeleteMode::Base && !snapshots.is_empty() {
+                    return Err(StorageError::new(ErrorCode::SnapshotsPresent));
+                }
+                for id in snapshots {
+                    if let Some(s) = self.blob(account, container, blob, &id)? {
+                        freed.extend(s.pieces);
+                    }
+                    self.data
+                        .remove(keys::blob(account, container, blob, &id))
+                        .map_err(internal)?;
+                }
+                if mode != DeleteMode::OnlySnapshots {
+                    self.data
+                        .remove(keys::blob(account, container, blob, ""))
+                        .map_err(internal)?;
+                    freed.extend(record.pieces);
+                    freed.extend(self.drop_staged(account, container, blob)?);
+                }
+            }
             freed
         };
         self.durable().await?;
         self.free(&freed);
         Ok(())
+    }
+
+    /// Snapshot ids of a blob, oldest first.
+    pub fn snapshot_ids(&self, account: &str, container: &str, blob: &str) -> Result<Vec<String>> {
+        let scope = keys::blob_scope(keys::BLOB, account, container);
+        let mut out = Vec::new();
+        for item in self
+            .data
+            .scan_prefix(keys::blob_versions(account, container, blob))
+            .keys()
+        {
+            let k = item.map_err(internal)?;
+            if let Some((_, snapshot)) = keys::parse_blob_tail(&k[scope.len()..]) {
+                if !snapshot.is_empty() {
+                    out.push(snapshot);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Takes a read-only snapshot: the bytes are copied, so the snapshot owns its own.
+    /// `metadata`, when given, replaces the base's metadata on the snapshot.
+    pub async fn snapshot_blob(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        metadata: Option<Metadata>,
+        check: impl FnOnce(&BlobRecord) -> Result<()>,
+    ) -> Result<(String, BlobRecord)> {
+        let result = {
+            let _c = self.containers_lock.read();
+            self.require_container(account, container)?;
+            let _b = self.blob_lock(account, container, blob).lock();
+            let base = self
+                .blob(account, container, blob, "")?
+                .ok_or_else(|| StorageError::new(ErrorCode::BlobNotFound))?;
+            check(&base)?;
+            // Unique per blob: 100 ns ticks after the current millisecond.
+            let now = self.clock.now_ms();
+            let mut tick = 0;
+            let id = loop {
+                let id = snapshot_id(now, tick);
+                if self.blob(account, container, blob, &id)?.is_none() {
+                    break id;
+                }
+                tick += 1;
+            };
+            let mut snap = base.clone();
+            snap.pieces = self.copy_pieces(&base.pieces)?;
+            if let Some(m) = metadata {
+                snap.metadata = m;
+            }
+            self.data
+                .insert(keys::blob(account, container, blob, &id), encode(&snap))
+                .map_err(internal)?;
+            (id, snap)
+        };
+        self.durable().await?;
+        Ok(result)
+    }
+
+    /// Copies bytes into new pieces (one per source piece) that the caller will own.
+    pub fn copy_pieces(&self, pieces: &[Piece]) -> Result<Vec<Piece>> {
+        let mut out = Vec::with_capacity(pieces.len());
+        for p in pieces {
+            let id = self.db.generate_id().map_err(internal)?;
+            match p.storage {
+                Storage::Inline => {
+                    let bytes = self.read_piece(p, 0, p.len as usize)?;
+                    self.data
+                        .insert(keys::inline(id), bytes.as_ref())
+                        .map_err(internal)?;
+                }
+                Storage::File => self
+                    .extents
+                    .copy_range(p.id, p.offset, p.len, id)
+                    .map_err(internal)?,
+            }
+            out.push(Piece {
+                storage: p.storage,
+                id,
+                offset: 0,
+                len: p.len,
+            });
+        }
+        Ok(out)
     }
 
     /// Removes every staged block of a blob; returns their pieces.
@@ -643,11 +781,24 @@ impl Store {
         delimiter: Option<&str>,
         marker: Option<&str>,
         max: usize,
+        include_snapshots: bool,
     ) -> Result<(Vec<ListItem>, Option<String>)> {
         let scope = keys::blob_scope(keys::BLOB, account, container);
-        let from = marker.unwrap_or("").max(prefix);
+        // Markers are a blob name, or `name SEP snapshot` when a page ends inside a blob's
+        // snapshots.
+        let (marker_name, marker_snapshot) =
+            match marker.and_then(|m| m.split_once(SNAPSHOT_MARKER_SEP)) {
+                Some((n, s)) => (Some(n), Some(s)),
+                None => (marker, None),
+            };
+        let from = marker_name.unwrap_or("").max(prefix);
         let mut start = scope.clone();
         start.extend_from_slice(from.as_bytes());
+        if let (Some(snap), Some(name)) = (marker_snapshot, marker_name) {
+            if name == from {
+                start = keys::blob(account, container, name, snap);
+            }
+        }
         let mut out: Vec<ListItem> = Vec::new();
         // A page that ended on a prefix resumes after everything under it.
         let mut last_prefix: Option<String> = marker
@@ -661,7 +812,7 @@ impl Store {
             let Some((name, snapshot)) = keys::parse_blob_tail(&k[scope.len()..]) else {
                 continue;
             };
-            if !snapshot.is_empty() {
+            if !snapshot.is_empty() && !include_snapshots {
                 continue;
             }
             if !name.starts_with(prefix) {
@@ -681,7 +832,12 @@ impl Store {
                 }
             }
             if out.len() == max {
-                return Ok((out, Some(collapsed.unwrap_or(name))));
+                let next = match collapsed {
+                    Some(p) => p,
+                    None if snapshot.is_empty() => name,
+                    None => format!("{name}{SNAPSHOT_MARKER_SEP}{snapshot}"),
+                };
+                return Ok((out, Some(next)));
             }
             match collapsed {
                 Some(p) => {
@@ -690,6 +846,7 @@ impl Store {
                 }
                 None => out.push(ListItem::Blob(Box::new(BlobEntry {
                     name,
+                    snapshot,
                     record: decode(&v).map_err(internal)?,
                 }))),
             }

@@ -146,23 +146,38 @@ pub fn blob_scope(kind: u8, account: &str, container: &str) -> Vec<u8> {
     k
 }
 
-/// `B account \0 container \0 blob \0 snapshot` (snapshot empty for the base blob, which
-/// therefore sorts first).
+/// What the base blob has in place of a snapshot id: 0xFF sorts after every id (ids are
+/// ISO 8601 text), so listings give snapshots oldest first, then the base blob, as Azure does.
+const BASE: u8 = 0xFF;
+
+/// `B account \0 container \0 blob \0 snapshot`, snapshot = 0xFF for the base blob.
 pub fn blob(account: &str, container: &str, blob: &str, snapshot: &str) -> Vec<u8> {
-    let mut k = blob_scope(BLOB, account, container);
-    k.extend_from_slice(blob.as_bytes());
-    k.push(0);
-    k.extend_from_slice(snapshot.as_bytes());
+    let mut k = blob_versions(account, container, blob);
+    if snapshot.is_empty() {
+        k.push(BASE);
+    } else {
+        k.extend_from_slice(snapshot.as_bytes());
+    }
     k
 }
 
-/// (blob, snapshot) from what follows a `blob_scope`.
+/// `B account \0 container \0 blob \0`: a blob and its snapshots.
+pub fn blob_versions(account: &str, container: &str, blob: &str) -> Vec<u8> {
+    let mut k = blob_scope(BLOB, account, container);
+    k.extend_from_slice(blob.as_bytes());
+    k.push(0);
+    k
+}
+
+/// (blob, snapshot) from what follows a `blob_scope`; snapshot is empty for the base blob.
 pub fn parse_blob_tail(tail: &[u8]) -> Option<(String, String)> {
     let nul = tail.iter().position(|b| *b == 0)?;
-    Some((
-        String::from_utf8(tail[..nul].to_vec()).ok()?,
-        String::from_utf8(tail[nul + 1..].to_vec()).ok()?,
-    ))
+    let name = String::from_utf8(tail[..nul].to_vec()).ok()?;
+    let snapshot = match &tail[nul + 1..] {
+        [BASE] => String::new(),
+        s => String::from_utf8(s.to_vec()).ok()?,
+    };
+    Some((name, snapshot))
 }
 
 /// `U account \0 container \0 blob \0`: a blob's staged blocks.
@@ -215,8 +230,13 @@ mod tests {
             Some(("dir/x y".into(), "2025-01-01T00:00:00.0000000Z".into()))
         );
         assert!(
-            blob("a", "c", "a", "") < blob("a", "c", "a", "2025")
-                && blob("a", "c", "a", "2025") < blob("a", "c", "a/b", "")
+            blob("a", "c", "a", "2025") < blob("a", "c", "a", ""),
+            "snapshots before the base"
+        );
+        assert!(blob("a", "c", "a", "") < blob("a", "c", "a/b", "2025"));
+        assert_eq!(
+            parse_blob_tail(&blob("a", "c", "n", "")[scope.len()..]),
+            Some(("n".into(), String::new()))
         );
         assert!(block("a", "c", "b", b"id").starts_with(&block_prefix("a", "c", "b")));
         assert!(!block("a", "c", "bb", b"id").starts_with(&block_prefix("a", "c", "b")));
