@@ -89,6 +89,16 @@ pub struct StagedBlock {
     pub order: u64,
 }
 
+/// What a List Blobs call asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct ListQuery<'a> {
+    pub prefix: &'a str,
+    pub delimiter: Option<&'a str>,
+    pub marker: Option<&'a str>,
+    pub max: usize,
+    pub include_snapshots: bool,
+}
+
 const SNAPSHOT_MARKER_SEP: char = '\u{1}';
 
 /// What Delete Blob removes.
@@ -777,12 +787,15 @@ impl Store {
         &self,
         account: &str,
         container: &str,
-        prefix: &str,
-        delimiter: Option<&str>,
-        marker: Option<&str>,
-        max: usize,
-        include_snapshots: bool,
+        q: &ListQuery<'_>,
     ) -> Result<(Vec<ListItem>, Option<String>)> {
+        let ListQuery {
+            prefix,
+            delimiter,
+            marker,
+            max,
+            include_snapshots,
+        } = *q;
         let scope = keys::blob_scope(keys::BLOB, account, container);
         // Markers are a blob name, or `name SEP snapshot` when a page ends inside a blob's
         // snapshots.
