@@ -224,15 +224,14 @@ pub fn list_blobs(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
     )?;
     let marker = q.get("marker").filter(|m| !m.is_empty());
     let limit = max.unwrap_or(MAX_RESULTS).min(MAX_RESULTS) as usize;
-    let (items, next) = store.list_blobs(
-        &ctx.route.account,
-        container,
+    let query = crate::store::ListQuery {
         prefix,
         delimiter,
         marker,
-        limit,
-        include.iter().any(|i| i == "snapshots"),
-    )?;
+        max: limit,
+        include_snapshots: include.iter().any(|i| i == "snapshots"),
+    };
+    let (items, next) = store.list_blobs(&ctx.route.account, container, &query)?;
     let mut w = Writer::new();
     let endpoint = ctx.service_endpoint();
     w.raw(&format!(
