@@ -80,11 +80,23 @@ error_codes! {
     ContainerAlreadyExists => CONFLICT, "The specified container already exists.";
     BlobAlreadyExists => CONFLICT, "The specified blob already exists.";
     InvalidBlobType => CONFLICT, "The blob type is invalid for this operation.";
+    LeaseAlreadyPresent => CONFLICT, "There is already a lease present.";
+    LeaseIdMismatchWithLeaseOperation => CONFLICT, "The lease ID specified did not match the lease ID for the blob/container.";
+    LeaseNotPresentWithLeaseOperation => CONFLICT, "There is currently no lease on the blob/container.";
+    LeaseIsBreakingAndCannotBeAcquired => CONFLICT, "There is already a lease present, and it is being broken.";
+    LeaseIsBreakingAndCannotBeChanged => CONFLICT, "The lease is being broken and cannot be changed.";
+    LeaseIsBrokenAndCannotBeRenewed => CONFLICT, "The lease has been broken and cannot be renewed.";
     SnapshotsPresent => CONFLICT, "This operation is not permitted because the blob has snapshots.";
     BlobIsSealed => CONFLICT, "The blob is sealed and its contents cannot be modified.";
     BlockCountExceedsLimit => CONFLICT, "The uncommitted block count cannot exceed the maximum limit of 100,000 blocks.";
     // 412 / 416
     ConditionNotMet => PRECONDITION_FAILED, "The condition specified using HTTP conditional header(s) is not met.";
+    LeaseIdMissing => PRECONDITION_FAILED, "There is currently a lease on the blob/container and no lease ID was specified in the request.";
+    LeaseIdMismatchWithBlobOperation => PRECONDITION_FAILED, "The lease ID specified did not match the lease ID for the blob.";
+    LeaseIdMismatchWithContainerOperation => PRECONDITION_FAILED, "The lease ID specified did not match the lease ID for the container.";
+    LeaseNotPresentWithBlobOperation => PRECONDITION_FAILED, "There is currently no lease on the blob.";
+    LeaseNotPresentWithContainerOperation => PRECONDITION_FAILED, "There is currently no lease on the container.";
+    LeaseLost => PRECONDITION_FAILED, "A lease ID was specified, but the lease for the blob/container has expired.";
     AppendPositionConditionNotMet => PRECONDITION_FAILED, "The append position condition specified was not met.";
     MaxBlobSizeConditionNotMet => PRECONDITION_FAILED, "The max blob size condition specified was not met.";
     InvalidRange => RANGE_NOT_SATISFIABLE, "The range specified is invalid for the current size of the resource.";

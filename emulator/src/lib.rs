@@ -21,6 +21,7 @@ pub mod config;
 pub mod cors;
 pub mod error;
 pub mod header_case;
+pub mod lease;
 pub mod model;
 pub mod queue;
 pub mod request;

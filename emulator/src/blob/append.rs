@@ -54,6 +54,7 @@ pub async fn append_block(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body
     let result = store
         .append_block(account, container, blob, &uploaded, |r, len| {
             conditions::check(ctx.req, Some((&r.etag, r.last_modified_ms)), false)?;
+            super::leases::check_write(ctx, &r.lease, crate::lease::Target::Blob)?;
             if append_pos.is_some_and(|p| p != r.len()) {
                 return Err(StorageError::new(ErrorCode::AppendPositionConditionNotMet));
             }
@@ -97,6 +98,7 @@ pub async fn seal(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Reply> {
                 return Err(StorageError::new(ErrorCode::InvalidBlobType));
             }
             conditions::check(ctx.req, Some((&r.etag, r.last_modified_ms)), false)?;
+            super::leases::check_write(ctx, &r.lease, crate::lease::Target::Blob)?;
             if append_pos.is_some_and(|p| p != r.len()) {
                 return Err(StorageError::new(ErrorCode::AppendPositionConditionNotMet));
             }

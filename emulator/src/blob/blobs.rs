@@ -5,6 +5,7 @@ use crate::body::Body;
 use crate::clock::rfc1123;
 use crate::conditions;
 use crate::error::{ErrorCode, Result, StorageError};
+use crate::lease::Target;
 use crate::response::{channel_body, Reply};
 use crate::state::Ctx;
 use crate::store::extents::{self, Upload, Uploaded, READ_CHUNK};
@@ -123,7 +124,9 @@ pub fn check_write(ctx: &Ctx<'_>, current: Option<&BlobRecord>) -> Result<()> {
         ctx.req,
         current.map(|c| (c.etag.as_str(), c.last_modified_ms)),
         false,
-    )
+    )?;
+    let lease = current.map(|c| &c.lease).cloned().unwrap_or_default();
+    super::leases::check_write(ctx, &lease, Target::Blob)
 }
 
 pub async fn put(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body) -> Result<Reply> {
@@ -185,6 +188,7 @@ pub async fn put(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body) -> Resu
                 created_ms: cur.map_or(now, |c| c.created_ms),
                 append_blocks: 0,
                 sealed: false,
+                lease: cur.map(|c| c.lease.clone()).unwrap_or_default(),
             },
         )
         .await;
@@ -239,15 +243,16 @@ pub async fn snapshot(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Repl
     Ok(reply)
 }
 
-fn blob_headers(reply: &mut Reply, r: &BlobRecord) {
+fn blob_headers(reply: &mut Reply, r: &BlobRecord, now_ms: i64) {
     let p = &r.properties;
+    for (name, value) in r.lease.headers(now_ms) {
+        reply.set(name, value);
+    }
     reply
         .set("etag", &r.etag)
         .set("last-modified", rfc1123(r.last_modified_ms))
         .set("x-ms-creation-time", rfc1123(r.created_ms))
         .set("x-ms-blob-type", r.blob_type.as_str())
-        .set("x-ms-lease-state", "available")
-        .set("x-ms-lease-status", "unlocked")
         .set("x-ms-server-encrypted", "true")
         .set("accept-ranges", "bytes")
         .set(
@@ -315,6 +320,7 @@ fn parse_range(v: &str) -> Option<(u64, Option<u64>)> {
 
 pub async fn get(ctx: &Ctx<'_>, container: &str, blob: &str, head: bool) -> Result<Reply> {
     let r = require_blob(ctx, container, blob)?;
+    super::leases::check_read(ctx, &r.lease, Target::Blob)?;
     if let Err(e) = conditions::check(ctx.req, Some((&r.etag, r.last_modified_ms)), true) {
         // A 304 still names the current version.
         return Err(e
@@ -344,7 +350,7 @@ pub async fn get(ctx: &Ctx<'_>, container: &str, blob: &str, head: bool) -> Resu
         None => (StatusCode::OK, 0, size),
     };
     let mut reply = Reply::empty(status);
-    blob_headers(&mut reply, &r);
+    blob_headers(&mut reply, &r, ctx.app.clock.now_ms());
     sas_overrides(ctx, &mut reply);
     if let Some((s, e)) = range {
         reply.set("content-range", format!("bytes {s}-{e}/{size}"));
@@ -439,6 +445,7 @@ pub async fn set_metadata(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<
         .store
         .update_blob(&ctx.route.account, container, blob, |r| {
             conditions::check(ctx.req, Some((&r.etag, r.last_modified_ms)), false)?;
+            super::leases::check_write(ctx, &r.lease, Target::Blob)?;
             r.metadata = metadata;
             Ok(())
         })
@@ -459,6 +466,7 @@ pub async fn set_properties(ctx: &Ctx<'_>, container: &str, blob: &str) -> Resul
         .store
         .update_blob(&ctx.route.account, container, blob, |r| {
             conditions::check(ctx.req, Some((&r.etag, r.last_modified_ms)), false)?;
+            super::leases::check_write(ctx, &r.lease, Target::Blob)?;
             r.properties = properties;
             Ok(())
         })
@@ -490,7 +498,10 @@ pub async fn delete(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Reply>
             container,
             blob,
             mode,
-            |r: &BlobRecord| conditions::check(ctx.req, Some((&r.etag, r.last_modified_ms)), false),
+            |r: &BlobRecord| {
+                conditions::check(ctx.req, Some((&r.etag, r.last_modified_ms)), false)?;
+                super::leases::check_write(ctx, &r.lease, Target::Blob)
+            },
         )
         .await?;
     let mut reply = Reply::empty(StatusCode::ACCEPTED);

@@ -139,6 +139,7 @@ pub async fn put_block_list(
                 created_ms: cur.map_or(now, |c| c.created_ms),
                 append_blocks: 0,
                 sealed: false,
+                lease: cur.map(|c| c.lease.clone()).unwrap_or_default(),
             },
         )
         .await?;

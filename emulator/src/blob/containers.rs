@@ -48,9 +48,10 @@ pub fn get_properties(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
     let mut reply = Reply::empty(StatusCode::OK);
     container_headers(&mut reply, &c);
     reply.set_metadata(&c.metadata);
+    for (name, value) in c.lease.headers(ctx.app.clock.now_ms()) {
+        reply.set(name, value);
+    }
     reply
-        .set("x-ms-lease-status", "unlocked")
-        .set("x-ms-lease-state", "available")
         .set("x-ms-has-immutability-policy", "false")
         .set("x-ms-has-legal-hold", "false")
         .set("x-ms-default-encryption-scope", "$account-encryption-key")
@@ -109,7 +110,10 @@ pub async fn set_acl(ctx: &Ctx<'_>, container: &str, body: &[u8]) -> Result<Repl
 pub async fn delete(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
     ctx.app
         .store
-        .delete_container(&ctx.route.account, container)
+        .delete_container(&ctx.route.account, container, |c| {
+            crate::conditions::check(ctx.req, Some((&c.etag, c.last_modified_ms)), false)?;
+            super::leases::check_write(ctx, &c.lease, crate::lease::Target::Container)
+        })
         .await?;
     Ok(Reply::empty(StatusCode::ACCEPTED))
 }
@@ -126,6 +130,18 @@ fn includes(ctx: &Ctx<'_>, allowed: &[&str]) -> Result<Vec<String>> {
         out.push(part.to_string());
     }
     Ok(out)
+}
+
+/// `LeaseStatus`, `LeaseState` and, while leased, `LeaseDuration` in listings.
+fn write_lease(w: &mut Writer, lease: &crate::lease::Lease, now_ms: i64) {
+    for (name, value) in lease.headers(now_ms) {
+        let el = match name {
+            "x-ms-lease-status" => "LeaseStatus",
+            "x-ms-lease-state" => "LeaseState",
+            _ => "LeaseDuration",
+        };
+        w.elem(el, value);
+    }
 }
 
 fn write_metadata(w: &mut Writer, metadata: &[(String, String)]) {
@@ -174,8 +190,7 @@ pub fn list(ctx: &Ctx<'_>) -> Result<Reply> {
             w.open("Container").elem("Name", name).open("Properties");
             w.elem("Last-Modified", &rfc1123(c.last_modified_ms))
                 .elem("Etag", &c.etag);
-            w.elem("LeaseStatus", "unlocked")
-                .elem("LeaseState", "available");
+            write_lease(&mut w, &c.lease, ctx.app.clock.now_ms());
             if let Some(a) = &c.public_access {
                 w.elem("PublicAccess", a);
             }
@@ -302,10 +317,9 @@ pub fn list_blobs(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
                         )
                         .elem("BlobType", r.blob_type.as_str())
                         .elem("AccessTier", "Hot")
-                        .elem("AccessTierInferred", "true")
-                        .elem("LeaseStatus", "unlocked")
-                        .elem("LeaseState", "available")
-                        .elem("ServerEncrypted", "true");
+                        .elem("AccessTierInferred", "true");
+                    write_lease(&mut w, &r.lease, ctx.app.clock.now_ms());
+                    w.elem("ServerEncrypted", "true");
                     w.close("Properties");
                     if include.iter().any(|i| i == "metadata") {
                         write_metadata(&mut w, &r.metadata);

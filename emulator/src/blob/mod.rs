@@ -4,6 +4,7 @@ mod append;
 mod blobs;
 mod blocks;
 mod containers;
+mod leases;
 mod service;
 
 use crate::body::Body;
@@ -66,6 +67,8 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: BlobOp, body: Body) -> Result<Reply> {
         BlobOp::AppendBlock => append::append_block(ctx, container, blob, body).await,
         BlobOp::SealBlob => append::seal(ctx, container, blob).await,
         BlobOp::SnapshotBlob => blobs::snapshot(ctx, container, blob).await,
+        BlobOp::LeaseBlob => leases::lease_blob(ctx, container, blob).await,
+        BlobOp::LeaseContainer => leases::lease_container(ctx, container).await,
         _ => Err(
             StorageError::new(ErrorCode::NotImplemented).with_message(format!(
                 "{} is not implemented by this emulator yet.",

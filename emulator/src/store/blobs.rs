@@ -9,6 +9,7 @@ use super::keys;
 use super::records::{decode, encode};
 use super::Store;
 use crate::error::{ErrorCode, Result, StorageError};
+use crate::lease::{self, Lease};
 use crate::model::{Metadata, SignedIdentifier};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,7 @@ pub struct ContainerRecord {
     pub etag: String,
     pub last_modified_ms: i64,
     pub created_ms: i64,
+    pub lease: Lease,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +71,7 @@ pub struct BlobRecord {
     /// Append blobs: blocks appended so far, and whether the blob is sealed.
     pub append_blocks: u64,
     pub sealed: bool,
+    pub lease: Lease,
 }
 
 impl BlobRecord {
@@ -202,6 +205,7 @@ impl Store {
                 etag,
                 last_modified_ms: now,
                 created_ms: now,
+                lease: Lease::Available,
             };
             self.data
                 .insert(keys::container(account, container), encode(&record))
@@ -263,11 +267,16 @@ impl Store {
     }
 
     /// Deletes a container and everything in it.
-    pub async fn delete_container(&self, account: &str, container: &str) -> Result<()> {
+    pub async fn delete_container(
+        &self,
+        account: &str,
+        container: &str,
+        check: impl FnOnce(&ContainerRecord) -> Result<()>,
+    ) -> Result<()> {
         let mut freed = Vec::new();
         {
             let _guard = self.containers_lock.write();
-            self.require_container(account, container)?;
+            check(&self.require_container(account, container)?)?;
             self.data
                 .remove(keys::container(account, container))
                 .map_err(internal)?;
@@ -520,6 +529,7 @@ impl Store {
             };
             let mut snap = base.clone();
             snap.pieces = self.copy_pieces(&base.pieces)?;
+            snap.lease = Lease::Available;
             if let Some(m) = metadata {
                 snap.metadata = m;
             }
@@ -776,6 +786,57 @@ impl Store {
                 .insert(keys::blob(account, container, blob, ""), encode(&record))
                 .map_err(internal)?;
             (record, offset)
+        };
+        self.durable().await?;
+        Ok(result)
+    }
+
+    /// Applies a lease action to a blob. Leases leave the ETag and Last-Modified alone.
+    pub async fn lease_blob(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        action: lease::Action,
+        check: impl FnOnce(&BlobRecord) -> Result<()>,
+    ) -> Result<(BlobRecord, lease::Outcome)> {
+        let result = {
+            let _c = self.containers_lock.read();
+            self.require_container(account, container)?;
+            let _b = self.blob_lock(account, container, blob).lock();
+            let mut record = self
+                .blob(account, container, blob, "")?
+                .ok_or_else(|| StorageError::new(ErrorCode::BlobNotFound))?;
+            check(&record)?;
+            let (lease, outcome) = record.lease.apply(action, self.clock.now_ms())?;
+            record.lease = lease;
+            self.data
+                .insert(keys::blob(account, container, blob, ""), encode(&record))
+                .map_err(internal)?;
+            (record, outcome)
+        };
+        self.durable().await?;
+        Ok(result)
+    }
+
+    /// Applies a lease action to a container (ETag unchanged).
+    pub async fn lease_container(
+        &self,
+        account: &str,
+        container: &str,
+        action: lease::Action,
+        check: impl FnOnce(&ContainerRecord) -> Result<()>,
+    ) -> Result<(ContainerRecord, lease::Outcome)> {
+        let result = {
+            let _guard = self.containers_lock.write();
+            let mut record = self.require_container(account, container)?;
+            check(&record)?;
+            let (lease, outcome) = record.lease.apply(action, self.clock.now_ms())?;
+            record.lease = lease;
+            self.data
+                .insert(keys::container(account, container), encode(&record))
+                .map_err(internal)?;
+            (record, outcome)
         };
         self.durable().await?;
         Ok(result)
