@@ -66,6 +66,7 @@ error_codes! {
     AuthorizationSourceIPMismatch => FORBIDDEN, "This request is not authorized to perform this operation using this source IP.";
     CorsPreflightFailure => FORBIDDEN, "CORS not enabled or no matching rule found for this request.";
     // 404
+    CannotVerifyCopySource => NOT_FOUND, "Could not verify the copy source within the specified time.";
     ResourceNotFound => NOT_FOUND, "The specified resource does not exist.";
     QueueNotFound => NOT_FOUND, "The specified queue does not exist.";
     MessageNotFound => NOT_FOUND, "The specified message does not exist.";
@@ -86,6 +87,8 @@ error_codes! {
     LeaseIsBreakingAndCannotBeAcquired => CONFLICT, "There is already a lease present, and it is being broken.";
     LeaseIsBreakingAndCannotBeChanged => CONFLICT, "The lease is being broken and cannot be changed.";
     LeaseIsBrokenAndCannotBeRenewed => CONFLICT, "The lease has been broken and cannot be renewed.";
+    CopyIdMismatch => CONFLICT, "The specified copy ID did not match the copy ID for the pending copy operation.";
+    NoPendingCopyOperation => CONFLICT, "There is currently no pending copy operation.";
     SnapshotsPresent => CONFLICT, "This operation is not permitted because the blob has snapshots.";
     BlobIsSealed => CONFLICT, "The blob is sealed and its contents cannot be modified.";
     BlockCountExceedsLimit => CONFLICT, "The uncommitted block count cannot exceed the maximum limit of 100,000 blocks.";

@@ -189,6 +189,7 @@ pub async fn put(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body) -> Resu
                 append_blocks: 0,
                 sealed: false,
                 lease: cur.map(|c| c.lease.clone()).unwrap_or_default(),
+                copy: None,
             },
         )
         .await;
@@ -351,6 +352,7 @@ pub async fn get(ctx: &Ctx<'_>, container: &str, blob: &str, head: bool) -> Resu
     };
     let mut reply = Reply::empty(status);
     blob_headers(&mut reply, &r, ctx.app.clock.now_ms());
+    super::copy::headers(&mut reply, &r);
     sas_overrides(ctx, &mut reply);
     if let Some((s, e)) = range {
         reply.set("content-range", format!("bytes {s}-{e}/{size}"));

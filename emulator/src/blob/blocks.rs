@@ -140,6 +140,7 @@ pub async fn put_block_list(
                 append_blocks: 0,
                 sealed: false,
                 lease: cur.map(|c| c.lease.clone()).unwrap_or_default(),
+                copy: None,
             },
         )
         .await?;

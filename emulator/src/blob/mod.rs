@@ -4,6 +4,7 @@ mod append;
 mod blobs;
 mod blocks;
 mod containers;
+mod copy;
 mod leases;
 mod service;
 
@@ -68,6 +69,9 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: BlobOp, body: Body) -> Result<Reply> {
         BlobOp::SealBlob => append::seal(ctx, container, blob).await,
         BlobOp::SnapshotBlob => blobs::snapshot(ctx, container, blob).await,
         BlobOp::LeaseBlob => leases::lease_blob(ctx, container, blob).await,
+        BlobOp::CopyBlob => copy::copy(ctx, container, blob, false).await,
+        BlobOp::CopyBlobFromUrl => copy::copy(ctx, container, blob, true).await,
+        BlobOp::AbortCopyBlob => copy::abort(ctx, container, blob).await,
         BlobOp::LeaseContainer => leases::lease_container(ctx, container).await,
         _ => Err(
             StorageError::new(ErrorCode::NotImplemented).with_message(format!(

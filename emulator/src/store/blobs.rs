@@ -72,6 +72,16 @@ pub struct BlobRecord {
     pub append_blocks: u64,
     pub sealed: bool,
     pub lease: Lease,
+    /// Set on the destination of a Copy Blob.
+    pub copy: Option<CopyInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyInfo {
+    pub id: String,
+    pub source: String,
+    pub length: u64,
+    pub completed_ms: i64,
 }
 
 impl BlobRecord {
@@ -343,6 +353,11 @@ impl Store {
                 .map_err(internal)?;
         }
         Ok(())
+    }
+
+    /// Frees pieces that no record references (a refused copy).
+    pub fn free_pieces(&self, pieces: &[Piece]) {
+        self.free(pieces);
     }
 
     /// Frees the bytes of an upload that was refused before any record referenced it.

@@ -11,7 +11,7 @@ pub mod records;
 
 pub use blobs::{
     BlobEntry, BlobRecord, BlobType, BlockSource, CommittedBlock, ContainerRecord,
-    ContentProperties, DeleteMode, ListItem, ListQuery, StagedBlock,
+    ContentProperties, CopyInfo, DeleteMode, ListItem, ListQuery, StagedBlock,
 };
 pub use queues::{CreateOutcome, MessageView, QueueInfo, QueueList, NEVER_EXPIRES_MS};
 
