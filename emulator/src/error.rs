@@ -48,6 +48,10 @@ error_codes! {
     PopReceiptMismatch => BAD_REQUEST, "The specified pop receipt did not match the pop receipt for a dequeued message.";
     MessageTooLarge => BAD_REQUEST, "The message exceeds the maximum allowed size.";
     InvalidMarker => BAD_REQUEST, "The specified marker is invalid.";
+    InvalidTag => BAD_REQUEST, "The tags specified are invalid. It contains characters that are not permitted.";
+    TagsTooLarge => BAD_REQUEST, "The tags specified exceed the maximum permissible limit.";
+    EmptyTagName => BAD_REQUEST, "The name of one of the tag key-value pairs is empty.";
+    DuplicateTagNames => BAD_REQUEST, "The tags specified contain duplicate names.";
     Md5Mismatch => BAD_REQUEST, "The MD5 value specified in the request did not match with the MD5 value calculated by the server.";
     InvalidMd5 => BAD_REQUEST, "The MD5 value specified in the request is invalid. The MD5 value must be 128 bits and Base64-encoded.";
     InvalidBlockList => BAD_REQUEST, "The specified block list is invalid.";

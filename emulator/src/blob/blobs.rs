@@ -141,6 +141,7 @@ pub async fn put(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body) -> Resu
         None => return Err(StorageError::missing_header("x-ms-blob-type")),
     };
     let metadata = validate::metadata(ctx.req)?;
+    let tags = super::tags::from_header(ctx)?;
     let mut properties = content_properties(ctx, true)?;
     let store = &ctx.app.store;
     // Fail fast before reading a large body.
@@ -190,6 +191,7 @@ pub async fn put(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body) -> Resu
                 sealed: false,
                 lease: cur.map(|c| c.lease.clone()).unwrap_or_default(),
                 copy: None,
+                tags: tags.unwrap_or_default(),
             },
         )
         .await;
@@ -353,6 +355,9 @@ pub async fn get(ctx: &Ctx<'_>, container: &str, blob: &str, head: bool) -> Resu
     let mut reply = Reply::empty(status);
     blob_headers(&mut reply, &r, ctx.app.clock.now_ms());
     super::copy::headers(&mut reply, &r);
+    if !r.tags.is_empty() {
+        reply.set("x-ms-tag-count", r.tags.len().to_string());
+    }
     sas_overrides(ctx, &mut reply);
     if let Some((s, e)) = range {
         reply.set("content-range", format!("bytes {s}-{e}/{size}"));

@@ -95,6 +95,7 @@ pub async fn put_block_list(
 ) -> Result<Reply> {
     let list = parse_block_list(body)?;
     let metadata = validate::metadata(ctx.req)?;
+    let tags = super::tags::from_header(ctx)?;
     let pick = |name: &str| {
         ctx.req
             .header(name)
@@ -141,6 +142,7 @@ pub async fn put_block_list(
                 sealed: false,
                 lease: cur.map(|c| c.lease.clone()).unwrap_or_default(),
                 copy: None,
+                tags: tags.unwrap_or_default(),
             },
         )
         .await?;

@@ -320,9 +320,24 @@ pub fn list_blobs(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
                         .elem("AccessTierInferred", "true");
                     write_lease(&mut w, &r.lease, ctx.app.clock.now_ms());
                     w.elem("ServerEncrypted", "true");
+                    if !r.tags.is_empty() {
+                        w.elem("TagCount", &r.tags.len().to_string());
+                    }
+                    if let Some(c) = &r.copy {
+                        if include.iter().any(|i| i == "copy") {
+                            w.elem("CopyId", &c.id)
+                                .elem("CopyStatus", "success")
+                                .elem("CopySource", &c.source)
+                                .elem("CopyProgress", &format!("{}/{}", c.length, c.length))
+                                .elem("CopyCompletionTime", &rfc1123(c.completed_ms));
+                        }
+                    }
                     w.close("Properties");
                     if include.iter().any(|i| i == "metadata") {
                         write_metadata(&mut w, &r.metadata);
+                    }
+                    if include.iter().any(|i| i == "tags") && !r.tags.is_empty() {
+                        super::tags::write(&mut w, &r.tags);
                     }
                     w.close("Blob");
                 }

@@ -83,6 +83,7 @@ pub async fn copy(ctx: &Ctx<'_>, container: &str, blob: &str, sync: bool) -> Res
                 .with_message("The specified copy source blob does not exist.")
         })?;
     let metadata = validate::metadata(ctx.req)?;
+    let tags = super::tags::from_header(ctx)?;
     let pieces = store.copy_pieces(&source.pieces)?;
     let copied = pieces.clone();
     let copy_id = uuid::Uuid::new_v4().to_string();
@@ -109,6 +110,7 @@ pub async fn copy(ctx: &Ctx<'_>, container: &str, blob: &str, sync: bool) -> Res
                 append_blocks: source.append_blocks,
                 sealed: false,
                 lease: cur.map(|c| c.lease.clone()).unwrap_or_default(),
+                tags: tags.unwrap_or_default(),
                 copy: Some(CopyInfo {
                     id: copy_id.clone(),
                     source: source_url.clone(),

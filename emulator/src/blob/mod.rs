@@ -7,6 +7,7 @@ mod containers;
 mod copy;
 mod leases;
 mod service;
+mod tags;
 
 use crate::body::Body;
 use crate::error::{ErrorCode, Result, StorageError};
@@ -72,6 +73,12 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: BlobOp, body: Body) -> Result<Reply> {
         BlobOp::CopyBlob => copy::copy(ctx, container, blob, false).await,
         BlobOp::CopyBlobFromUrl => copy::copy(ctx, container, blob, true).await,
         BlobOp::AbortCopyBlob => copy::abort(ctx, container, blob).await,
+        BlobOp::GetBlobTags => tags::get(ctx, container, blob),
+        BlobOp::SetBlobTags => {
+            tags::set(ctx, container, blob, &body.collect(MAX_XML_BODY).await?).await
+        }
+        BlobOp::FindBlobsByTags => tags::find(ctx, None),
+        BlobOp::FindBlobsByTagsInContainer => tags::find(ctx, Some(container)),
         BlobOp::LeaseContainer => leases::lease_container(ctx, container).await,
         _ => Err(
             StorageError::new(ErrorCode::NotImplemented).with_message(format!(

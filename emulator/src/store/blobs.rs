@@ -74,6 +74,7 @@ pub struct BlobRecord {
     pub lease: Lease,
     /// Set on the destination of a Copy Blob.
     pub copy: Option<CopyInfo>,
+    pub tags: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,6 +139,9 @@ pub enum BlockSource {
     Uncommitted,
     Latest,
 }
+
+/// (container, blob, tags) of a tagged blob.
+pub type TaggedBlob = (String, String, Vec<(String, String)>);
 
 /// One page of List Containers: (name, record) pairs and the next marker.
 pub type ContainerPage = (Vec<(String, ContainerRecord)>, Option<String>);
@@ -409,6 +413,70 @@ impl Store {
         self.durable().await?;
         self.free(&freed);
         Ok(record)
+    }
+
+    /// Changes a blob without a new ETag or Last-Modified (tags).
+    pub async fn update_blob_keep_etag(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        f: impl FnOnce(&mut BlobRecord) -> Result<()>,
+    ) -> Result<BlobRecord> {
+        let record = {
+            let _c = self.containers_lock.read();
+            self.require_container(account, container)?;
+            let _b = self.blob_lock(account, container, blob).lock();
+            let mut record = self
+                .blob(account, container, blob, "")?
+                .ok_or_else(|| StorageError::new(ErrorCode::BlobNotFound))?;
+            f(&mut record)?;
+            self.data
+                .insert(keys::blob(account, container, blob, ""), encode(&record))
+                .map_err(internal)?;
+            record
+        };
+        self.durable().await?;
+        Ok(record)
+    }
+
+    /// (container, blob, tags) of every tagged base blob of an account (or one container),
+    /// in container and name order. A scan: there is no tag index yet.
+    pub fn all_tagged_blobs(
+        &self,
+        account: &str,
+        container: Option<&str>,
+    ) -> Result<Vec<TaggedBlob>> {
+        let scope = match container {
+            Some(c) => keys::blob_scope(keys::BLOB, account, c),
+            None => {
+                let mut k = vec![keys::BLOB];
+                k.extend_from_slice(account.as_bytes());
+                k.push(0);
+                k
+            }
+        };
+        let account_scope_len = 1 + account.len() + 1;
+        let mut out = Vec::new();
+        for item in self.data.scan_prefix(&scope) {
+            let (k, v) = item.map_err(internal)?;
+            let tail = &k[account_scope_len..];
+            let Some(nul) = tail.iter().position(|b| *b == 0) else {
+                continue;
+            };
+            let cname = String::from_utf8_lossy(&tail[..nul]).into_owned();
+            let Some((name, snapshot)) = keys::parse_blob_tail(&tail[nul + 1..]) else {
+                continue;
+            };
+            if !snapshot.is_empty() {
+                continue;
+            }
+            let record: BlobRecord = decode(&v).map_err(internal)?;
+            if !record.tags.is_empty() {
+                out.push((cname, name, record.tags));
+            }
+        }
+        Ok(out)
     }
 
     /// Changes properties or metadata of an existing blob (no byte changes).
