@@ -24,7 +24,7 @@ fn decode_block_id(raw: &str) -> Result<Vec<u8>> {
         .decode(raw.trim())
         .map_err(|_| StorageError::invalid_query("blockid", raw))?;
     if id.is_empty() || id.len() > 64 {
-        return Err(StorageError::new(ErrorCode::InvalidBlockId)
+        return Err(StorageError::new(ErrorCode::OutOfRangeInput)
             .with_detail("QueryParameterName", "blockid")
             .with_detail("QueryParameterValue", raw));
     }
@@ -261,7 +261,7 @@ mod tests {
         );
         assert_eq!(
             decode_block_id(&B64.encode([0u8; 65])).map_err(|e| e.code),
-            Err(ErrorCode::InvalidBlockId)
+            Err(ErrorCode::OutOfRangeInput)
         );
         assert_eq!(decode_block_id("AAAA").ok(), Some(vec![0, 0, 0]));
     }

@@ -957,10 +957,8 @@ impl Store {
             }
         }
         let mut out: Vec<ListItem> = Vec::new();
-        // A page that ended on a prefix resumes after everything under it.
-        let mut last_prefix: Option<String> = marker
-            .filter(|m| delimiter.is_some_and(|d| !d.is_empty() && m.ends_with(d)))
-            .map(str::to_string);
+        // The marker names the first entry of this page (a blob or a prefix not yet listed).
+        let mut last_prefix: Option<String> = None;
         for item in self.data.range(start..) {
             let (k, v) = item.map_err(internal)?;
             if !k.starts_with(&scope) {
