@@ -40,11 +40,14 @@ def parse_connection_string(conn_str: str) -> Dict[str, str]:
     return out
 
 
-def build_connection_string(queue_endpoint: str, account: str = DEV_ACCOUNT, key: str = DEV_KEY) -> str:
+def build_connection_string(
+    endpoint: str, account: str = DEV_ACCOUNT, key: str = DEV_KEY, *, service: str = "Queue"
+) -> str:
+    """Connection string with one explicit endpoint (`service` = "Queue" or "Blob")."""
     return (
         "DefaultEndpointsProtocol=http;"
         f"AccountName={account};AccountKey={key};"
-        f"QueueEndpoint={queue_endpoint};"
+        f"{service}Endpoint={endpoint};"
     )
 
 
@@ -152,7 +155,11 @@ class RawResponse:
 
 
 class RawClient:
-    """Minimal HTTP client for one storage account's queue endpoint."""
+    """Minimal HTTP client for one storage account's service endpoint (queue or blob).
+
+    `path` is appended to the endpoint as given, so callers percent-encode blob names
+    themselves (see `quote_blob_name`); the Shared Key resource is the path as sent.
+    """
 
     def __init__(self, endpoint: str, account: str, key: str, version: str = API_VERSION):
         self.endpoint = endpoint.rstrip("/")
@@ -228,6 +235,11 @@ class RawClient:
 
     def head(self, path: str = "", query: QueryT = None, **kw) -> RawResponse:
         return self.request("HEAD", path, query, **kw)
+
+
+def quote_blob_name(name: str) -> str:
+    """Percent-encode a blob name for a URL path the way the SDKs do ('/' kept)."""
+    return quote(name, safe="/~")
 
 
 def message_xml(text: str) -> str:
