@@ -52,6 +52,7 @@ error_codes! {
     TagsTooLarge => BAD_REQUEST, "The tags specified exceed the maximum permissible limit.";
     EmptyTagName => BAD_REQUEST, "The name of one of the tag key-value pairs is empty.";
     DuplicateTagNames => BAD_REQUEST, "The tags specified contain duplicate names.";
+    Crc64Mismatch => BAD_REQUEST, "The CRC64 value specified in the request did not match with the CRC64 value calculated by the server.";
     Md5Mismatch => BAD_REQUEST, "The MD5 value specified in the request did not match with the MD5 value calculated by the server.";
     InvalidMd5 => BAD_REQUEST, "The MD5 value specified in the request is invalid. The MD5 value must be 128 bits and Base64-encoded.";
     InvalidBlockList => BAD_REQUEST, "The specified block list is invalid.";

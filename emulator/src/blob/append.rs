@@ -7,7 +7,6 @@ use crate::conditions;
 use crate::error::{ErrorCode, Result, StorageError};
 use crate::response::Reply;
 use crate::state::Ctx;
-use base64::Engine;
 use http::StatusCode;
 
 /// 100 MiB from 2022-11-02, 4 MiB before.
@@ -46,7 +45,7 @@ pub async fn append_block(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body
     if current.blob_type != crate::store::BlobType::Append {
         return Err(StorageError::new(ErrorCode::InvalidBlobType));
     }
-    let uploaded = upload(ctx, body, max_block(ctx.version)).await?;
+    let uploaded = upload(ctx, body, max_block(ctx.version), true).await?;
     if uploaded.len == 0 {
         store.discard(&uploaded);
         return Err(StorageError::invalid_header("Content-Length", "0"));
@@ -75,16 +74,13 @@ pub async fn append_block(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body
     reply
         .set("etag", &record.etag)
         .set("last-modified", rfc1123(record.last_modified_ms))
-        .set(
-            "content-md5",
-            base64::engine::general_purpose::STANDARD.encode(uploaded.md5),
-        )
         .set("x-ms-blob-append-offset", offset.to_string())
         .set(
             "x-ms-blob-committed-block-count",
             record.append_blocks.to_string(),
         )
         .set("x-ms-request-server-encrypted", "true");
+    super::blobs::checksum_header(ctx, &mut reply, &uploaded);
     Ok(reply)
 }
 

@@ -37,9 +37,22 @@ fn decode_md5(name: &str, v: &str) -> Result<Vec<u8>> {
     }
 }
 
+/// The transactional checksum a block write answers with: the MD5 when the client sent
+/// one, else Azure's CRC64.
+pub fn checksum_header(ctx: &Ctx<'_>, reply: &mut Reply, uploaded: &Uploaded) {
+    if header(ctx, "content-md5").is_some() || uploaded.crc64.is_none() {
+        reply.set("content-md5", B64.encode(uploaded.md5));
+    }
+    if let Some(crc) = uploaded.crc64 {
+        if header(ctx, "content-md5").is_none() {
+            reply.set("x-ms-content-crc64", B64.encode(crc));
+        }
+    }
+}
+
 /// Streams a request body into the store. Checks Content-Length against `max` first and
 /// the transactional Content-MD5 at the end; refused uploads leave nothing behind.
-pub async fn upload(ctx: &Ctx<'_>, mut body: Body, max: u64) -> Result<Uploaded> {
+pub async fn upload(ctx: &Ctx<'_>, mut body: Body, max: u64, want_crc64: bool) -> Result<Uploaded> {
     let declared = match ctx.req.header("content-length") {
         Some(v) => Some(
             v.trim()
@@ -57,7 +70,14 @@ pub async fn upload(ctx: &Ctx<'_>, mut body: Body, max: u64) -> Result<Uploaded>
         .transpose()?;
     let store = &ctx.app.store;
     let extents: &Arc<extents::Extents> = store.extents();
-    let mut up = Upload::new(store.new_data_id()?);
+    let expected_crc64 = match header(ctx, "x-ms-content-crc64") {
+        Some(v) => match B64.decode(v.trim()) {
+            Ok(b) if b.len() == 8 => Some(b),
+            _ => return Err(StorageError::invalid_header("x-ms-content-crc64", v)),
+        },
+        None => None,
+    };
+    let mut up = Upload::new(store.new_data_id()?, want_crc64 || expected_crc64.is_some());
     let mut total = 0u64;
     loop {
         let chunk = match body.next().await {
@@ -80,6 +100,14 @@ pub async fn upload(ctx: &Ctx<'_>, mut body: Body, max: u64) -> Result<Uploaded>
         }
     }
     let uploaded = up.finish(extents).await?;
+    if let (Some(expected), Some(got)) = (&expected_crc64, uploaded.crc64) {
+        if expected.as_slice() != got {
+            store.discard(&uploaded);
+            return Err(StorageError::new(ErrorCode::Crc64Mismatch)
+                .with_detail("UserSpecifiedCrc64", B64.encode(expected))
+                .with_detail("ServerCalculatedCrc64", B64.encode(got)));
+        }
+    }
     if let Some(expected) = expected_md5 {
         if expected != uploaded.md5 {
             store.discard(&uploaded);
@@ -166,7 +194,7 @@ pub async fn put(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body) -> Resu
     } else {
         MAX_PUT_BLOB
     };
-    let uploaded = upload(ctx, body, max).await?;
+    let uploaded = upload(ctx, body, max, false).await?;
     if blob_type == BlobType::Block && properties.content_md5.is_none() {
         properties.content_md5 = Some(uploaded.md5.to_vec());
     }

@@ -40,8 +40,8 @@ pub async fn put_block(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body) -
     let id = decode_block_id(raw)?;
     let store = &ctx.app.store;
     store.require_container(&ctx.route.account, container)?;
-    let uploaded = upload(ctx, body, MAX_BLOCK).await?;
-    let md5 = uploaded.md5;
+    let uploaded = upload(ctx, body, MAX_BLOCK, true).await?;
+    let returned = uploaded.clone();
     if let Err(e) = store
         .stage_block(
             &ctx.route.account,
@@ -57,9 +57,8 @@ pub async fn put_block(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body) -
         return Err(e);
     }
     let mut reply = Reply::empty(StatusCode::CREATED);
-    reply
-        .set("content-md5", B64.encode(md5))
-        .set("x-ms-request-server-encrypted", "true");
+    super::blobs::checksum_header(ctx, &mut reply, &returned);
+    reply.set("x-ms-request-server-encrypted", "true");
     Ok(reply)
 }
 
