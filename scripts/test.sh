@@ -16,12 +16,13 @@ echo "== cargo build"
 cargo build --workspace --quiet
 export EMULATOR_BIN="$root/target/debug/emulator"
 export AZURITE_BIN="$root/tools/azurite/node_modules/.bin/azurite-queue"
+export AZURITE_BLOB_BIN="$root/tools/azurite/node_modules/.bin/azurite-blob"
 
 echo "== Rust: unit tests and the official Rust SDK against the emulator"
 cargo test --workspace --quiet
 
-echo "== Python SDK suite against Azurite (reference)"
+echo "== Python SDK suites (queue, blob) against Azurite (reference)"
 CONFORMANCE_TARGET=azurite .venv/bin/python -m pytest -q -p no:cacheprovider conformance-tests/python
 
-echo "== Python SDK suite against our emulator"
+echo "== Python SDK suites (queue, blob) against our emulator"
 CONFORMANCE_TARGET=emulator .venv/bin/python -m pytest -q -p no:cacheprovider conformance-tests/python
