@@ -45,6 +45,18 @@ struct Args {
     /// Run ours with --inMemoryPersistence (to separate fsync cost from the rest).
     #[arg(long)]
     in_memory: bool,
+    /// Which scenario groups to run.
+    #[arg(long, value_delimiter = ',', default_value = "queue,blob")]
+    only: Vec<String>,
+    /// Blob sizes for Put/Get Blob, in KiB.
+    #[arg(long, value_delimiter = ',', default_value = "1,4096,262144")]
+    blob_kib: Vec<usize>,
+    /// Concurrency levels for the blob scenarios.
+    #[arg(long, value_delimiter = ',', default_value = "1,16")]
+    blob_concurrency: Vec<usize>,
+    /// Azurite's blob binary.
+    #[arg(long, default_value = "tools/azurite/node_modules/.bin/azurite-blob")]
+    azurite_blob: PathBuf,
 }
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -88,6 +100,34 @@ impl Endpoint {
         let status = resp.status().as_u16();
         let bytes = resp.into_body().collect().await?.to_bytes();
         Ok((status, bytes))
+    }
+
+    /// A raw request with a byte body and extra headers; returns (status, body length).
+    async fn call_bytes(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<(u16, u64)> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("{}{}{}{}", self.base, path, sep, self.sas))
+            .header("x-ms-version", "2025-11-05");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = self.client.request(req.body(Full::new(body))?).await?;
+        let status = resp.status().as_u16();
+        let mut body = resp.into_body();
+        let mut len = 0u64;
+        while let Some(frame) = body.frame().await {
+            if let Ok(d) = frame?.into_data() {
+                len += d.len() as u64;
+            }
+        }
+        Ok((status, len))
     }
 
     async fn create_queue(&self, q: &str) -> Result<()> {
@@ -270,14 +310,15 @@ fn free_port() -> Result<u16> {
         .port())
 }
 
-fn start_azurite(bin: &PathBuf) -> Result<Azurite> {
+/// Starts Azurite's `kind` (queue or blob) service on a free port, on disk.
+fn start_azurite(bin: &PathBuf, kind: &str) -> Result<Azurite> {
     let dir = tempfile::tempdir()?;
     let port = free_port()?;
     let child = Command::new(bin)
         .args([
-            "--queueHost",
+            &format!("--{kind}Host"),
             "127.0.0.1",
-            "--queuePort",
+            &format!("--{kind}Port"),
             &port.to_string(),
             "--skipApiVersionCheck",
             "--disableTelemetry",
@@ -303,7 +344,131 @@ fn start_azurite(bin: &PathBuf) -> Result<Azurite> {
     })
 }
 
-fn endpoint(name: &'static str, port: u16) -> Endpoint {
+/// Put Blob and Get Blob at each size and concurrency. Small blobs count operations;
+/// large ones count MiB, so the row reads in MiB/s.
+async fn blob_scenarios(
+    ep: &Endpoint,
+    args: &Args,
+    pid: u32,
+    rows: &mut Vec<Row>,
+    ours: bool,
+    peak_rss: &mut u64,
+) -> Result<()> {
+    let (s, _) = ep
+        .call_bytes(Method::PUT, "/bench?restype=container", &[], Bytes::new())
+        .await?;
+    if s != 201 && s != 409 {
+        bail!("{}: create container: {s}", ep.name);
+    }
+    for &kib in &args.blob_kib {
+        let body = Bytes::from(vec![0x5Au8; kib * 1024]);
+        let (unit, per_op) = if kib >= 1024 {
+            ("MiB/s", (kib / 1024) as u64)
+        } else {
+            ("ops/s", 1)
+        };
+        let label = if kib >= 1024 {
+            format!("{} MiB", kib / 1024)
+        } else {
+            format!("{kib} KiB")
+        };
+        // Big bodies: a few rounds only (bounded disk use and time).
+        let max_ops = if kib >= 65536 { 1 } else { u64::MAX };
+        for &c in &args.blob_concurrency {
+            let (e, b) = (ep.clone(), body.clone());
+            let s = run_load(
+                c,
+                args.seconds,
+                max_ops.saturating_mul(c as u64),
+                move |i| {
+                    let (e, b) = (e.clone(), b.clone());
+                    async move {
+                        let (status, _) = e
+                            .call_bytes(
+                                Method::PUT,
+                                &format!("/bench/b{kib}-{}", i % 64),
+                                &[("x-ms-blob-type", "BlockBlob")],
+                                b,
+                            )
+                            .await?;
+                        if status != 201 {
+                            bail!("put blob: {status}");
+                        }
+                        Ok(per_op)
+                    }
+                },
+            )
+            .await;
+            record_row(
+                rows,
+                ep.name,
+                format!("Put Blob {label}, c={c} ({unit})"),
+                s,
+                ours,
+            );
+            *peak_rss = (*peak_rss).max(rss_kib(pid));
+            let e = ep.clone();
+            let s = run_load(
+                c,
+                args.seconds,
+                max_ops.saturating_mul(c as u64),
+                move |i| {
+                    let e = e.clone();
+                    async move {
+                        let (status, len) = e
+                            .call_bytes(
+                                Method::GET,
+                                &format!("/bench/b{kib}-{}", i % c.max(1) as u64),
+                                &[],
+                                Bytes::new(),
+                            )
+                            .await?;
+                        if status != 200 || len != (kib * 1024) as u64 {
+                            bail!("get blob: {status} {len}");
+                        }
+                        Ok(per_op)
+                    }
+                },
+            )
+            .await;
+            record_row(
+                rows,
+                ep.name,
+                format!("Get Blob {label}, c={c} ({unit})"),
+                s,
+                ours,
+            );
+            *peak_rss = (*peak_rss).max(rss_kib(pid));
+        }
+    }
+    ep.call_bytes(
+        Method::DELETE,
+        "/bench?restype=container",
+        &[],
+        Bytes::new(),
+    )
+    .await?;
+    Ok(())
+}
+
+fn record_row(rows: &mut Vec<Row>, who: &str, name: String, s: Stats, ours: bool) {
+    eprintln!(
+        "  {who:<9} {name:<40} {:>10.0}/s p50 {:>7} us p99 {:>7} us errors {}",
+        s.per_sec, s.p50_us, s.p99_us, s.errors
+    );
+    match rows.iter_mut().find(|r| r.scenario == name) {
+        Some(r) if ours => r.ours = Some(s),
+        Some(r) => r.theirs = Some(s),
+        None => rows.push(Row {
+            scenario: name,
+            ours: ours.then_some(s),
+            theirs: (!ours).then_some(s),
+        }),
+    }
+}
+
+/// `services`: the account SAS `ss` letter (`q` or `b`).
+fn endpoint(name: &'static str, port: u16, services: &str) -> Endpoint {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     let client = Client::builder(TokioExecutor::new())
@@ -315,7 +480,7 @@ fn endpoint(name: &'static str, port: u16) -> Endpoint {
         sas: account_sas_query(
             DEV_ACCOUNT,
             DEV_KEY,
-            "q",
+            services,
             "sco",
             "rwdlacup",
             "2099-01-01T00:00:00Z",
@@ -467,22 +632,44 @@ async fn main() -> Result<()> {
     let ep = endpoint(
         "emulator",
         ours.queue_base.rsplit(':').next().unwrap_or("0").parse()?,
+        "q",
     );
     eprintln!("our emulator (on disk, durable), pid {ours_pid}");
     let mut peak_ours = idle_ours;
-    scenarios(&ep, &args, ours_pid, &mut rows, true, &mut peak_ours).await?;
+    let run_queue = args.only.iter().any(|o| o == "queue");
+    let run_blob = args.only.iter().any(|o| o == "blob");
+    if run_queue {
+        scenarios(&ep, &args, ours_pid, &mut rows, true, &mut peak_ours).await?;
+    }
+    if run_blob {
+        let blob_ep = endpoint(
+            "emulator",
+            ours.blob_base.rsplit(':').next().unwrap_or("0").parse()?,
+            "b",
+        );
+        blob_scenarios(&blob_ep, &args, ours_pid, &mut rows, true, &mut peak_ours).await?;
+    }
     drop(ours);
 
     let mut idle_az = 0;
     let mut peak_az = 0;
-    if !args.no_azurite {
-        let az = start_azurite(&args.azurite)?;
+    if !args.no_azurite && run_queue {
+        let az = start_azurite(&args.azurite, "queue")?;
         let pid = az.child.id();
         idle_az = rss_kib(pid);
         peak_az = idle_az;
-        eprintln!("Azurite (on disk), pid {pid}");
-        let ep = endpoint("azurite", az.port);
+        eprintln!("Azurite queue (on disk), pid {pid}");
+        let ep = endpoint("azurite", az.port, "q");
         scenarios(&ep, &args, pid, &mut rows, false, &mut peak_az).await?;
+    }
+    if !args.no_azurite && run_blob {
+        let az = start_azurite(&args.azurite_blob, "blob")?;
+        let pid = az.child.id();
+        idle_az = idle_az.max(rss_kib(pid));
+        peak_az = peak_az.max(idle_az);
+        eprintln!("Azurite blob (on disk), pid {pid}");
+        let ep = endpoint("azurite", az.port, "b");
+        blob_scenarios(&ep, &args, pid, &mut rows, false, &mut peak_az).await?;
     }
 
     println!();
