@@ -51,20 +51,23 @@ fn parse_source(url: &str) -> Option<(String, String, String, String)> {
     ))
 }
 
-pub async fn copy(ctx: &Ctx<'_>, container: &str, blob: &str, sync: bool) -> Result<Reply> {
+pub async fn copy(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Reply> {
     let source_url = ctx
         .req
         .header("x-ms-copy-source")
         .unwrap_or_default()
         .to_string();
-    let (s_account, s_container, s_blob, s_snapshot) = parse_source(&source_url)
-        .ok_or_else(|| StorageError::invalid_header("x-ms-copy-source", &source_url))?;
+    let parsed = parse_source(&source_url);
     let store = &ctx.app.store;
     store.require_container(&ctx.route.account, container)?;
-    if ctx.app.config.accounts.get(&s_account).is_none() {
-        return Err(StorageError::new(ErrorCode::CannotVerifyCopySource)
-            .with_message("The copy source account is not served by this emulator."));
-    }
+    let local = parsed
+        .as_ref()
+        .filter(|(account, ..)| ctx.app.config.accounts.get(account).is_some());
+    let Some((s_account, s_container, s_blob, s_snapshot)) = local.cloned() else {
+        // Not a blob of this emulator: fetch it like any other URL.
+        let (source, pieces) = fetch_external(ctx, &source_url).await?;
+        return finish(ctx, container, blob, &source_url, source, pieces).await;
+    };
     // Another account's private blob needs a SAS on the source URL.
     if s_account != ctx.route.account && !source_url.contains("sig=") {
         let public = store
@@ -82,9 +85,35 @@ pub async fn copy(ctx: &Ctx<'_>, container: &str, blob: &str, sync: bool) -> Res
             StorageError::new(ErrorCode::BlobNotFound)
                 .with_message("The specified copy source blob does not exist.")
         })?;
-    let metadata = validate::metadata(ctx.req)?;
-    let tags = super::tags::from_header(ctx)?;
     let pieces = store.copy_pieces(&source.pieces)?;
+    finish(ctx, container, blob, &source_url, source, pieces).await
+}
+
+/// Commits the destination from a source record and the copied bytes (owned by the copy).
+async fn finish(
+    ctx: &Ctx<'_>,
+    container: &str,
+    blob: &str,
+    source_url: &str,
+    source: BlobRecord,
+    pieces: Vec<crate::store::extents::Piece>,
+) -> Result<Reply> {
+    let store = &ctx.app.store;
+    let source_url = source_url.to_string();
+    let metadata = match validate::metadata(ctx.req) {
+        Ok(m) => m,
+        Err(e) => {
+            store.free_pieces(&pieces);
+            return Err(e);
+        }
+    };
+    let tags = match super::tags::from_header(ctx) {
+        Ok(t) => t,
+        Err(e) => {
+            store.free_pieces(&pieces);
+            return Err(e);
+        }
+    };
     let copied = pieces.clone();
     let copy_id = uuid::Uuid::new_v4().to_string();
     let length = source.len();
@@ -128,7 +157,6 @@ pub async fn copy(ctx: &Ctx<'_>, container: &str, blob: &str, sync: bool) -> Res
             return Err(e);
         }
     };
-    let _ = sync;
     let mut reply = Reply::empty(StatusCode::ACCEPTED);
     reply
         .set("etag", &record.etag)
@@ -136,6 +164,102 @@ pub async fn copy(ctx: &Ctx<'_>, container: &str, blob: &str, sync: bool) -> Res
         .set("x-ms-copy-id", copy_id)
         .set("x-ms-copy-status", "success");
     Ok(reply)
+}
+
+/// GETs an http:// URL (a SAS in it authorizes the read at the other end) and streams the
+/// body into new pieces. The source's failure status is mirrored, as Azure does.
+async fn fetch_external(
+    ctx: &Ctx<'_>,
+    url: &str,
+) -> Result<(BlobRecord, Vec<crate::store::extents::Piece>)> {
+    use http_body_util::BodyExt;
+    let cannot = |status: StatusCode, why: String| {
+        StorageError::new(ErrorCode::CannotVerifyCopySource)
+            .with_status(status)
+            .with_message(why)
+    };
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|_| StorageError::invalid_header("x-ms-copy-source", url))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(cannot(
+            StatusCode::BAD_REQUEST,
+            "Only http:// copy sources are supported by this emulator.".into(),
+        ));
+    }
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let resp = client.get(uri).await.map_err(|e| {
+        cannot(
+            StatusCode::NOT_FOUND,
+            format!("The copy source could not be reached: {e}"),
+        )
+    })?;
+    if resp.status() != StatusCode::OK {
+        return Err(cannot(
+            resp.status(),
+            format!("The copy source answered {}.", resp.status()),
+        ));
+    }
+    let h = resp.headers().clone();
+    let text = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let store = &ctx.app.store;
+    let extents = store.extents().clone();
+    let mut up = crate::store::extents::Upload::new(store.new_data_id()?, false);
+    let mut body = resp.into_body();
+    while let Some(frame) = body.frame().await {
+        let frame = match frame {
+            Ok(f) => f,
+            Err(e) => {
+                up.abandon(&extents);
+                return Err(cannot(
+                    StatusCode::BAD_GATEWAY,
+                    format!("The copy source failed mid-body: {e}"),
+                ));
+            }
+        };
+        if let Ok(data) = frame.into_data() {
+            if let Err(e) = up.push(&extents, data).await {
+                up.abandon(&extents);
+                return Err(e);
+            }
+        }
+    }
+    let uploaded = up.finish(&extents).await?;
+    store.store_inline(&uploaded)?;
+    let md5 = text("content-md5")
+        .and_then(|v| base64::Engine::decode(&base64::engine::general_purpose::STANDARD, v).ok());
+    let source = BlobRecord {
+        blob_type: crate::store::BlobType::Block,
+        pieces: uploaded.pieces.clone(),
+        blocks: Vec::new(),
+        properties: crate::store::ContentProperties {
+            content_type: text("content-type"),
+            content_encoding: text("content-encoding"),
+            content_language: text("content-language"),
+            content_md5: md5.or(Some(uploaded.md5.to_vec())),
+            cache_control: text("cache-control"),
+            content_disposition: text("content-disposition"),
+        },
+        metadata: h
+            .iter()
+            .filter_map(|(k, v)| {
+                Some((
+                    k.as_str().strip_prefix("x-ms-meta-")?.to_string(),
+                    v.to_str().ok()?.to_string(),
+                ))
+            })
+            .collect(),
+        etag: String::new(),
+        last_modified_ms: 0,
+        created_ms: 0,
+        append_blocks: 0,
+        sealed: false,
+        lease: Default::default(),
+        copy: None,
+        tags: Vec::new(),
+    };
+    Ok((source, uploaded.pieces))
 }
 
 pub async fn abort(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Reply> {

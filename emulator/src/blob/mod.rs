@@ -70,8 +70,8 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: BlobOp, body: Body) -> Result<Reply> {
         BlobOp::SealBlob => append::seal(ctx, container, blob).await,
         BlobOp::SnapshotBlob => blobs::snapshot(ctx, container, blob).await,
         BlobOp::LeaseBlob => leases::lease_blob(ctx, container, blob).await,
-        BlobOp::CopyBlob => copy::copy(ctx, container, blob, false).await,
-        BlobOp::CopyBlobFromUrl => copy::copy(ctx, container, blob, true).await,
+        BlobOp::CopyBlob => copy::copy(ctx, container, blob).await,
+        BlobOp::CopyBlobFromUrl => copy::copy(ctx, container, blob).await,
         BlobOp::AbortCopyBlob => copy::abort(ctx, container, blob).await,
         BlobOp::GetBlobTags => tags::get(ctx, container, blob),
         BlobOp::SetBlobTags => {
