@@ -152,6 +152,9 @@ impl Emulator {
     }
 }
 
+/// Keys the purger may remove per housekeeping tick (about 20,000 messages a second).
+const PURGE_BUDGET: usize = 40_960;
+
 /// Sweeps expired messages and purges deleted queues in the background.
 async fn housekeeping(app: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
     // Every second a quick sweep; every five minutes a full one.
@@ -162,7 +165,7 @@ async fn housekeeping(app: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
         tick += 1;
         let result = tokio::task::spawn_blocking(move || -> Result<(), error::StorageError> {
             work.store.sweep_expired(full)?;
-            work.store.purge_orphans()?;
+            work.store.purge_orphans(PURGE_BUDGET)?;
             work.store.checkpoint_counts()?;
             Ok(())
         })

@@ -56,9 +56,8 @@ fn blob_account_sas_needs(op: BlobOp) -> Option<AccountNeed> {
         ListBlobs => need("c", "l"),
         FindBlobsByTagsInContainer => need("c", "f"),
         // `c` creates new blobs only; the handlers refuse it for existing ones.
-        PutBlob | CopyBlob | CopyBlobFromUrl | PutBlock | PutBlockList | SnapshotBlob => {
-            need("o", "cw")
-        }
+        PutBlob | CopyBlob | CopyBlobFromUrl | PutBlobFromUrl | PutBlock | PutBlockList
+        | SnapshotBlob => need("o", "cw"),
         GetBlob | GetBlobProperties | GetBlobMetadata | GetBlockList => need("o", "r"),
         DeleteBlob => need("o", "d"),
         SetBlobProperties | SetBlobMetadata | LeaseBlob | AbortCopyBlob | SealBlob
@@ -79,7 +78,8 @@ pub fn blob_sas_needs(op: &Operation, _blob_level: bool) -> Option<&'static str>
     Some(match op {
         GetBlob | GetBlobProperties | GetBlobMetadata | GetBlockList => "r",
         // `c` creates new blobs only; the handlers refuse it for existing ones.
-        PutBlob | CopyBlob | CopyBlobFromUrl | PutBlock | PutBlockList | SnapshotBlob => "cw",
+        PutBlob | CopyBlob | CopyBlobFromUrl | PutBlobFromUrl | PutBlock | PutBlockList
+        | SnapshotBlob => "cw",
         AppendBlock => "aw",
         DeleteBlob => "d",
         SetBlobProperties | SetBlobMetadata | LeaseBlob | AbortCopyBlob | SealBlob

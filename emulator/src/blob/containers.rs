@@ -245,6 +245,7 @@ pub fn list_blobs(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
         marker,
         max: limit,
         include_snapshots: include.iter().any(|i| i == "snapshots"),
+        include_uncommitted: include.iter().any(|i| i == "uncommittedblobs"),
     };
     let (items, next) = store.list_blobs(&ctx.route.account, container, &query)?;
     let mut w = Writer::new();

@@ -262,6 +262,36 @@ async fn fetch_external(
     Ok((source, uploaded.pieces))
 }
 
+/// Put Blob From URL: a block blob whose bytes come from the source; answered like a Put
+/// Blob (201 with the content MD5), not like a copy.
+pub async fn put_from_url(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Reply> {
+    match ctx.req.header("x-ms-blob-type") {
+        Some("BlockBlob") => {}
+        Some(v) => return Err(StorageError::invalid_header("x-ms-blob-type", v)),
+        None => return Err(StorageError::missing_header("x-ms-blob-type")),
+    }
+    let copied = copy(ctx, container, blob).await?;
+    let record = ctx
+        .app
+        .store
+        .blob(&ctx.route.account, container, blob, "")?
+        .ok_or_else(|| StorageError::new(ErrorCode::BlobNotFound))?;
+    let mut reply = Reply::empty(StatusCode::CREATED);
+    reply.headers = copied
+        .headers
+        .into_iter()
+        .filter(|(n, _)| !n.as_str().starts_with("x-ms-copy"))
+        .collect();
+    if let Some(md5) = &record.properties.content_md5 {
+        reply.set(
+            "content-md5",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, md5),
+        );
+    }
+    reply.set("x-ms-request-server-encrypted", "true");
+    Ok(reply)
+}
+
 pub async fn abort(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Reply> {
     let id = ctx
         .req

@@ -72,6 +72,7 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: BlobOp, body: Body) -> Result<Reply> {
         BlobOp::LeaseBlob => leases::lease_blob(ctx, container, blob).await,
         BlobOp::CopyBlob => copy::copy(ctx, container, blob).await,
         BlobOp::CopyBlobFromUrl => copy::copy(ctx, container, blob).await,
+        BlobOp::PutBlobFromUrl => copy::put_from_url(ctx, container, blob).await,
         BlobOp::AbortCopyBlob => copy::abort(ctx, container, blob).await,
         BlobOp::GetBlobTags => tags::get(ctx, container, blob),
         BlobOp::SetBlobTags => {
@@ -96,6 +97,7 @@ fn is_write(op: BlobOp) -> bool {
         PutBlob
             | CopyBlob
             | CopyBlobFromUrl
+            | PutBlobFromUrl
             | SetBlobProperties
             | SetBlobMetadata
             | LeaseBlob

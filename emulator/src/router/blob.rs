@@ -30,6 +30,7 @@ pub enum BlobOp {
     PutBlob,
     CopyBlob,
     CopyBlobFromUrl,
+    PutBlobFromUrl,
     GetBlob,
     GetBlobProperties,
     DeleteBlob,
@@ -73,6 +74,7 @@ impl BlobOp {
             BlobOp::PutBlob => "PutBlob",
             BlobOp::CopyBlob => "CopyBlob",
             BlobOp::CopyBlobFromUrl => "CopyBlobFromUrl",
+            BlobOp::PutBlobFromUrl => "PutBlobFromUrl",
             BlobOp::GetBlob => "GetBlob",
             BlobOp::GetBlobProperties => "GetBlobProperties",
             BlobOp::DeleteBlob => "DeleteBlob",
@@ -164,6 +166,12 @@ pub fn route(req: &RequestParts, rest: &str) -> Result<(Option<String>, Option<S
     let header = |n: &str| req.header(n);
     let op = match comp {
         None => match *m {
+            // Put Blob From URL is a Put Blob (it names a blob type) whose bytes come from a URL.
+            Method::PUT
+                if header("x-ms-copy-source").is_some() && header("x-ms-blob-type").is_some() =>
+            {
+                BlobOp::PutBlobFromUrl
+            }
             Method::PUT if header("x-ms-copy-source").is_some() => {
                 if header("x-ms-requires-sync").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
                     BlobOp::CopyBlobFromUrl

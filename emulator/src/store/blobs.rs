@@ -86,6 +86,25 @@ pub struct CopyInfo {
 }
 
 impl BlobRecord {
+    /// What List Blobs shows for a blob that has only staged blocks.
+    pub fn uncommitted() -> BlobRecord {
+        BlobRecord {
+            blob_type: BlobType::Block,
+            pieces: Vec::new(),
+            blocks: Vec::new(),
+            properties: ContentProperties::default(),
+            metadata: Vec::new(),
+            etag: String::new(),
+            last_modified_ms: 0,
+            created_ms: 0,
+            append_blocks: 0,
+            sealed: false,
+            lease: Lease::Available,
+            copy: None,
+            tags: Vec::new(),
+        }
+    }
+
     pub fn len(&self) -> u64 {
         extents::total_len(&self.pieces)
     }
@@ -111,6 +130,7 @@ pub struct ListQuery<'a> {
     pub marker: Option<&'a str>,
     pub max: usize,
     pub include_snapshots: bool,
+    pub include_uncommitted: bool,
 }
 
 const SNAPSHOT_MARKER_SEP: char = '\u{1}';
@@ -939,6 +959,7 @@ impl Store {
             marker,
             max,
             include_snapshots,
+            include_uncommitted: _,
         } = *q;
         let scope = keys::blob_scope(keys::BLOB, account, container);
         // Markers are a blob name, or `name SEP snapshot` when a page ends inside a blob's
@@ -959,6 +980,48 @@ impl Store {
         let mut out: Vec<ListItem> = Vec::new();
         // The marker names the first entry of this page (a blob or a prefix not yet listed).
         let mut last_prefix: Option<String> = None;
+        // Adds one entry; Some(next marker) when the page is already full.
+        let emit = |name: String,
+                    snapshot: String,
+                    record: BlobRecord,
+                    out: &mut Vec<ListItem>,
+                    last_prefix: &mut Option<String>|
+         -> Option<String> {
+            let collapsed = delimiter.filter(|d| !d.is_empty()).and_then(|d| {
+                name[prefix.len()..]
+                    .find(d)
+                    .map(|i| name[..prefix.len() + i + d.len()].to_string())
+            });
+            if collapsed.is_some() && *last_prefix == collapsed {
+                return None;
+            }
+            if out.len() == max {
+                return Some(match collapsed {
+                    Some(p) => p,
+                    None if snapshot.is_empty() => name,
+                    None => format!("{name}{SNAPSHOT_MARKER_SEP}{snapshot}"),
+                });
+            }
+            match collapsed {
+                Some(p) => {
+                    *last_prefix = Some(p.clone());
+                    out.push(ListItem::Prefix(p));
+                }
+                None => out.push(ListItem::Blob(Box::new(BlobEntry {
+                    name,
+                    snapshot,
+                    record,
+                }))),
+            }
+            None
+        };
+        // Blobs with staged blocks but nothing committed (include=uncommittedblobs).
+        let staged = if q.include_uncommitted {
+            self.staged_only_names(account, container, from, prefix)?
+        } else {
+            Vec::new()
+        };
+        let mut staged = staged.into_iter().peekable();
         for item in self.data.range(start..) {
             let (k, v) = item.map_err(internal)?;
             if !k.starts_with(&scope) {
@@ -976,37 +1039,69 @@ impl Store {
                 }
                 continue;
             }
-            let collapsed = delimiter.filter(|d| !d.is_empty()).and_then(|d| {
-                name[prefix.len()..]
-                    .find(d)
-                    .map(|i| name[..prefix.len() + i + d.len()].to_string())
-            });
-            if let Some(p) = &collapsed {
-                if last_prefix.as_deref() == Some(p.as_str()) {
-                    continue;
+            while let Some(s) = staged.next_if(|s| s.as_str() < name.as_str()) {
+                if let Some(next) = emit(
+                    s,
+                    String::new(),
+                    BlobRecord::uncommitted(),
+                    &mut out,
+                    &mut last_prefix,
+                ) {
+                    return Ok((out, Some(next)));
                 }
             }
-            if out.len() == max {
-                let next = match collapsed {
-                    Some(p) => p,
-                    None if snapshot.is_empty() => name,
-                    None => format!("{name}{SNAPSHOT_MARKER_SEP}{snapshot}"),
-                };
+            let record: BlobRecord = decode(&v).map_err(internal)?;
+            if let Some(next) = emit(name, snapshot, record, &mut out, &mut last_prefix) {
                 return Ok((out, Some(next)));
             }
-            match collapsed {
-                Some(p) => {
-                    last_prefix = Some(p.clone());
-                    out.push(ListItem::Prefix(p));
-                }
-                None => out.push(ListItem::Blob(Box::new(BlobEntry {
-                    name,
-                    snapshot,
-                    record: decode(&v).map_err(internal)?,
-                }))),
+        }
+        for s in staged {
+            if let Some(next) = emit(
+                s,
+                String::new(),
+                BlobRecord::uncommitted(),
+                &mut out,
+                &mut last_prefix,
+            ) {
+                return Ok((out, Some(next)));
             }
         }
         Ok((out, None))
+    }
+
+    /// Names (≥ `from`, starting with `prefix`) that have staged blocks but no committed blob.
+    fn staged_only_names(
+        &self,
+        account: &str,
+        container: &str,
+        from: &str,
+        prefix: &str,
+    ) -> Result<Vec<String>> {
+        let scope = keys::blob_scope(keys::BLOCK, account, container);
+        let mut start = scope.clone();
+        start.extend_from_slice(from.as_bytes());
+        let mut names: Vec<String> = Vec::new();
+        for item in self.data.range(start..).keys() {
+            let k = item.map_err(internal)?;
+            if !k.starts_with(&scope) {
+                break;
+            }
+            let tail = &k[scope.len()..];
+            let Some(nul) = tail.iter().position(|b| *b == 0) else {
+                continue;
+            };
+            let name = String::from_utf8_lossy(&tail[..nul]).into_owned();
+            if !name.starts_with(prefix) {
+                if name.as_str() > prefix {
+                    break;
+                }
+                continue;
+            }
+            if names.last() != Some(&name) && self.blob(account, container, &name, "")?.is_none() {
+                names.push(name);
+            }
+        }
+        Ok(names)
     }
 
     /// Reads a piece's bytes (blocking for files).

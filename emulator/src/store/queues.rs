@@ -657,8 +657,11 @@ impl Store {
     }
 
     /// Removes the messages of deleted and cleared queues, a chunk at a time.
-    pub fn purge_orphans(&self) -> Result<usize> {
+    /// At most `budget` keys per call, so a big purge yields to foreground requests (the
+    /// housekeeping tick calls again a second later).
+    pub fn purge_orphans(&self, budget: usize) -> Result<usize> {
         let mut removed = 0;
+        let mut spent = 0;
         let pending: Vec<u64> = self
             .data
             .scan_prefix([keys::PURGE])
@@ -685,6 +688,10 @@ impl Store {
                     self.data.apply_batch(batch).map_err(internal)?;
                     if kind == keys::MESSAGE {
                         removed += n;
+                    }
+                    spent += n;
+                    if spent >= budget {
+                        return Ok(removed);
                     }
                 }
             }
@@ -748,5 +755,72 @@ mod tests {
             parse_message_id("not-an-id").map_err(|e| e.code),
             Err(ErrorCode::MessageNotFound)
         );
+    }
+}
+
+#[cfg(test)]
+mod store_tests {
+    use crate::clock::Clock;
+    use crate::store::{keys, Store};
+
+    #[tokio::test]
+    async fn purge_is_budgeted_and_complete() {
+        let store = Store::open(None, 8 << 20, Clock::new()).unwrap();
+        store.create_queue("a", "q1", Vec::new()).await.unwrap();
+        for i in 0..1500 {
+            store
+                .put_message("a", "q1", format!("m{i}"), 0, None)
+                .await
+                .unwrap();
+        }
+        store.delete_queue("a", "q1").await.unwrap();
+        let mut rounds = 0;
+        while store.purge_orphans(1024).unwrap() > 0
+            || store.data.scan_prefix([keys::PURGE]).next().is_some()
+        {
+            rounds += 1;
+            assert!(rounds < 10, "the purge makes progress");
+        }
+        assert!(
+            rounds >= 2,
+            "a budget of 1024 keys needs several rounds for 3000 keys"
+        );
+        assert!(store.data.scan_prefix([keys::MESSAGE]).next().is_none());
+        assert!(store.data.scan_prefix([keys::VISIBLE]).next().is_none());
+    }
+
+    #[tokio::test]
+    async fn clock_expiry_and_counts() {
+        let clock = Clock::new();
+        let store = Store::open(None, 8 << 20, clock.clone()).unwrap();
+        store.create_queue("a", "q", Vec::new()).await.unwrap();
+        store
+            .put_message("a", "q", "short".into(), 0, Some(10_000))
+            .await
+            .unwrap();
+        store
+            .put_message("a", "q", "long".into(), 0, None)
+            .await
+            .unwrap();
+        assert_eq!(store.queue_info("a", "q").unwrap().approximate_count, 2);
+        clock.advance_ms(11_000);
+        assert_eq!(store.sweep_expired(true).unwrap(), 1);
+        assert_eq!(store.queue_info("a", "q").unwrap().approximate_count, 1);
+        let got = store.get_messages("a", "q", 32, 30_000).await.unwrap();
+        assert_eq!(
+            got.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+            ["long"]
+        );
+        assert!(
+            store
+                .get_messages("a", "q", 32, 30_000)
+                .await
+                .unwrap()
+                .is_empty(),
+            "invisible now"
+        );
+        clock.advance_ms(31_000);
+        let again = store.get_messages("a", "q", 32, 30_000).await.unwrap();
+        assert_eq!(again[0].dequeue_count, 2);
     }
 }
