@@ -11,6 +11,7 @@
 //! ```
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod account;
 pub mod admin;
 pub mod auth;
 pub mod blob;

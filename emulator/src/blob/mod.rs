@@ -37,11 +37,11 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: BlobOp, body: Body) -> Result<Reply> {
     }
     match op {
         BlobOp::GetAccountInfo => service::account_info(ctx),
-        BlobOp::GetServiceProperties => service::get_properties(ctx),
+        BlobOp::GetServiceProperties => crate::account::get_properties(ctx),
         BlobOp::SetServiceProperties => {
-            service::set_properties(ctx, &body.collect(MAX_XML_BODY).await?).await
+            crate::account::set_properties(ctx, &body.collect(MAX_XML_BODY).await?).await
         }
-        BlobOp::GetServiceStats => service::get_stats(ctx),
+        BlobOp::GetServiceStats => crate::account::get_stats(ctx),
         BlobOp::ListContainers => containers::list(ctx),
         BlobOp::CreateContainer => containers::create(ctx, container).await,
         BlobOp::GetContainerProperties | BlobOp::GetContainerMetadata => {

@@ -21,9 +21,9 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: &QueueOp, body: Bytes) -> Result<Reply>
     }
     match op {
         QueueOp::ListQueues => service::list_queues(ctx),
-        QueueOp::GetServiceProperties => service::get_properties(ctx),
-        QueueOp::SetServiceProperties => service::set_properties(ctx, &body).await,
-        QueueOp::GetServiceStats => service::get_stats(ctx),
+        QueueOp::GetServiceProperties => crate::account::get_properties(ctx),
+        QueueOp::SetServiceProperties => crate::account::set_properties(ctx, &body).await,
+        QueueOp::GetServiceStats => crate::account::get_stats(ctx),
         QueueOp::CreateQueue => queues::create(ctx, queue).await,
         QueueOp::DeleteQueue => queues::delete(ctx, queue).await,
         QueueOp::GetQueueMetadata => queues::get_metadata(ctx, queue),

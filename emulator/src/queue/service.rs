@@ -1,7 +1,7 @@
-//! Account-level queue operations: List Queues, service properties, service stats.
+//! Account-level queue operations of the Queue service alone: List Queues (properties and
+//! stats are in `account`).
 
-use crate::clock::rfc1123;
-use crate::error::{ErrorCode, Result, StorageError};
+use crate::error::{Result, StorageError};
 use crate::response::Reply;
 use crate::state::Ctx;
 use crate::validate::int_param;
@@ -67,41 +67,5 @@ pub fn list_queues(ctx: &Ctx<'_>) -> Result<Reply> {
         None => w.empty("NextMarker"),
     };
     w.close("EnumerationResults");
-    Ok(Reply::xml(StatusCode::OK, w.finish()))
-}
-
-pub fn get_properties(ctx: &Ctx<'_>) -> Result<Reply> {
-    let props = ctx
-        .app
-        .store
-        .service_properties(&ctx.route.account, "queue")?;
-    Ok(Reply::xml(StatusCode::OK, props.to_xml(false)))
-}
-
-pub async fn set_properties(ctx: &Ctx<'_>, body: &[u8]) -> Result<Reply> {
-    let store = &ctx.app.store;
-    let mut props = store.service_properties(&ctx.route.account, "queue")?;
-    props.apply_xml(body)?;
-    store
-        .set_service_properties(&ctx.route.account, "queue", props)
-        .await?;
-    Ok(Reply::empty(StatusCode::ACCEPTED))
-}
-
-pub fn get_stats(ctx: &Ctx<'_>) -> Result<Reply> {
-    if !ctx.route.secondary {
-        // Stats are served by the secondary endpoint only, as in Azure.
-        return Err(StorageError::new(ErrorCode::InvalidQueryParameterValue)
-            .with_message("Service statistics are only available on the secondary endpoint (account name with the -secondary suffix).")
-            .with_detail("QueryParameterName", "comp")
-            .with_detail("QueryParameterValue", "stats"));
-    }
-    let mut w = Writer::new();
-    w.open("StorageServiceStats")
-        .open("GeoReplication")
-        .elem("Status", "live")
-        .elem("LastSyncTime", &rfc1123(ctx.app.clock.now_ms()))
-        .close("GeoReplication")
-        .close("StorageServiceStats");
     Ok(Reply::xml(StatusCode::OK, w.finish()))
 }

@@ -435,31 +435,6 @@ impl Store {
         Ok(record)
     }
 
-    /// Changes a blob without a new ETag or Last-Modified (tags).
-    pub async fn update_blob_keep_etag(
-        &self,
-        account: &str,
-        container: &str,
-        blob: &str,
-        f: impl FnOnce(&mut BlobRecord) -> Result<()>,
-    ) -> Result<BlobRecord> {
-        let record = {
-            let _c = self.containers_lock.read();
-            self.require_container(account, container)?;
-            let _b = self.blob_lock(account, container, blob).lock();
-            let mut record = self
-                .blob(account, container, blob, "")?
-                .ok_or_else(|| StorageError::new(ErrorCode::BlobNotFound))?;
-            f(&mut record)?;
-            self.data
-                .insert(keys::blob(account, container, blob, ""), encode(&record))
-                .map_err(internal)?;
-            record
-        };
-        self.durable().await?;
-        Ok(record)
-    }
-
     /// (container, blob, tags) of every tagged base blob of an account (or one container),
     /// in container and name order. A scan: there is no tag index yet.
     pub fn all_tagged_blobs(
@@ -507,6 +482,28 @@ impl Store {
         blob: &str,
         f: impl FnOnce(&mut BlobRecord) -> Result<()>,
     ) -> Result<BlobRecord> {
+        self.change_blob(account, container, blob, true, f).await
+    }
+
+    /// Changes a blob without a new ETag or Last-Modified (tags).
+    pub async fn update_blob_keep_etag(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        f: impl FnOnce(&mut BlobRecord) -> Result<()>,
+    ) -> Result<BlobRecord> {
+        self.change_blob(account, container, blob, false, f).await
+    }
+
+    async fn change_blob(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        new_etag: bool,
+        f: impl FnOnce(&mut BlobRecord) -> Result<()>,
+    ) -> Result<BlobRecord> {
         let record = {
             let _c = self.containers_lock.read();
             self.require_container(account, container)?;
@@ -515,9 +512,11 @@ impl Store {
                 .blob(account, container, blob, "")?
                 .ok_or_else(|| StorageError::new(ErrorCode::BlobNotFound))?;
             f(&mut record)?;
-            let (now, etag) = self.bump()?;
-            record.etag = etag;
-            record.last_modified_ms = now;
+            if new_etag {
+                let (now, etag) = self.bump()?;
+                record.etag = etag;
+                record.last_modified_ms = now;
+            }
             self.data
                 .insert(keys::blob(account, container, blob, ""), encode(&record))
                 .map_err(internal)?;
