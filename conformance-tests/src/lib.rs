@@ -3,6 +3,7 @@
 //! named by a connection string) and a Shared Key per-try policy, which the SDK lacks.
 #![allow(clippy::unwrap_used)]
 
+pub mod clients;
 pub mod shared_key;
 pub mod target;
 

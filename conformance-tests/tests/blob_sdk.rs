@@ -3,32 +3,16 @@
 #![allow(clippy::unwrap_used)]
 
 use azure_core::error::ErrorKind;
-use azure_core::http::policies::Policy;
-use azure_core::http::{ClientOptions, RequestContent, RetryOptions, Url};
+use azure_core::http::RequestContent;
 use azure_storage_blob::models::{BlobClientDownloadOptions, BlobClientUploadOptions};
-use azure_storage_blob::{BlobServiceClient, BlobServiceClientOptions};
-use conformance_tests::{unique_name, EmulatorProcess, SharedKeyPolicy};
+use azure_storage_blob::BlobServiceClient;
+use conformance_tests::clients::{self};
+use conformance_tests::{unique_name, EmulatorProcess};
 use std::num::NonZero;
-use std::sync::Arc;
 
 fn client(e: &EmulatorProcess) -> BlobServiceClient {
-    let options = ClientOptions {
-        per_try_policies: vec![
-            Arc::new(SharedKeyPolicy::new(&e.creds.account, &e.creds.key)) as Arc<dyn Policy>,
-        ],
-        retry: RetryOptions::none(),
-        ..Default::default()
-    };
     let endpoint = format!("{}/{}", e.blob_base, e.creds.account);
-    BlobServiceClient::new(
-        Url::parse(&endpoint).unwrap(),
-        None,
-        Some(BlobServiceClientOptions {
-            client_options: options,
-            ..Default::default()
-        }),
-    )
-    .unwrap()
+    clients::blob_service(&endpoint, &e.creds.account, &e.creds.key)
 }
 
 fn data(len: usize) -> Vec<u8> {

@@ -9,47 +9,19 @@
 //! only offers `start_copy_from_url` and Put Blob From URL via `upload_blob_from_url`).
 #![allow(clippy::unwrap_used)]
 
-use azure_core::error::ErrorKind;
-use azure_core::http::policies::Policy;
-use azure_core::http::{ClientOptions, RequestContent, RetryOptions, StatusCode, Url};
+use azure_core::http::{RequestContent, StatusCode};
 use azure_storage_blob::models::*;
 use azure_storage_blob::{
     format_filter_expression, BlobClient, BlobContainerClient, BlobServiceClient,
-    BlobServiceClientOptions,
 };
-use conformance_tests::{unique_name, EmulatorProcess, SharedKeyPolicy};
+use conformance_tests::clients::{self, status_code};
+use conformance_tests::{unique_name, EmulatorProcess};
 use futures::TryStreamExt;
 use std::collections::HashMap;
-use std::sync::Arc;
 
 fn client(e: &EmulatorProcess) -> BlobServiceClient {
-    let options = ClientOptions {
-        per_try_policies: vec![
-            Arc::new(SharedKeyPolicy::new(&e.creds.account, &e.creds.key)) as Arc<dyn Policy>,
-        ],
-        retry: RetryOptions::none(),
-        ..Default::default()
-    };
     let endpoint = format!("{}/{}", e.blob_base, e.creds.account);
-    BlobServiceClient::new(
-        Url::parse(&endpoint).unwrap(),
-        None,
-        Some(BlobServiceClientOptions {
-            client_options: options,
-            ..Default::default()
-        }),
-    )
-    .unwrap()
-}
-
-/// (HTTP status, `x-ms-error-code`) of an SDK error; panics on non-HTTP errors.
-fn status_code(e: &azure_core::Error) -> (u16, String) {
-    match e.kind() {
-        ErrorKind::HttpResponse {
-            status, error_code, ..
-        } => (u16::from(*status), error_code.clone().unwrap_or_default()),
-        other => panic!("expected an HTTP error, got {other:?}: {e}"),
-    }
+    clients::blob_service(&endpoint, &e.creds.account, &e.creds.key)
 }
 
 fn map(pairs: &[(&str, &str)]) -> HashMap<String, String> {

@@ -1,31 +1,14 @@
 //! A 2xx means durable: acknowledged messages survive SIGKILL, and SIGTERM exits cleanly.
 #![allow(clippy::unwrap_used)]
 
-use azure_core::http::policies::Policy;
-use azure_core::http::{ClientOptions, RetryOptions, Url};
 use azure_storage_queue::models::*;
-use azure_storage_queue::{QueueServiceClient, QueueServiceClientOptions};
-use conformance_tests::{EmulatorProcess, SharedKeyPolicy};
+use azure_storage_queue::QueueServiceClient;
+use conformance_tests::clients::{self};
+use conformance_tests::EmulatorProcess;
 use std::collections::HashSet;
-use std::sync::Arc;
 
 fn client(e: &EmulatorProcess) -> QueueServiceClient {
-    let options = ClientOptions {
-        per_try_policies: vec![
-            Arc::new(SharedKeyPolicy::new(&e.creds.account, &e.creds.key)) as Arc<dyn Policy>,
-        ],
-        retry: RetryOptions::none(),
-        ..Default::default()
-    };
-    QueueServiceClient::new(
-        Url::parse(&e.creds.queue_endpoint).unwrap(),
-        None,
-        Some(QueueServiceClientOptions {
-            client_options: options,
-            ..Default::default()
-        }),
-    )
-    .unwrap()
+    clients::queue_service(&e.creds.queue_endpoint, &e.creds.account, &e.creds.key)
 }
 
 fn msg(

@@ -1,34 +1,18 @@
 //! The emulator as a library: start it in-process in a few lines, as a Rust user's test would.
 #![allow(clippy::unwrap_used)]
 
-use azure_core::http::policies::Policy;
-use azure_core::http::{ClientOptions, RetryOptions, Url};
 use azure_storage_queue::models::*;
-use azure_storage_queue::{QueueServiceClient, QueueServiceClientOptions};
 use conformance_tests::target::Credentials;
-use conformance_tests::SharedKeyPolicy;
-use std::sync::Arc;
 
 #[tokio::test]
 async fn start_in_process_use_and_shut_down() {
     let emulator = emulator::Emulator::in_memory().start().await.unwrap();
     let creds = Credentials::from_connection_string(&emulator.connection_string()).unwrap();
-    let options = ClientOptions {
-        per_try_policies: vec![
-            Arc::new(SharedKeyPolicy::new(&creds.account, &creds.key)) as Arc<dyn Policy>
-        ],
-        retry: RetryOptions::none(),
-        ..Default::default()
-    };
-    let svc = QueueServiceClient::new(
-        Url::parse(&creds.queue_endpoint).unwrap(),
-        None,
-        Some(QueueServiceClientOptions {
-            client_options: options,
-            ..Default::default()
-        }),
-    )
-    .unwrap();
+    let svc = conformance_tests::clients::queue_service(
+        &creds.queue_endpoint,
+        &creds.account,
+        &creds.key,
+    );
     let q = svc.queue_client("embedded").unwrap();
     q.create(None).await.unwrap();
     q.send_message(

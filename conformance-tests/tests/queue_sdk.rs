@@ -2,36 +2,19 @@
 //! signed with Shared Key (our per-try policy) or an account SAS.
 #![allow(clippy::unwrap_used)]
 
-use azure_core::error::ErrorKind;
 use azure_core::http::headers::HeaderName;
-use azure_core::http::policies::Policy;
 use azure_core::http::{ClientOptions, RetryOptions, StatusCode, Url};
 use azure_core::time::{Duration, OffsetDateTime};
 use azure_storage_queue::models::*;
 use azure_storage_queue::{QueueClient, QueueServiceClient, QueueServiceClientOptions};
-use conformance_tests::{account_sas_query, unique_name, SharedKeyPolicy, Target};
+use conformance_tests::clients::{self, status_code};
+use conformance_tests::{account_sas_query, unique_name, Target};
 use futures::TryStreamExt;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 fn shared_key_client(t: &Target) -> QueueServiceClient {
     let c = t.creds();
-    let options = ClientOptions {
-        per_try_policies: vec![
-            Arc::new(SharedKeyPolicy::new(&c.account, &c.key)) as Arc<dyn Policy>
-        ],
-        retry: RetryOptions::none(),
-        ..Default::default()
-    };
-    QueueServiceClient::new(
-        Url::parse(&c.queue_endpoint).unwrap(),
-        None,
-        Some(QueueServiceClientOptions {
-            client_options: options,
-            ..Default::default()
-        }),
-    )
-    .unwrap()
+    clients::queue_service(&c.queue_endpoint, &c.account, &c.key)
 }
 
 fn sas_client(
@@ -62,15 +45,6 @@ async fn new_queue(svc: &QueueServiceClient) -> QueueClient {
     let q = svc.queue_client(&unique_name("rq")).unwrap();
     q.create(None).await.unwrap();
     q
-}
-
-fn status_code(e: &azure_core::Error) -> (u16, String) {
-    match e.kind() {
-        ErrorKind::HttpResponse {
-            status, error_code, ..
-        } => (u16::from(*status), error_code.clone().unwrap_or_default()),
-        other => panic!("expected an HTTP error, got {other:?}: {e}"),
-    }
 }
 
 fn msg(text: &str) -> azure_core::http::RequestContent<QueueMessage, azure_core::http::XmlFormat> {
@@ -588,22 +562,7 @@ async fn statistics_on_the_secondary_endpoint() {
         &format!("/{}-secondary", c.account),
         1,
     );
-    let options = ClientOptions {
-        per_try_policies: vec![
-            Arc::new(SharedKeyPolicy::new(&c.account, &c.key)) as Arc<dyn Policy>
-        ],
-        retry: RetryOptions::none(),
-        ..Default::default()
-    };
-    let svc = QueueServiceClient::new(
-        Url::parse(&secondary).unwrap(),
-        None,
-        Some(QueueServiceClientOptions {
-            client_options: options,
-            ..Default::default()
-        }),
-    )
-    .unwrap();
+    let svc = clients::queue_service(&secondary, &c.account, &c.key);
     let stats = svc
         .get_statistics(None)
         .await
@@ -685,23 +644,7 @@ async fn account_sas_permissions_and_expiry() {
 async fn bad_key_is_refused() {
     let t = Target::from_env();
     let c = t.creds();
-    let options = ClientOptions {
-        per_try_policies: vec![Arc::new(SharedKeyPolicy::new(
-            &c.account,
-            "AAAAAAAAAAAAAAAAAAAAAA==",
-        )) as Arc<dyn Policy>],
-        retry: RetryOptions::none(),
-        ..Default::default()
-    };
-    let svc = QueueServiceClient::new(
-        Url::parse(&c.queue_endpoint).unwrap(),
-        None,
-        Some(QueueServiceClientOptions {
-            client_options: options,
-            ..Default::default()
-        }),
-    )
-    .unwrap();
+    let svc = clients::queue_service(&c.queue_endpoint, &c.account, "AAAAAAAAAAAAAAAAAAAAAA==");
     let e = svc.get_properties(None).await.unwrap_err();
     assert_eq!(status_code(&e), (403, "AuthenticationFailed".into()));
 }
