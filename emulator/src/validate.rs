@@ -4,8 +4,9 @@ use crate::error::{ErrorCode, Result, StorageError};
 use crate::model::Metadata;
 use crate::request::RequestParts;
 
-/// Queue names: 3-63 chars of `a-z 0-9 -`, alphanumeric at both ends, no `--`.
-pub fn queue_name(name: &str) -> Result<()> {
+/// Queue and container names: 3-63 chars of `a-z 0-9 -`, alphanumeric at both ends, no
+/// `--`. Length errors are OutOfRangeInput, the rest InvalidResourceName (as Azurite answers).
+pub fn resource_name(name: &str) -> Result<()> {
     let n = name.len();
     if !(3..=63).contains(&n) {
         return Err(StorageError::new(ErrorCode::OutOfRangeInput).with_message(
@@ -124,7 +125,7 @@ mod tests {
     #[test]
     fn queue_names() {
         for ok in ["abc", "a-b-c", "q01", &"a".repeat(63), "123"] {
-            assert!(queue_name(ok).is_ok(), "{ok}");
+            assert!(resource_name(ok).is_ok(), "{ok}");
         }
         let cases = [
             ("ab", ErrorCode::OutOfRangeInput),
@@ -137,7 +138,7 @@ mod tests {
             ("a bc", ErrorCode::InvalidResourceName),
         ];
         for (name, code) in cases {
-            assert_eq!(queue_name(name).map_err(|e| e.code), Err(code), "{name}");
+            assert_eq!(resource_name(name).map_err(|e| e.code), Err(code), "{name}");
         }
     }
 

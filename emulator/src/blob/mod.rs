@@ -111,30 +111,13 @@ fn is_write(op: BlobOp) -> bool {
     )
 }
 
-/// Container names: 3-63 chars of `a-z 0-9 -`, alphanumeric at both ends, no `--`; the
-/// special containers `$root`, `$logs` and `$web` are allowed.
+/// Container names follow the queue name rules; the special containers `$root`, `$logs`
+/// and `$web` are allowed too.
 pub fn validate_container_name(name: &str) -> Result<()> {
     if matches!(name, "$root" | "$logs" | "$web") {
         return Ok(());
     }
-    let n = name.len();
-    if !(3..=63).contains(&n) {
-        return Err(StorageError::new(ErrorCode::OutOfRangeInput).with_message(
-            "The specified resource name length is not within the permissible limits.",
-        ));
-    }
-    let b = name.as_bytes();
-    let ok_chars = b
-        .iter()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-');
-    if !ok_chars
-        || !b[0].is_ascii_alphanumeric()
-        || !b[n - 1].is_ascii_alphanumeric()
-        || name.contains("--")
-    {
-        return Err(StorageError::new(ErrorCode::InvalidResourceName));
-    }
-    Ok(())
+    crate::validate::resource_name(name)
 }
 
 /// Blob names: 1-1024 characters, no NUL (our keys use it as a separator).

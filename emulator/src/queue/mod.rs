@@ -17,7 +17,7 @@ pub const MAX_BODY: usize = 1024 * 1024;
 pub async fn dispatch(ctx: &Ctx<'_>, op: &QueueOp, body: Bytes) -> Result<Reply> {
     let queue = ctx.route.queue.as_deref().unwrap_or_default();
     if !op.is_service_level() {
-        validate::queue_name(queue)?;
+        validate::resource_name(queue)?;
     }
     match op {
         QueueOp::ListQueues => service::list_queues(ctx),
