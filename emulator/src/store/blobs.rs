@@ -860,37 +860,27 @@ impl Store {
         uploaded: &Uploaded,
         check: impl FnOnce(&BlobRecord, u64) -> Result<()>,
     ) -> Result<(BlobRecord, u64)> {
-        let result = {
-            let _c = self.containers_lock.read();
-            self.require_container(account, container)?;
-            let _b = self.blob_lock(account, container, blob).lock();
-            let mut record = self
-                .blob(account, container, blob, "")?
-                .ok_or_else(|| StorageError::new(ErrorCode::BlobNotFound))?;
-            if record.blob_type != BlobType::Append {
-                return Err(StorageError::new(ErrorCode::InvalidBlobType));
-            }
-            if record.sealed {
-                return Err(StorageError::new(ErrorCode::BlobIsSealed));
-            }
-            check(&record, uploaded.len)?;
-            if record.append_blocks >= 50_000 {
-                return Err(StorageError::new(ErrorCode::BlockCountExceedsLimit));
-            }
-            let offset = record.len();
-            self.store_inline(uploaded)?;
-            record.pieces.extend(uploaded.pieces.iter().copied());
-            record.append_blocks += 1;
-            let (now, etag) = self.bump()?;
-            record.etag = etag;
-            record.last_modified_ms = now;
-            self.data
-                .insert(keys::blob(account, container, blob, ""), encode(&record))
-                .map_err(internal)?;
-            (record, offset)
-        };
-        self.durable().await?;
-        Ok(result)
+        let mut offset = 0;
+        let record = self
+            .change_blob(account, container, blob, true, |record| {
+                if record.blob_type != BlobType::Append {
+                    return Err(StorageError::new(ErrorCode::InvalidBlobType));
+                }
+                if record.sealed {
+                    return Err(StorageError::new(ErrorCode::BlobIsSealed));
+                }
+                check(record, uploaded.len)?;
+                if record.append_blocks >= 50_000 {
+                    return Err(StorageError::new(ErrorCode::BlockCountExceedsLimit));
+                }
+                offset = record.len();
+                self.store_inline(uploaded)?;
+                record.pieces.extend(uploaded.pieces.iter().copied());
+                record.append_blocks += 1;
+                Ok(())
+            })
+            .await?;
+        Ok((record, offset))
     }
 
     /// Applies a lease action to a blob. Leases leave the ETag and Last-Modified alone.
@@ -902,23 +892,19 @@ impl Store {
         action: lease::Action,
         check: impl FnOnce(&BlobRecord) -> Result<()>,
     ) -> Result<(BlobRecord, lease::Outcome)> {
-        let result = {
-            let _c = self.containers_lock.read();
-            self.require_container(account, container)?;
-            let _b = self.blob_lock(account, container, blob).lock();
-            let mut record = self
-                .blob(account, container, blob, "")?
-                .ok_or_else(|| StorageError::new(ErrorCode::BlobNotFound))?;
-            check(&record)?;
-            let (lease, outcome) = record.lease.apply(action, self.clock.now_ms())?;
-            record.lease = lease;
-            self.data
-                .insert(keys::blob(account, container, blob, ""), encode(&record))
-                .map_err(internal)?;
-            (record, outcome)
-        };
-        self.durable().await?;
-        Ok(result)
+        let now = self.clock.now_ms();
+        let mut outcome = None;
+        let record = self
+            .change_blob(account, container, blob, false, |record| {
+                check(record)?;
+                let (lease, o) = record.lease.apply(action, now)?;
+                record.lease = lease;
+                outcome = Some(o);
+                Ok(())
+            })
+            .await?;
+        let outcome = outcome.ok_or_else(|| internal("lease outcome missing"))?;
+        Ok((record, outcome))
     }
 
     /// Applies a lease action to a container (ETag unchanged).
