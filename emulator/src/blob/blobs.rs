@@ -212,14 +212,8 @@ pub async fn put(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body) -> Resu
                 blocks: Vec::new(),
                 properties,
                 metadata,
-                etag,
-                last_modified_ms: now,
-                created_ms: cur.map_or(now, |c| c.created_ms),
-                append_blocks: 0,
-                sealed: false,
-                lease: cur.map(|c| c.lease.clone()).unwrap_or_default(),
-                copy: None,
                 tags: tags.unwrap_or_default(),
+                ..BlobRecord::successor(cur, now, etag)
             },
         )
         .await;

@@ -134,14 +134,8 @@ pub async fn put_block_list(
                 blocks,
                 properties,
                 metadata,
-                etag,
-                last_modified_ms: now,
-                created_ms: cur.map_or(now, |c| c.created_ms),
-                append_blocks: 0,
-                sealed: false,
-                lease: cur.map(|c| c.lease.clone()).unwrap_or_default(),
-                copy: None,
                 tags: tags.unwrap_or_default(),
+                ..BlobRecord::successor(cur, now, etag)
             },
         )
         .await?;

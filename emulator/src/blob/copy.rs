@@ -133,12 +133,7 @@ async fn finish(
                 } else {
                     metadata
                 },
-                etag,
-                last_modified_ms: now,
-                created_ms: cur.map_or(now, |c| c.created_ms),
                 append_blocks: source.append_blocks,
-                sealed: false,
-                lease: cur.map(|c| c.lease.clone()).unwrap_or_default(),
                 tags: tags.unwrap_or_default(),
                 copy: Some(CopyInfo {
                     id: copy_id.clone(),
@@ -146,6 +141,7 @@ async fn finish(
                     length,
                     completed_ms: now,
                 }),
+                ..BlobRecord::successor(cur, now, etag)
             },
         )
         .await;

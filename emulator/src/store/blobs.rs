@@ -105,6 +105,18 @@ impl BlobRecord {
         }
     }
 
+    /// The fields a new version of a blob starts from: fresh ETag and times, creation time
+    /// and lease carried over from the version it replaces; callers fill in the content.
+    pub fn successor(current: Option<&BlobRecord>, now_ms: i64, etag: String) -> BlobRecord {
+        BlobRecord {
+            etag,
+            last_modified_ms: now_ms,
+            created_ms: current.map_or(now_ms, |c| c.created_ms),
+            lease: current.map(|c| c.lease.clone()).unwrap_or_default(),
+            ..BlobRecord::uncommitted()
+        }
+    }
+
     pub fn len(&self) -> u64 {
         extents::total_len(&self.pieces)
     }
