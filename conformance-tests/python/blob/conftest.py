@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Iterator, List, Optional
 
 import pytest
+from procs import free_port as _free_port, stop as _stop, wait_listening as _wait_listening
 from azure.storage.blob import BlobLeaseClient, BlobServiceClient, ContainerClient
 
 from blob_helpers import unique_name
@@ -65,36 +66,6 @@ class BlobTarget:
 
 # --------------------------------------------------------------------------------------
 # process management
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_listening(port: int, proc: subprocess.Popen, timeout: float, what: str, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}:\n{log.read_text(errors='replace')}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{what} did not listen on port {port} within {timeout}s:\n{log.read_text(errors='replace')}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 def _blob_target(name: str, endpoint: str, proc: Optional[subprocess.Popen]) -> BlobTarget:
