@@ -1,6 +1,5 @@
 //! SDK clients signed with our Shared Key policy, and the error shape tests assert on.
 
-use crate::SharedKeyPolicy;
 use azure_core::error::ErrorKind;
 use azure_core::http::policies::Policy;
 use azure_core::http::{ClientOptions, RetryOptions, Url};
@@ -12,7 +11,7 @@ use std::sync::Arc;
 /// hide the status a test asserts on).
 pub fn shared_key_options(account: &str, key: &str) -> ClientOptions {
     ClientOptions {
-        per_try_policies: vec![Arc::new(SharedKeyPolicy::new(account, key)) as Arc<dyn Policy>],
+        per_try_policies: vec![Arc::new(crate::shared_key::policy(account, key)) as Arc<dyn Policy>],
         retry: RetryOptions::none(),
         ..Default::default()
     }
