@@ -4,7 +4,11 @@ use clap::Parser;
 use std::time::Duration;
 
 #[derive(Parser, Clone, Debug)]
-#[command(name = "worker", version, about = "Makes thumbnails and watermarked copies of uploaded images")]
+#[command(
+    name = "worker",
+    version,
+    about = "Makes thumbnails and watermarked copies of uploaded images"
+)]
 pub struct Config {
     /// Storage account to use (Azure, Azurite or this repository's emulator).
     #[arg(
@@ -16,7 +20,7 @@ pub struct Config {
     pub connection_string: String,
 
     /// Work queue; failures go to `<queue>-poison`.
-    #[arg(long, env = "WORKER_QUEUE", default_value = storage_client::job::DEFAULT_QUEUE)]
+    #[arg(long, env = "IMAGE_QUEUE", default_value = storage_client::job::DEFAULT_QUEUE)]
     pub queue: String,
 
     /// Jobs processed at the same time.

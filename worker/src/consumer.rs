@@ -67,7 +67,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             .queue
             .receive_messages(Some(QueueClientReceiveMessagesOptions {
                 number_of_messages: Some(i32::try_from(permits.len()).unwrap_or(1)),
-                visibility_timeout: Some(i32::try_from(config.visibility_timeout.max(1)).unwrap_or(30)),
+                visibility_timeout: Some(
+                    i32::try_from(config.visibility_timeout.max(1)).unwrap_or(30),
+                ),
                 ..Default::default()
             }))
             .await
@@ -108,7 +110,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     })
     .await;
     if drained.is_err() {
-        info!(in_flight = running.len(), "grace period over: releasing running jobs");
+        info!(
+            in_flight = running.len(),
+            "grace period over: releasing running jobs"
+        );
         stop_jobs.cancel();
         let mut released = 0;
         while let Some(r) = running.join_next().await {

@@ -93,13 +93,30 @@ pub async fn handle(shared: Arc<Shared>, msg: ReceivedMessage, stop: Cancellatio
     let job_id = parsed.as_ref().ok().map(|m| m.id.clone());
     let outcome = match parsed {
         Err(e) => {
-            poison(&shared, &message_id, &receipt, &text, &format!("malformed job message: {e}"), dequeue_count, None)
-                .await
+            poison(
+                &shared,
+                &message_id,
+                &receipt,
+                &text,
+                &format!("malformed job message: {e}"),
+                dequeue_count,
+                None,
+            )
+            .await
         }
         Ok(m) if dequeue_count > u64::from(shared.config.max_dequeue) => {
             let reason = format!("gave up after {} deliveries", dequeue_count - 1);
             let record = load_record(&shared, &m).await;
-            poison(&shared, &message_id, &receipt, &text, &reason, dequeue_count, Some(record)).await
+            poison(
+                &shared,
+                &message_id,
+                &receipt,
+                &text,
+                &reason,
+                dequeue_count,
+                Some(record),
+            )
+            .await
         }
         Ok(m) => {
             let renewal = spawn_renewal(shared.clone(), message_id.clone(), receipt.clone());
@@ -113,7 +130,7 @@ pub async fn handle(shared: Arc<Shared>, msg: ReceivedMessage, stop: Cancellatio
                     let r = delete_message(&shared, &message_id, &receipt).await;
                     info!(
                         job = %m.id,
-                        message = %message_id,
+                        msg_id = %message_id,
                         dequeue = dequeue_count,
                         download_ms = timings.download.as_millis() as u64,
                         process_ms = timings.process.as_millis() as u64,
@@ -127,18 +144,36 @@ pub async fn handle(shared: Arc<Shared>, msg: ReceivedMessage, stop: Cancellatio
                 }
                 Some(Err(Failure::Permanent(reason))) => {
                     let record = load_record(&shared, &m).await;
-                    poison(&shared, &message_id, &receipt, &text, &reason, dequeue_count, Some(record)).await
+                    poison(
+                        &shared,
+                        &message_id,
+                        &receipt,
+                        &text,
+                        &reason,
+                        dequeue_count,
+                        Some(record),
+                    )
+                    .await
                 }
                 Some(Err(Failure::Transient(reason))) => {
                     let mut record = load_record(&shared, &m).await;
                     record.state = JobState::Queued;
-                    record.reason = Some(format!("attempt {dequeue_count} failed, will retry: {reason}"));
+                    record.reason = Some(format!(
+                        "attempt {dequeue_count} failed, will retry: {reason}"
+                    ));
                     record.updated = now_rfc3339(Utc::now());
                     let _ = shared.jobs.put(&record).await;
                     // Back off a little more on each delivery before the next try.
-                    let delay = 2u32.saturating_pow(u32::try_from(dequeue_count).unwrap_or(6).min(6));
-                    release(&shared, &message_id, &receipt, i32::try_from(delay).unwrap_or(60)).await;
-                    warn!(job = %m.id, message = %message_id, dequeue = dequeue_count, total_ms = started.elapsed().as_millis() as u64, outcome = "retry", %reason, "job failed, will retry");
+                    let delay =
+                        2u32.saturating_pow(u32::try_from(dequeue_count).unwrap_or(6).min(6));
+                    release(
+                        &shared,
+                        &message_id,
+                        &receipt,
+                        i32::try_from(delay).unwrap_or(60),
+                    )
+                    .await;
+                    warn!(job = %m.id, msg_id = %message_id, dequeue = dequeue_count, total_ms = started.elapsed().as_millis() as u64, outcome = "retry", %reason, "job failed, will retry");
                     return Outcome::Retry;
                 }
                 None => {
@@ -148,14 +183,14 @@ pub async fn handle(shared: Arc<Shared>, msg: ReceivedMessage, stop: Cancellatio
                     record.updated = now_rfc3339(Utc::now());
                     let _ = shared.jobs.put(&record).await;
                     release(&shared, &message_id, &receipt, 0).await;
-                    info!(job = %m.id, message = %message_id, dequeue = dequeue_count, total_ms = started.elapsed().as_millis() as u64, outcome = "released", "job released on shutdown");
+                    info!(job = %m.id, msg_id = %message_id, dequeue = dequeue_count, total_ms = started.elapsed().as_millis() as u64, outcome = "released", "job released on shutdown");
                     return Outcome::Released;
                 }
             }
         }
     };
     let id = job_id.map(|i| i.to_string()).unwrap_or_else(|| "-".into());
-    warn!(job = %id, message = %message_id, dequeue = dequeue_count, total_ms = started.elapsed().as_millis() as u64, outcome = "poisoned", "job moved to the poison queue");
+    warn!(job = %id, msg_id = %message_id, dequeue = dequeue_count, total_ms = started.elapsed().as_millis() as u64, outcome = "poisoned", "job moved to the poison queue");
     outcome
 }
 
@@ -174,7 +209,11 @@ async fn load_record(shared: &Shared, m: &JobMessage) -> JobRecord {
     }
 }
 
-async fn run(shared: &Shared, m: &JobMessage, dequeue_count: u64) -> Result<(JobRecord, Timings), Failure> {
+async fn run(
+    shared: &Shared,
+    m: &JobMessage,
+    dequeue_count: u64,
+) -> Result<(JobRecord, Timings), Failure> {
     let t0 = Instant::now();
     let mut record = load_record(shared, m).await;
     record.state = JobState::Processing;
@@ -213,7 +252,10 @@ async fn run(shared: &Shared, m: &JobMessage, dequeue_count: u64) -> Result<(Job
     let thumbnails = shared.storage.container(job::THUMBNAILS);
     let original_ref = format!("{}/{}", m.container, m.blob);
     let mut outputs = Vec::new();
-    for (kind, r) in [("thumbnail", &renditions.thumbnail), ("web", &renditions.web)] {
+    for (kind, r) in [
+        ("thumbnail", &renditions.thumbnail),
+        ("web", &renditions.web),
+    ] {
         let name = format!("{}/{kind}-{}.jpg", m.id, r.width.max(r.height));
         let meta = HashMap::from([
             ("original".to_string(), sanitize(&original_ref)),
@@ -262,7 +304,13 @@ async fn run(shared: &Shared, m: &JobMessage, dequeue_count: u64) -> Result<(Job
 /// Metadata values must be ASCII.
 fn sanitize(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -290,7 +338,7 @@ fn spawn_renewal(
                     }
                 }
                 Err(e) => {
-                    warn!(message = %message_id, error = %e, "visibility renewal failed");
+                    warn!(msg_id = %message_id, error = %e, "visibility renewal failed");
                     if e.http_status() == Some(StatusCode::NotFound) {
                         return;
                     }
@@ -302,12 +350,16 @@ fn spawn_renewal(
 
 async fn delete_message(shared: &Shared, message_id: &str, receipt: &Mutex<String>) -> bool {
     let receipt = receipt.lock().await;
-    match shared.queue.delete_message(message_id, &receipt, None).await {
+    match shared
+        .queue
+        .delete_message(message_id, &receipt, None)
+        .await
+    {
         Ok(_) => true,
         Err(e) => {
             // 404: the visibility timeout passed and someone else holds it now; their run
             // writes the same outputs.
-            warn!(message = %message_id, error = %e, "could not delete the finished message");
+            warn!(msg_id = %message_id, error = %e, "could not delete the finished message");
             false
         }
     }
@@ -320,7 +372,7 @@ async fn release(shared: &Shared, message_id: &str, receipt: &Mutex<String>, aft
         .update_message(message_id, &receipt, after_secs, None)
         .await
     {
-        warn!(message = %message_id, error = %e, "could not release the message");
+        warn!(msg_id = %message_id, error = %e, "could not release the message");
     }
 }
 
@@ -359,7 +411,7 @@ async fn poison(
         Err(_) => return Outcome::Retry,
     };
     if let Err(e) = shared.poison.send_message(content, None).await {
-        warn!(message = %message_id, error = %e, "could not write to the poison queue");
+        warn!(msg_id = %message_id, error = %e, "could not write to the poison queue");
         return Outcome::Retry;
     }
     if delete_message(shared, message_id, receipt).await {

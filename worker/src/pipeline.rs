@@ -33,7 +33,10 @@ pub enum PipelineError {
 impl PipelineError {
     /// Whether retrying can ever help: bad input stays bad.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, PipelineError::UnknownFormat | PipelineError::Decode(_))
+        matches!(
+            self,
+            PipelineError::UnknownFormat | PipelineError::Decode(_)
+        )
     }
 }
 
@@ -114,8 +117,13 @@ fn resize(src: &RgbImage, w: u32, h: u32) -> Result<RgbImage, PipelineError> {
         return Ok(src.clone());
     }
     let err = |e: &dyn std::fmt::Display| PipelineError::Resize(e.to_string());
-    let src_view = Image::from_vec_u8(src.width(), src.height(), src.as_raw().clone(), PixelType::U8x3)
-        .map_err(|e| err(&e))?;
+    let src_view = Image::from_vec_u8(
+        src.width(),
+        src.height(),
+        src.as_raw().clone(),
+        PixelType::U8x3,
+    )
+    .map_err(|e| err(&e))?;
     let mut dst = Image::new(w, h, PixelType::U8x3);
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(
         fast_image_resize::FilterType::Lanczos3,
@@ -195,7 +203,12 @@ mod tests {
     #[test]
     fn every_input_format_gives_both_sizes() {
         let src = DynamicImage::ImageRgb8(gradient(2000, 1500));
-        for format in [ImageFormat::Jpeg, ImageFormat::Png, ImageFormat::WebP, ImageFormat::Gif] {
+        for format in [
+            ImageFormat::Jpeg,
+            ImageFormat::Png,
+            ImageFormat::WebP,
+            ImageFormat::Gif,
+        ] {
             let input = if format == ImageFormat::Gif {
                 // GIF is palette-based; encode an RGBA frame.
                 encoded(&DynamicImage::ImageRgba8(src.to_rgba8()), format)
@@ -205,7 +218,11 @@ mod tests {
             let r = process(&input, "PREVIEW").unwrap();
             assert_eq!(r.format, format);
             assert_eq!((r.source_width, r.source_height), (2000, 1500));
-            assert_eq!((r.thumbnail.width, r.thumbnail.height), (256, 192), "{format:?}");
+            assert_eq!(
+                (r.thumbnail.width, r.thumbnail.height),
+                (256, 192),
+                "{format:?}"
+            );
             assert_eq!(dims(&r.thumbnail.jpeg), (256, 192));
             assert_eq!((r.web.width, r.web.height), (1024, 768));
             assert_eq!(dims(&r.web.jpeg), (1024, 768));
@@ -214,7 +231,10 @@ mod tests {
 
     #[test]
     fn small_images_are_not_enlarged() {
-        let input = encoded(&DynamicImage::ImageRgb8(gradient(120, 80)), ImageFormat::Png);
+        let input = encoded(
+            &DynamicImage::ImageRgb8(gradient(120, 80)),
+            ImageFormat::Png,
+        );
         let r = process(&input, "PREVIEW").unwrap();
         assert_eq!((r.thumbnail.width, r.thumbnail.height), (120, 80));
         assert_eq!((r.web.width, r.web.height), (120, 80));
@@ -234,7 +254,9 @@ mod tests {
         assert!(bright_in_mark > 200, "watermark missing: {bright_in_mark}");
         // Away from the mark the picture is untouched (JPEG noise aside).
         assert!(web.get_pixel(10, 10).0[0] < 60);
-        let thumb = image::load_from_memory(&r.thumbnail.jpeg).unwrap().into_rgb8();
+        let thumb = image::load_from_memory(&r.thumbnail.jpeg)
+            .unwrap()
+            .into_rgb8();
         assert!(thumb.pixels().all(|p| p.0[0] < 70), "thumbnail is unmarked");
     }
 
@@ -246,13 +268,18 @@ mod tests {
             .write_image(img.as_raw(), 300, 300, image::ExtendedColorType::Rgba8)
             .unwrap();
         let r = process(&png, "X").unwrap();
-        let thumb = image::load_from_memory(&r.thumbnail.jpeg).unwrap().into_rgb8();
+        let thumb = image::load_from_memory(&r.thumbnail.jpeg)
+            .unwrap()
+            .into_rgb8();
         assert!(thumb.get_pixel(5, 5).0.iter().all(|&c| c > 245));
     }
 
     #[test]
     fn same_input_same_bytes() {
-        let input = encoded(&DynamicImage::ImageRgb8(gradient(900, 700)), ImageFormat::Jpeg);
+        let input = encoded(
+            &DynamicImage::ImageRgb8(gradient(900, 700)),
+            ImageFormat::Jpeg,
+        );
         let a = process(&input, "PREVIEW").unwrap();
         let b = process(&input, "PREVIEW").unwrap();
         assert_eq!(a.thumbnail.jpeg, b.thumbnail.jpeg);
@@ -261,7 +288,10 @@ mod tests {
 
     #[test]
     fn corrupt_and_foreign_input_is_rejected_permanently() {
-        let mut truncated = encoded(&DynamicImage::ImageRgb8(gradient(400, 300)), ImageFormat::Png);
+        let mut truncated = encoded(
+            &DynamicImage::ImageRgb8(gradient(400, 300)),
+            ImageFormat::Png,
+        );
         truncated.truncate(200);
         let cases: [(&[u8], &str); 4] = [
             (b"", "UnknownFormat"),
@@ -275,8 +305,14 @@ mod tests {
             assert!(e.is_permanent());
         }
         // A BMP is an image, but not one we accept.
-        assert_eq!(image::guess_format(b"BM\0\0\0\0").unwrap(), ImageFormat::Bmp);
-        assert!(matches!(process(b"BM\0\0\0\0", "X"), Err(PipelineError::UnknownFormat)));
+        assert_eq!(
+            image::guess_format(b"BM\0\0\0\0").unwrap(),
+            ImageFormat::Bmp
+        );
+        assert!(matches!(
+            process(b"BM\0\0\0\0", "X"),
+            Err(PipelineError::UnknownFormat)
+        ));
     }
 
     #[test]
@@ -290,7 +326,10 @@ mod tests {
         let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC).checksum(&png[12..29]);
         png[29..33].copy_from_slice(&crc.to_be_bytes());
         let e = process(&png, "X").unwrap_err();
-        assert!(e.to_string().contains("limit") || e.to_string().contains("Limit"), "{e}");
+        assert!(
+            e.to_string().contains("limit") || e.to_string().contains("Limit"),
+            "{e}"
+        );
         assert!(matches!(process(&png, "X"), Err(PipelineError::Decode(_))));
     }
 }

@@ -1,0 +1,67 @@
+//! App settings: flags, each also readable from the environment (for containers).
+
+use clap::{Parser, ValueEnum};
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ImageUrls {
+    /// Short-lived read-only SAS URLs straight to Blob storage (needs an account key and a
+    /// blob endpoint the browser can reach).
+    Sas,
+    /// Images are streamed through the app (works wherever the app is reachable).
+    Proxy,
+}
+
+#[derive(Parser, Clone, Debug)]
+#[command(
+    name = "app",
+    version,
+    about = "Upload images; see them resized and watermarked"
+)]
+pub struct Config {
+    /// Storage account to use (Azure, Azurite or this repository's emulator).
+    #[arg(
+        long,
+        env = "AZURE_STORAGE_CONNECTION_STRING",
+        default_value = storage_client::DEFAULT_CONNECTION_STRING,
+        hide_env_values = true
+    )]
+    pub connection_string: String,
+
+    /// Address to listen on (port 0 picks a free port and prints it).
+    #[arg(long, env = "APP_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: String,
+
+    /// Work queue the worker reads; its poison queue is `<queue>-poison`.
+    #[arg(long, env = "IMAGE_QUEUE", default_value = storage_client::job::DEFAULT_QUEUE)]
+    pub queue: String,
+
+    /// Largest accepted image, in bytes.
+    #[arg(long, env = "APP_MAX_UPLOAD_BYTES", default_value_t = 20 * 1024 * 1024)]
+    pub max_upload_bytes: u64,
+
+    /// Most files in one upload.
+    #[arg(long, env = "APP_MAX_FILES", default_value_t = 20)]
+    pub max_files: usize,
+
+    /// How the browser gets images.
+    #[arg(long, env = "APP_IMAGE_URLS", value_enum, default_value_t = ImageUrls::Sas)]
+    pub image_urls: ImageUrls,
+
+    /// Uploads listed in the gallery.
+    #[arg(long, env = "APP_GALLERY_SIZE", default_value_t = 100)]
+    pub gallery_size: usize,
+}
+
+impl Config {
+    pub fn defaults(connection_string: &str) -> Config {
+        Config {
+            connection_string: connection_string.to_string(),
+            listen: "127.0.0.1:3000".to_string(),
+            queue: storage_client::job::DEFAULT_QUEUE.to_string(),
+            max_upload_bytes: 20 * 1024 * 1024,
+            max_files: 20,
+            image_urls: ImageUrls::Sas,
+            gallery_size: 100,
+        }
+    }
+}

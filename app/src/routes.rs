@@ -1,0 +1,315 @@
+//! HTTP routes: pages, the upload form's target, the JSON the pages poll, the image proxy
+//! and the health check.
+
+use crate::state::{AppState, JobView};
+use crate::upload::{self, UploadError};
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use futures::TryStreamExt;
+use minijinja::context;
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+use storage_client::job::{poison_queue, JobId, THUMBNAILS, UPLOADS};
+use storage_client::job_store::queue_depth;
+use tracing::warn;
+
+type Shared = State<Arc<AppState>>;
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let files = u64::try_from(state.config.max_files.max(1)).unwrap_or(1);
+    // Room for every file at the limit plus the form's own bytes; each file is still cut
+    // off at its own limit while streaming.
+    let body_limit = state
+        .config
+        .max_upload_bytes
+        .saturating_mul(files)
+        .saturating_add(1024 * 1024);
+    Router::new()
+        .route("/", get(index))
+        .route(
+            "/upload",
+            post(upload).layer(DefaultBodyLimit::max(
+                usize::try_from(body_limit).unwrap_or(usize::MAX),
+            )),
+        )
+        .route("/gallery", get(gallery))
+        .route("/jobs/{id}", get(job_page))
+        .route("/api/jobs", get(api_jobs))
+        .route("/api/jobs/{id}", get(api_job))
+        .route("/media/{container}/{*blob}", get(media))
+        .route("/healthz", get(healthz))
+        .route("/static/app.js", get(app_js))
+        .route("/static/app.css", get(app_css))
+        .with_state(state)
+}
+
+fn page(state: &AppState, status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
+    match state.templates.render(name, ctx) {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            warn!(template = name, error = %e, "template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()
+        }
+    }
+}
+
+fn error_page(state: &AppState, status: StatusCode, title: &str, message: &str) -> Response {
+    page(
+        state,
+        status,
+        "error.html",
+        context! { status => status.as_u16(), title => title, message => message },
+    )
+}
+
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"))
+}
+
+#[derive(Serialize)]
+struct Overview {
+    queue: String,
+    queue_depth: Option<u64>,
+    poison_count: Option<u64>,
+    jobs: Vec<JobView>,
+}
+
+async fn overview(state: &AppState, limit: usize) -> Result<Overview, azure_core::Error> {
+    let now = Utc::now();
+    let poison_name = poison_queue(&state.config.queue);
+    let (records, depth, poison) = tokio::join!(
+        state.jobs.recent(limit),
+        queue_depth(&state.storage, &state.config.queue),
+        queue_depth(&state.storage, &poison_name),
+    );
+    Ok(Overview {
+        queue: state.config.queue.clone(),
+        queue_depth: depth.ok(),
+        poison_count: poison.ok(),
+        jobs: records?.iter().map(|r| state.view(r, now)).collect(),
+    })
+}
+
+async fn index(State(state): Shared) -> Response {
+    let recent = overview(&state, 8).await;
+    let (jobs, error) = match recent {
+        Ok(o) => (o.jobs, None),
+        Err(e) => (Vec::new(), Some(e.to_string())),
+    };
+    page(
+        &state,
+        StatusCode::OK,
+        "index.html",
+        context! {
+            jobs => jobs,
+            storage_error => error,
+            max_mib => state.config.max_upload_bytes.div_ceil(1024 * 1024),
+            max_files => state.config.max_files,
+        },
+    )
+}
+
+async fn upload(State(state): Shared, headers: HeaderMap, form: Multipart) -> Response {
+    let json = wants_json(&headers);
+    match upload::accept(&state, form).await {
+        Ok(ids) => {
+            let now = Utc::now();
+            let mut jobs = Vec::new();
+            for id in &ids {
+                if let Ok(Some(r)) = state.jobs.get(id).await {
+                    jobs.push(state.view(&r, now));
+                }
+            }
+            if json {
+                let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+                return (
+                    StatusCode::CREATED,
+                    Json(serde_json::json!({ "jobs": ids })),
+                )
+                    .into_response();
+            }
+            page(
+                &state,
+                StatusCode::CREATED,
+                "upload_success.html",
+                context! { jobs => jobs },
+            )
+        }
+        Err(e) => {
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            if matches!(e, UploadError::Storage(_)) {
+                warn!(error = %e, "upload failed");
+            }
+            if json {
+                return (
+                    status,
+                    Json(serde_json::json!({ "error": e.to_string(), "title": e.title() })),
+                )
+                    .into_response();
+            }
+            error_page(&state, status, e.title(), &e.to_string())
+        }
+    }
+}
+
+async fn gallery(State(state): Shared) -> Response {
+    match overview(&state, state.config.gallery_size).await {
+        Ok(o) => page(
+            &state,
+            StatusCode::OK,
+            "gallery.html",
+            context! { overview => o },
+        ),
+        Err(e) => error_page(
+            &state,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Storage unavailable",
+            &e.to_string(),
+        ),
+    }
+}
+
+async fn find(state: &AppState, id: &str) -> Result<Option<JobView>, azure_core::Error> {
+    let Ok(id) = JobId::parse(id) else {
+        return Ok(None);
+    };
+    Ok(state
+        .jobs
+        .get(&id)
+        .await?
+        .map(|r| state.view(&r, Utc::now())))
+}
+
+async fn job_page(State(state): Shared, Path(id): Path<String>) -> Response {
+    match find(&state, &id).await {
+        Ok(Some(job)) => page(&state, StatusCode::OK, "job.html", context! { job => job }),
+        Ok(None) => error_page(
+            &state,
+            StatusCode::NOT_FOUND,
+            "No such upload",
+            "There is no upload with this id.",
+        ),
+        Err(e) => error_page(
+            &state,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Storage unavailable",
+            &e.to_string(),
+        ),
+    }
+}
+
+async fn api_jobs(State(state): Shared) -> Response {
+    match overview(&state, state.config.gallery_size).await {
+        Ok(o) => no_store(Json(o).into_response()),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "error": e.to_string() })),
+        )
+            .into_response(),
+    }
+}
+
+async fn api_job(State(state): Shared, Path(id): Path<String>) -> Response {
+    match find(&state, &id).await {
+        Ok(Some(job)) => no_store(Json(job).into_response()),
+        Ok(None) => (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({ "error": "no such job" })),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "error": e.to_string() })),
+        )
+            .into_response(),
+    }
+}
+
+fn no_store(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// Streams an image through the app (when SAS URLs cannot be used).
+async fn media(State(state): Shared, Path((container, blob)): Path<(String, String)>) -> Response {
+    if container != UPLOADS && container != THUMBNAILS {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let client = state.storage.container(&container).blob_client(&blob);
+    match client.download(None).await {
+        Ok(d) => {
+            let content_type = d
+                .properties
+                .content_type
+                .clone()
+                .unwrap_or_else(|| "application/octet-stream".into());
+            let mut builder = Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, content_type)
+                .header(header::CACHE_CONTROL, "private, max-age=300")
+                .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+            if let Some(len) = d.properties.content_length {
+                builder = builder.header(header::CONTENT_LENGTH, len);
+            }
+            let body = Body::from_stream(d.body.map_err(std::io::Error::other));
+            builder
+                .body(body)
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        }
+        Err(e) if e.http_status() == Some(azure_core::http::StatusCode::NotFound) => {
+            StatusCode::NOT_FOUND.into_response()
+        }
+        Err(e) => {
+            warn!(error = %e, "media proxy failed");
+            StatusCode::BAD_GATEWAY.into_response()
+        }
+    }
+}
+
+/// Ready when storage answers (orchestrators restart or hold traffic otherwise).
+async fn healthz(State(state): Shared) -> Response {
+    let probe = tokio::time::timeout(
+        Duration::from_secs(3),
+        queue_depth(&state.storage, &state.config.queue),
+    )
+    .await;
+    match probe {
+        Ok(Ok(_)) => no_store(Json(serde_json::json!({ "status": "ok" })).into_response()),
+        Ok(Err(e)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "status": "unavailable", "error": e.to_string() })),
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "status": "unavailable", "error": "storage timed out" })),
+        )
+            .into_response(),
+    }
+}
+
+async fn app_js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../static/app.js"),
+    )
+        .into_response()
+}
+
+async fn app_css() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("../static/app.css"),
+    )
+        .into_response()
+}
