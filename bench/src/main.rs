@@ -4,7 +4,7 @@
 //!
 //! Every loop is bounded in time and count and stops by itself; only loopback is used.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use bytes::Bytes;
 use clap::Parser;
 use conformance_tests::{account_sas_query, EmulatorProcess, DEV_ACCOUNT, DEV_KEY};
@@ -13,7 +13,6 @@ use hyper::{Method, Request};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -291,57 +290,10 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-struct Azurite {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
+type Azurite = conformance_tests::target::AzuriteProcess;
 
-impl Drop for Azurite {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-/// Starts Azurite's `kind` (queue or blob) service on a free port, on disk.
-fn start_azurite(bin: &PathBuf, kind: &str) -> Result<Azurite> {
-    let dir = tempfile::tempdir()?;
-    let port = free_port()?;
-    let child = Command::new(bin)
-        .args([
-            &format!("--{kind}Host"),
-            "127.0.0.1",
-            &format!("--{kind}Port"),
-            &port.to_string(),
-            "--skipApiVersionCheck",
-            "--disableTelemetry",
-            "--silent",
-            "--location",
-        ])
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {}", bin.display()))?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            bail!("Azurite did not start");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(Azurite {
-        child,
-        port,
-        _dir: dir,
-    })
+fn start_azurite(bin: &std::path::Path, kind: &str) -> Result<Azurite> {
+    Azurite::start(bin, kind, false)
 }
 
 /// Put Blob and Get Blob at each size and concurrency. Small blobs count operations;
@@ -655,7 +607,7 @@ async fn main() -> Result<()> {
     let mut peak_az = 0;
     if !args.no_azurite && run_queue {
         let az = start_azurite(&args.azurite, "queue")?;
-        let pid = az.child.id();
+        let pid = az.pid();
         idle_az = rss_kib(pid);
         peak_az = idle_az;
         eprintln!("Azurite queue (on disk), pid {pid}");
@@ -664,7 +616,7 @@ async fn main() -> Result<()> {
     }
     if !args.no_azurite && run_blob {
         let az = start_azurite(&args.azurite_blob, "blob")?;
-        let pid = az.child.id();
+        let pid = az.pid();
         idle_az = idle_az.max(rss_kib(pid));
         peak_az = peak_az.max(idle_az);
         eprintln!("Azurite blob (on disk), pid {pid}");

@@ -5,6 +5,7 @@
 
 pub mod clients;
 pub mod shared_key;
+pub mod system;
 pub mod target;
 
 pub use shared_key::{account_sas_query, SharedKeyPolicy};

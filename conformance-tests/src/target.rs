@@ -238,3 +238,95 @@ impl Target {
         }
     }
 }
+
+/// A free loopback port (racy in theory; the OS rarely hands the same one out twice soon).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Where an Azurite binary is: the env var if set, else the repository's pinned install.
+pub fn azurite_bin(kind: &str) -> PathBuf {
+    let var = if kind == "blob" {
+        "AZURITE_BLOB_BIN"
+    } else {
+        "AZURITE_BIN"
+    };
+    if let Ok(p) = std::env::var(var) {
+        return PathBuf::from(p);
+    }
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tools/azurite/node_modules/.bin")
+        .join(format!("azurite-{kind}"));
+    assert!(
+        bin.exists(),
+        "{} is missing: run scripts/setup.sh (or set {var})",
+        bin.display()
+    );
+    bin
+}
+
+/// One Azurite service (`queue` or `blob`) on a free loopback port. Killed when dropped.
+pub struct AzuriteProcess {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl AzuriteProcess {
+    /// Starts `bin` for `kind`, on disk in a temporary folder (or in memory), and waits
+    /// until it accepts connections.
+    pub fn start(bin: &Path, kind: &str, in_memory: bool) -> anyhow::Result<AzuriteProcess> {
+        let dir = tempfile::tempdir()?;
+        let port = free_port();
+        let mut cmd = Command::new(bin);
+        cmd.args([
+            &format!("--{kind}Host"),
+            "127.0.0.1",
+            &format!("--{kind}Port"),
+            &port.to_string(),
+            "--skipApiVersionCheck",
+            "--disableTelemetry",
+            "--silent",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        if in_memory {
+            cmd.arg("--inMemoryPersistence");
+        } else {
+            cmd.arg("--location").arg(dir.path());
+        }
+        let child = cmd
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("starting {}: {e}", bin.display()))?;
+        let mut az = AzuriteProcess {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = az.child.try_wait() {
+                anyhow::bail!("Azurite {kind} exited: {status}");
+            }
+            if std::time::Instant::now() > deadline {
+                anyhow::bail!("Azurite {kind} did not start");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(az)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for AzuriteProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

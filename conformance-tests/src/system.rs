@@ -1,0 +1,235 @@
+//! The whole system under test: storage (our emulator or Azurite), the `app` and `worker`
+//! binaries started as real processes on free loopback ports, logs kept in
+//! `target/e2e-logs/` for post-mortems.
+
+use crate::target::{azurite_bin, free_port, AzuriteProcess, EmulatorProcess};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// Storage the app and worker are pointed at.
+pub enum Storage {
+    Emulator(EmulatorProcess),
+    Azurite {
+        blob: AzuriteProcess,
+        queue: AzuriteProcess,
+    },
+}
+
+impl Storage {
+    pub fn emulator() -> Storage {
+        Storage::Emulator(EmulatorProcess::in_memory())
+    }
+
+    pub fn azurite() -> Storage {
+        let blob = AzuriteProcess::start(&azurite_bin("blob"), "blob", true).expect("Azurite blob");
+        let queue =
+            AzuriteProcess::start(&azurite_bin("queue"), "queue", true).expect("Azurite queue");
+        Storage::Azurite { blob, queue }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Storage::Emulator(_) => "emulator",
+            Storage::Azurite { .. } => "azurite",
+        }
+    }
+
+    pub fn connection_string(&self) -> String {
+        let (blob, queue) = match self {
+            Storage::Emulator(e) => (e.blob_base.clone(), e.queue_base.clone()),
+            Storage::Azurite { blob, queue } => (
+                format!("http://127.0.0.1:{}", blob.port),
+                format!("http://127.0.0.1:{}", queue.port),
+            ),
+        };
+        format!(
+            "DefaultEndpointsProtocol=http;AccountName={a};AccountKey={k};BlobEndpoint={blob}/{a};QueueEndpoint={queue}/{a};",
+            a = crate::DEV_ACCOUNT,
+            k = crate::DEV_KEY
+        )
+    }
+
+    /// Lets `seconds` of storage time pass: our emulator's clock is moved; Azurite's clock
+    /// is the wall clock, so there is nothing to do but wait (callers poll anyway).
+    pub fn let_time_pass(&self, seconds: u64) {
+        if let Storage::Emulator(e) = self {
+            e.advance_clock(seconds);
+        }
+    }
+}
+
+/// Where a workspace binary is: `<NAME>_BIN`, else the debug build.
+pub fn workspace_bin(name: &str) -> PathBuf {
+    if let Ok(p) = std::env::var(format!("{}_BIN", name.to_ascii_uppercase())) {
+        return PathBuf::from(p);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("target"));
+    let bin = target.join("debug").join(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build --workspace` first (or set {}_BIN)",
+        bin.display(),
+        name.to_ascii_uppercase()
+    );
+    bin
+}
+
+fn log_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-logs");
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+/// A running `app` or `worker`. Killed when dropped.
+pub struct Service {
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Service {
+    /// Starts `bin` with `args` and `env`, stdout and stderr to a log file named `label`.
+    pub fn start(bin: &str, label: &str, args: &[&str], env: &[(&str, String)]) -> Service {
+        let log = log_dir().join(format!("{label}-{}.log", std::process::id()));
+        let out = File::create(&log).expect("log file");
+        let err = out.try_clone().expect("log file");
+        let mut cmd = Command::new(workspace_bin(bin));
+        cmd.args(args)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("starting a service");
+        Service {
+            child: Some(child),
+            log,
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits for a line starting with `prefix` in the log; returns the rest of that line.
+    pub fn wait_for_line(&mut self, prefix: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(rest) = self
+                .log_text()
+                .lines()
+                .find_map(|l| l.strip_prefix(prefix).map(str::to_string))
+            {
+                return rest.trim().to_string();
+            }
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!(
+                        "service exited ({status}) before printing {prefix:?}:\n{}",
+                        self.log_text()
+                    );
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {prefix:?} within {timeout:?}:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL: the process gets no chance to clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then waits (bounded) for the exit status.
+    pub fn terminate(&mut self, timeout: Duration) -> ExitStatus {
+        let mut c = self.child.take().expect("service is running");
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = c.try_wait() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                let _ = c.wait();
+                panic!("no exit within {timeout:?} of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Starts the app on a free port; returns it and its base URL once it serves.
+pub fn start_app(
+    connection_string: &str,
+    label: &str,
+    env: &[(&str, String)],
+) -> (Service, String) {
+    let port = free_port();
+    let mut all = vec![
+        (
+            "AZURE_STORAGE_CONNECTION_STRING",
+            connection_string.to_string(),
+        ),
+        ("APP_LISTEN", format!("127.0.0.1:{port}")),
+    ];
+    all.extend(env.iter().cloned());
+    let mut app = Service::start("app", label, &[], &all);
+    let url = app.wait_for_line("App listening at ", Duration::from_secs(60));
+    (app, url)
+}
+
+/// Starts a worker with extra flags; returns once it has created its queues.
+pub fn start_worker(connection_string: &str, label: &str, args: &[&str]) -> Service {
+    let mut w = Service::start(
+        "worker",
+        label,
+        args,
+        &[(
+            "AZURE_STORAGE_CONNECTION_STRING",
+            connection_string.to_string(),
+        )],
+    );
+    let _ = w.wait_for_line_containing("worker started", Duration::from_secs(60));
+    w
+}
+
+impl Service {
+    /// Like [`Service::wait_for_line`] but matches anywhere in a line (tracing prefixes lines).
+    pub fn wait_for_line_containing(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(line) = self.log_text().lines().find(|l| l.contains(needle)) {
+                return line.to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no line with {needle:?} within {timeout:?}:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
