@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need, idempotently: a Python venv with the pinned Azure SDKs and
-# pytest, and the pinned Azurite from npm. Safe to run again; does nothing when up to date.
+# pytest, the pinned Azurite and playwright-core from npm, and Debian's Chromium for the
+# browser test. Safe to run again; does nothing when up to date.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -18,4 +19,17 @@ fi
 if [ ! -x tools/azurite/node_modules/.bin/azurite-queue ]; then
   echo "setup: installing Azurite (tools/azurite)"
   (cd tools/azurite && npm install --no-audit --no-fund --loglevel=error)
+fi
+
+if [ ! -d tools/browser/node_modules/playwright-core ]; then
+  echo "setup: installing playwright-core (tools/browser)"
+  (cd tools/browser && npm install --no-audit --no-fund --loglevel=error)
+fi
+
+if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+  echo "setup: installing Debian's chromium (for the browser test)"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
 fi
