@@ -50,6 +50,11 @@ pub struct Config {
     /// Uploads listed in the gallery.
     #[arg(long, env = "APP_GALLERY_SIZE", default_value_t = 100)]
     pub gallery_size: usize,
+
+    /// Instead of serving, ask the app on --listen for /healthz; exit 0 if healthy
+    /// (container health checks need no curl).
+    #[arg(long)]
+    pub healthcheck: bool,
 }
 
 impl Config {
@@ -62,6 +67,7 @@ impl Config {
             max_files: 20,
             image_urls: ImageUrls::Sas,
             gallery_size: 100,
+            healthcheck: false,
         }
     }
 }

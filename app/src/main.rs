@@ -10,6 +10,13 @@ async fn main() -> std::process::ExitCode {
         )
         .init();
     let config = app::Config::parse();
+    if config.healthcheck {
+        return if healthcheck(&config.listen) {
+            std::process::ExitCode::SUCCESS
+        } else {
+            std::process::ExitCode::FAILURE
+        };
+    }
     match run(config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -40,4 +47,27 @@ async fn stop_on_signal(shutdown: CancellationToken) {
         _ = tokio::signal::ctrl_c() => {},
     }
     shutdown.cancel();
+}
+
+/// GET /healthz on the listen address; true on 200.
+fn healthcheck(listen: &str) -> bool {
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+    let Some(mut addr) = listen.to_socket_addrs().ok().and_then(|mut a| a.next()) else {
+        return false;
+    };
+    if addr.ip().is_unspecified() {
+        addr = SocketAddr::from(([127, 0, 0, 1], addr.port()));
+    }
+    let timeout = std::time::Duration::from_secs(5);
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, timeout) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(timeout));
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    if s.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
 }

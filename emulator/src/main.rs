@@ -58,6 +58,34 @@ struct Cli {
     /// Store cache size in MiB.
     #[arg(long = "cacheMiB", default_value_t = 32)]
     cache_mib: u64,
+    /// Instead of serving, ask the emulator running on --blobHost/--blobPort whether it is
+    /// healthy; exit 0 if so (container health checks need no curl).
+    #[arg(long)]
+    healthcheck: bool,
+}
+
+/// GET /_emulator/health on the Blob port; true on 200.
+fn healthcheck(host: IpAddr, port: u16) -> bool {
+    use std::io::{Read, Write};
+    let host = if host.is_unspecified() {
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        host
+    };
+    let timeout = std::time::Duration::from_secs(3);
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&SocketAddr::new(host, port), timeout)
+    else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(timeout));
+    let request = format!(
+        "GET /_emulator/health HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
+    );
+    if s.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
 }
 
 fn init_logging(cli: &Cli) -> Result<(), String> {
@@ -114,6 +142,13 @@ async fn wait_for_signal() {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.healthcheck {
+        return if healthcheck(cli.blob_host, cli.blob_port) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
     if let Err(e) = init_logging(&cli) {
         eprintln!("emulator: {e}");
         return ExitCode::from(2);
