@@ -12,12 +12,19 @@ use std::time::Instant;
 
 fn main() {
     let (w, h) = (4000u32, 3000u32);
-    let src = RgbImage::from_fn(w, h, |x, y| Rgb([(x % 251) as u8, (y % 241) as u8, ((x ^ y) % 256) as u8]));
+    let src = RgbImage::from_fn(w, h, |x, y| {
+        Rgb([(x % 251) as u8, (y % 241) as u8, ((x ^ y) % 256) as u8])
+    });
     let rounds = 5;
     for (tw, th) in [(1024u32, 768u32), (256, 192)] {
         let t = Instant::now();
         for _ in 0..rounds {
-            std::hint::black_box(imageops::resize(&src, tw, th, imageops::FilterType::Lanczos3));
+            std::hint::black_box(imageops::resize(
+                &src,
+                tw,
+                th,
+                imageops::FilterType::Lanczos3,
+            ));
         }
         let slow = t.elapsed().as_secs_f64() / f64::from(rounds);
         let t = Instant::now();
@@ -26,7 +33,13 @@ fn main() {
             let view = Image::from_vec_u8(w, h, src.as_raw().clone(), PixelType::U8x3).unwrap();
             let mut dst = Image::new(tw, th, PixelType::U8x3);
             resizer
-                .resize(&view, &mut dst, &ResizeOptions::new().resize_alg(ResizeAlg::Convolution(fast_image_resize::FilterType::Lanczos3)))
+                .resize(
+                    &view,
+                    &mut dst,
+                    &ResizeOptions::new().resize_alg(ResizeAlg::Convolution(
+                        fast_image_resize::FilterType::Lanczos3,
+                    )),
+                )
                 .unwrap();
             std::hint::black_box(dst);
         }
@@ -39,7 +52,9 @@ fn main() {
         );
     }
     let mut jpeg = Cursor::new(Vec::new());
-    DynamicImage::ImageRgb8(src).write_to(&mut jpeg, ImageFormat::Jpeg).unwrap();
+    DynamicImage::ImageRgb8(src)
+        .write_to(&mut jpeg, ImageFormat::Jpeg)
+        .unwrap();
     let jpeg = jpeg.into_inner();
     let t = Instant::now();
     for _ in 0..rounds {
