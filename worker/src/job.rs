@@ -106,7 +106,11 @@ pub async fn handle(shared: Arc<Shared>, msg: ReceivedMessage, stop: Cancellatio
         }
         Ok(m) if dequeue_count > u64::from(shared.config.max_dequeue) => {
             let delivered = dequeue_count - 1;
-            let plural = if delivered == 1 { "delivery" } else { "deliveries" };
+            let plural = if delivered == 1 {
+                "delivery"
+            } else {
+                "deliveries"
+            };
             let reason = format!("gave up after {delivered} {plural}");
             let record = load_record(&shared, &m).await;
             poison(
