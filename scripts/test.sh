@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: formatting and lints, unit tests, the Rust SDK conformance suite (real
-# `emulator` binary on free ports), and the Python SDK suite against our emulator and
-# against Microsoft's Azurite (the differential run).
+# `emulator` binary on free ports), the app/worker end-to-end and browser tests, the kill -9
+# crash harness (short form), and the Python SDK suite against our emulator and against
+# Microsoft's Azurite (the differential run).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -20,6 +21,9 @@ export AZURITE_BLOB_BIN="$root/tools/azurite/node_modules/.bin/azurite-blob"
 
 echo "== Rust: unit tests and the official Rust SDK against the emulator"
 cargo test --workspace --quiet
+
+echo "== Crash harness, short form: kill -9 under mixed load, 50 cycles"
+target/debug/crash --cycles 50 --max-seconds 300 --emulator target/debug/emulator
 
 echo "== Python SDK suites (queue, blob) against Azurite (reference)"
 CONFORMANCE_TARGET=azurite .venv/bin/python -m pytest -q -p no:cacheprovider conformance-tests/python

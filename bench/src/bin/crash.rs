@@ -1,0 +1,934 @@
+//! Crash harness: mixed queue and blob load against the real `emulator` binary, SIGKILL at
+//! a random moment, restart on the same data folder, and check the store against the log of
+//! acknowledged operations:
+//!
+//! - the store opens after every kill;
+//! - no acknowledged message or blob is missing;
+//! - no blob differs from its acknowledged content (or, for a write in flight at the kill,
+//!   from the one it was replacing);
+//! - no acknowledged delete is undone;
+//! - no message id appears twice, ever.
+//!
+//! Bounded: `--cycles` kills or `--max-seconds`, whichever comes first. Loopback only.
+//!
+//!   target/release/crash --cycles 500                       # the long run
+//!   target/debug/crash --cycles 50 --emulator target/debug/emulator   # CI's short run
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use conformance_tests::{account_sas_query, EmulatorProcess, DEV_ACCOUNT, DEV_KEY};
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Parser, Debug)]
+#[command(about = "kill -9 the emulator under load, again and again, and check what it kept")]
+struct Args {
+    /// Kill/restart cycles.
+    #[arg(long, default_value_t = 50)]
+    cycles: u32,
+    /// Stop after this many seconds even if cycles remain.
+    #[arg(long, default_value_t = 600)]
+    max_seconds: u64,
+    /// The emulator binary.
+    #[arg(long, default_value = "target/release/emulator")]
+    emulator: PathBuf,
+    /// Concurrent load threads (each owns one queue and one container).
+    #[arg(long, default_value_t = 4)]
+    threads: usize,
+    /// Longest load phase before the kill, in milliseconds.
+    #[arg(long, default_value_t = 300)]
+    max_load_ms: u64,
+    /// Random seed (printed, so a failing run can be repeated).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Data folder (default: a fresh temporary one).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Extra emulator argument (repeatable). `--emulator-arg=--inMemoryPersistence` shows
+    /// the harness catching lost writes.
+    #[arg(long = "emulator-arg", allow_hyphen_values = true)]
+    emulator_args: Vec<String>,
+}
+
+/// xorshift64*: deterministic per seed, no dependency.
+#[derive(Clone)]
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        let mut v = Vec::with_capacity(n + 8);
+        while v.len() < n {
+            v.extend_from_slice(&self.next().to_le_bytes());
+        }
+        v.truncate(n);
+        v
+    }
+    fn text(&mut self, n: usize) -> String {
+        const A: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+        (0..n)
+            .map(|_| A[self.below(A.len() as u64) as usize] as char)
+            .collect()
+    }
+}
+
+fn sha(b: &[u8]) -> [u8; 32] {
+    Sha256::digest(b).into()
+}
+
+// ---------------------------------------------------------------- HTTP (one request per
+// connection: the kill must be able to cut any of them)
+
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Clone)]
+struct Http {
+    addr: String,
+    account: String,
+    sas: String,
+}
+
+impl Http {
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> std::io::Result<Resp> {
+        let mut s = TcpStream::connect(&self.addr)?;
+        s.set_read_timeout(Some(Duration::from_secs(20)))?;
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut req = format!(
+            "{method} /{}{path}{sep}{} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nx-ms-version: 2025-11-05\r\nContent-Length: {}\r\n",
+            self.account, self.sas, self.addr, body.len()
+        );
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes())?;
+        s.write_all(body)?;
+        let mut out = Vec::new();
+        s.read_to_end(&mut out)?;
+        let end = out
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .ok_or_else(|| std::io::Error::other("truncated response"))?;
+        let head = String::from_utf8_lossy(&out[..end]).into_owned();
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| std::io::Error::other("bad status line"))?;
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
+        let mut body = out[end + 4..].to_vec();
+        if let Some(len) = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.parse::<usize>().ok())
+        {
+            if body.len() < len {
+                return Err(std::io::Error::other("short body"));
+            }
+            body.truncate(len);
+        } else if headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"))
+        {
+            body = dechunk(&body).ok_or_else(|| std::io::Error::other("bad chunked body"))?;
+        }
+        Ok(Resp {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let nl = b.windows(2).position(|w| w == b"\r\n")?;
+        let size = usize::from_str_radix(
+            std::str::from_utf8(&b[..nl])
+                .ok()?
+                .split(';')
+                .next()?
+                .trim(),
+            16,
+        )
+        .ok()?;
+        b = &b[nl + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(b.get(..size)?);
+        b = b.get(size + 2..)?;
+    }
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|c| match c {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (c as char).to_string()
+            }
+            _ => format!("%{c:02X}"),
+        })
+        .collect()
+}
+
+/// Every `<tag>value</tag>` in order (values here are never nested or escaped).
+fn tags<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(i) = rest.find(&open) {
+        rest = &rest[i + open.len()..];
+        let Some(j) = rest.find(&close) else { break };
+        out.push(&rest[..j]);
+        rest = &rest[j + close.len()..];
+    }
+    out
+}
+
+// ---------------------------------------------------------------- the model
+
+#[derive(Clone, Debug, PartialEq)]
+enum BlobState {
+    Absent,
+    Block(Vec<u8>),
+    Append(Vec<u8>),
+}
+
+impl BlobState {
+    fn bytes(&self) -> Option<&[u8]> {
+        match self {
+            BlobState::Absent => None,
+            BlobState::Block(b) | BlobState::Append(b) => Some(b),
+        }
+    }
+}
+
+/// What one thread knows about its own queue and container. Each key has at most one
+/// operation in flight, so after a kill a key is in its confirmed state or in the state
+/// its in-flight operation would have produced.
+#[derive(Default)]
+struct Model {
+    /// message id -> confirmed text (present, not deleted).
+    messages: HashMap<String, String>,
+    /// message id -> text an in-flight Update would set.
+    updating: HashMap<String, String>,
+    /// message id with a Delete in flight.
+    deleting: HashSet<String>,
+    /// texts of Puts in flight (their ids were never learned).
+    putting: Vec<String>,
+    blobs: HashMap<String, BlobState>,
+    /// blob name -> state an in-flight write would produce.
+    blob_pending: HashMap<String, BlobState>,
+}
+
+#[derive(Default, Debug, Clone, Copy)]
+struct Counts {
+    puts: u64,
+    deletes: u64,
+    updates: u64,
+    gets: u64,
+    put_blobs: u64,
+    block_lists: u64,
+    appends: u64,
+    blob_deletes: u64,
+    in_flight_at_kill: u64,
+}
+
+impl Counts {
+    fn add(&mut self, o: &Counts) {
+        self.puts += o.puts;
+        self.deletes += o.deletes;
+        self.updates += o.updates;
+        self.gets += o.gets;
+        self.put_blobs += o.put_blobs;
+        self.block_lists += o.block_lists;
+        self.appends += o.appends;
+        self.blob_deletes += o.blob_deletes;
+        self.in_flight_at_kill += o.in_flight_at_kill;
+    }
+}
+
+struct Lane {
+    queue: String,
+    container: String,
+    model: Model,
+    rng: Rng,
+    counts: Counts,
+}
+
+/// A 2xx or a violation; connection errors end the load phase (the kill).
+enum Step {
+    Ok,
+    Killed,
+}
+
+fn violation(msg: String) -> anyhow::Error {
+    anyhow::anyhow!("VIOLATION: {msg}")
+}
+
+impl Lane {
+    fn run(&mut self, http: &Split, stop: &AtomicBool) -> Result<()> {
+        let mut n = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            n += 1;
+            match self.step(http, n)? {
+                Step::Ok => {}
+                Step::Killed => {
+                    self.counts.in_flight_at_kill += 1;
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, split: &Split, n: u64) -> Result<Step> {
+        macro_rules! call {
+            ($http:expr, $($arg:expr),*) => {
+                match $http.call($($arg),*) {
+                    Ok(r) => r,
+                    Err(_) => return Ok(Step::Killed),
+                }
+            };
+        }
+        let q = self.queue.clone();
+        let c = self.container.clone();
+        match self.rng.below(10) {
+            0..=2 => {
+                let len = self.rng.below(1500) as usize;
+                let text = format!("{q}-{n}-{}", self.rng.text(len));
+                self.model.putting.push(text.clone());
+                let body =
+                    format!("<QueueMessage><MessageText>{text}</MessageText></QueueMessage>");
+                let r = call!(
+                    split.q,
+                    "POST",
+                    &format!("/{q}/messages"),
+                    &[],
+                    body.as_bytes()
+                );
+                if r.status != 201 {
+                    bail!(violation(format!("Put Message answered {}", r.status)));
+                }
+                let xml = String::from_utf8_lossy(&r.body).into_owned();
+                let id = tags(&xml, "MessageId")
+                    .first()
+                    .map(|s| s.to_string())
+                    .context("no MessageId")?;
+                self.model.putting.pop();
+                self.model.messages.insert(id, text);
+                self.counts.puts += 1;
+            }
+            3..=4 => {
+                let r = call!(
+                    split.q,
+                    "GET",
+                    &format!("/{q}/messages?numofmessages=1&visibilitytimeout=1"),
+                    &[],
+                    b""
+                );
+                if r.status != 200 {
+                    bail!(violation(format!("Get Messages answered {}", r.status)));
+                }
+                self.counts.gets += 1;
+                let xml = String::from_utf8_lossy(&r.body).into_owned();
+                let (Some(id), Some(receipt), Some(text)) = (
+                    tags(&xml, "MessageId").first().map(|s| s.to_string()),
+                    tags(&xml, "PopReceipt").first().map(|s| s.to_string()),
+                    tags(&xml, "MessageText").first().map(|s| s.to_string()),
+                ) else {
+                    return Ok(Step::Ok);
+                };
+                match self.model.messages.get(&id) {
+                    Some(t) if *t == text => {}
+                    other => bail!(violation(format!(
+                        "Get returned {id} with {text:?}; model has {other:?}"
+                    ))),
+                }
+                if self.rng.below(2) == 0 {
+                    self.model.deleting.insert(id.clone());
+                    let r = call!(
+                        split.q,
+                        "DELETE",
+                        &format!("/{q}/messages/{id}?popreceipt={}", enc(&receipt)),
+                        &[],
+                        b""
+                    );
+                    if r.status != 204 {
+                        bail!(violation(format!("Delete Message answered {}", r.status)));
+                    }
+                    self.model.deleting.remove(&id);
+                    self.model.messages.remove(&id);
+                    self.counts.deletes += 1;
+                } else {
+                    let new = format!("{q}-{n}-upd-{}", self.rng.text(40));
+                    self.model.updating.insert(id.clone(), new.clone());
+                    let body =
+                        format!("<QueueMessage><MessageText>{new}</MessageText></QueueMessage>");
+                    let r = call!(
+                        split.q,
+                        "PUT",
+                        &format!(
+                            "/{q}/messages/{id}?popreceipt={}&visibilitytimeout=0",
+                            enc(&receipt)
+                        ),
+                        &[],
+                        body.as_bytes()
+                    );
+                    if r.status != 204 {
+                        bail!(violation(format!("Update Message answered {}", r.status)));
+                    }
+                    self.model.updating.remove(&id);
+                    self.model.messages.insert(id, new);
+                    self.counts.updates += 1;
+                }
+            }
+            _ => {
+                let name = format!("b{}", self.rng.below(12));
+                let current = self
+                    .model
+                    .blobs
+                    .get(&name)
+                    .cloned()
+                    .unwrap_or(BlobState::Absent);
+                let path = format!("/{c}/{name}");
+                // Put Block on an append blob is refused (409 InvalidBlobType): overwrite
+                // it with Put Blob instead.
+                let op = match (self.rng.below(4), &current) {
+                    (1, BlobState::Append(_)) => 0,
+                    (op, _) => op,
+                };
+                match op {
+                    0 => {
+                        // Sizes on both sides of the 64 KiB inline limit.
+                        let size = [0, 100, 70_000, 200_000][self.rng.below(4) as usize]
+                            + self.rng.below(5000) as usize;
+                        let data = self.rng.bytes(size);
+                        self.model
+                            .blob_pending
+                            .insert(name.clone(), BlobState::Block(data.clone()));
+                        let r = call!(
+                            split.b,
+                            "PUT",
+                            &path,
+                            &[("x-ms-blob-type", "BlockBlob")],
+                            &data
+                        );
+                        if r.status != 201 {
+                            bail!(violation(format!("Put Blob answered {}", r.status)));
+                        }
+                        self.model.blob_pending.remove(&name);
+                        self.model.blobs.insert(name, BlobState::Block(data));
+                        self.counts.put_blobs += 1;
+                    }
+                    1 => {
+                        let blocks = 1 + self.rng.below(3);
+                        let mut all = Vec::new();
+                        let mut ids = Vec::new();
+                        for i in 0..blocks {
+                            let len = self.rng.below(90_000) as usize + 1;
+                            let data = self.rng.bytes(len);
+                            let id = format!("{n:010}-{i:04}");
+                            let id64 = base64_std(id.as_bytes());
+                            // Staging changes nothing visible: no pending state needed.
+                            let r = call!(
+                                split.b,
+                                "PUT",
+                                &format!("{path}?comp=block&blockid={}", enc(&id64)),
+                                &[],
+                                &data
+                            );
+                            if r.status != 201 {
+                                bail!(violation(format!("Put Block answered {}", r.status)));
+                            }
+                            all.extend_from_slice(&data);
+                            ids.push(id64);
+                        }
+                        let list: String = ids
+                            .iter()
+                            .map(|i| format!("<Latest>{i}</Latest>"))
+                            .collect();
+                        let body = format!("<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>{list}</BlockList>");
+                        self.model
+                            .blob_pending
+                            .insert(name.clone(), BlobState::Block(all.clone()));
+                        let r = call!(
+                            split.b,
+                            "PUT",
+                            &format!("{path}?comp=blocklist"),
+                            &[],
+                            body.as_bytes()
+                        );
+                        if r.status != 201 {
+                            bail!(violation(format!("Put Block List answered {}", r.status)));
+                        }
+                        self.model.blob_pending.remove(&name);
+                        self.model.blobs.insert(name, BlobState::Block(all));
+                        self.counts.block_lists += 1;
+                    }
+                    2 => {
+                        let base = match &current {
+                            BlobState::Append(b) if b.len() < 1_000_000 => b.clone(),
+                            _ => {
+                                self.model
+                                    .blob_pending
+                                    .insert(name.clone(), BlobState::Append(Vec::new()));
+                                let r = call!(
+                                    split.b,
+                                    "PUT",
+                                    &path,
+                                    &[("x-ms-blob-type", "AppendBlob")],
+                                    b""
+                                );
+                                if r.status != 201 {
+                                    bail!(violation(format!(
+                                        "Create append blob answered {}",
+                                        r.status
+                                    )));
+                                }
+                                self.model.blob_pending.remove(&name);
+                                self.model
+                                    .blobs
+                                    .insert(name.clone(), BlobState::Append(Vec::new()));
+                                Vec::new()
+                            }
+                        };
+                        let len = self.rng.below(80_000) as usize + 1;
+                        let chunk = self.rng.bytes(len);
+                        let mut next = base;
+                        next.extend_from_slice(&chunk);
+                        self.model
+                            .blob_pending
+                            .insert(name.clone(), BlobState::Append(next.clone()));
+                        let r = call!(
+                            split.b,
+                            "PUT",
+                            &format!("{path}?comp=appendblock"),
+                            &[],
+                            &chunk
+                        );
+                        if r.status != 201 {
+                            bail!(violation(format!("Append Block answered {}", r.status)));
+                        }
+                        self.model.blob_pending.remove(&name);
+                        self.model.blobs.insert(name, BlobState::Append(next));
+                        self.counts.appends += 1;
+                    }
+                    _ => {
+                        self.model
+                            .blob_pending
+                            .insert(name.clone(), BlobState::Absent);
+                        let r = call!(split.b, "DELETE", &path, &[], b"");
+                        let expected = if current == BlobState::Absent {
+                            404
+                        } else {
+                            202
+                        };
+                        if r.status != expected {
+                            bail!(violation(format!(
+                                "Delete Blob {name} answered {}, model expects {expected}",
+                                r.status
+                            )));
+                        }
+                        self.model.blob_pending.remove(&name);
+                        self.model.blobs.insert(name, BlobState::Absent);
+                        self.counts.blob_deletes += 1;
+                    }
+                }
+            }
+        }
+        Ok(Step::Ok)
+    }
+
+    /// After a restart: everything the model says must hold. Resolves in-flight operations
+    /// to what is observed, then drains the queue (so the next cycle starts from a known
+    /// state) remembering every id ever seen.
+    fn verify(&mut self, split: &Split, dead_ids: &mut HashSet<String>) -> Result<(u64, u64)> {
+        let http = &split.q;
+        let q = self.queue.clone();
+        let c = self.container.clone();
+        // Queue: drain everything (the clock was moved past every visibility timeout).
+        let mut found: HashMap<String, String> = HashMap::new();
+        loop {
+            let r = http.call(
+                "GET",
+                &format!("/{q}/messages?numofmessages=32&visibilitytimeout=3600"),
+                &[],
+                b"",
+            )?;
+            if r.status != 200 {
+                bail!(violation(format!(
+                    "{q}: Get Messages after restart answered {}",
+                    r.status
+                )));
+            }
+            let xml = String::from_utf8_lossy(&r.body).into_owned();
+            let ids = tags(&xml, "MessageId");
+            if ids.is_empty() {
+                break;
+            }
+            let receipts = tags(&xml, "PopReceipt");
+            let texts = tags(&xml, "MessageText");
+            for ((id, receipt), text) in ids.iter().zip(&receipts).zip(&texts) {
+                if dead_ids.contains(*id) || found.contains_key(*id) {
+                    bail!(violation(format!(
+                        "{q}: message id {id} seen twice (deleted or duplicated)"
+                    )));
+                }
+                found.insert(id.to_string(), text.to_string());
+                let r = http.call(
+                    "DELETE",
+                    &format!("/{q}/messages/{id}?popreceipt={}", enc(receipt)),
+                    &[],
+                    b"",
+                )?;
+                if r.status != 204 {
+                    bail!(violation(format!(
+                        "{q}: draining delete answered {}",
+                        r.status
+                    )));
+                }
+            }
+        }
+        let checked = found.len() as u64;
+        for (id, text) in &self.model.messages {
+            match found.remove(id) {
+                Some(t) if t == *text || self.model.updating.get(id) == Some(&t) => {}
+                Some(t) => bail!(violation(format!(
+                    "{q}: message {id} has {t:?}, acknowledged {text:?}"
+                ))),
+                None if self.model.deleting.contains(id) => {}
+                None => bail!(violation(format!(
+                    "{q}: acknowledged message {id} is missing"
+                ))),
+            }
+        }
+        // What is left must come from Puts that were in flight at the kill.
+        for (id, text) in found {
+            match self.model.putting.iter().position(|t| *t == text) {
+                Some(i) => {
+                    self.model.putting.remove(i);
+                }
+                None => bail!(violation(format!(
+                    "{q}: unknown message {id} {text:?} appeared"
+                ))),
+            }
+        }
+        dead_ids.extend(self.model.messages.keys().cloned());
+        self.model.messages.clear();
+        self.model.updating.clear();
+        self.model.deleting.clear();
+        self.model.putting.clear();
+
+        // Blobs: every name in the model, plus a listing for strays.
+        let http = &split.b;
+        let r = http.call(
+            "GET",
+            &format!("/{c}?restype=container&comp=list"),
+            &[],
+            b"",
+        )?;
+        if r.status != 200 {
+            bail!(violation(format!(
+                "{c}: List Blobs after restart answered {}",
+                r.status
+            )));
+        }
+        let listed: HashSet<String> = tags(&String::from_utf8_lossy(&r.body), "Name")
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        let mut names: HashSet<String> = self.model.blobs.keys().cloned().collect();
+        names.extend(self.model.blob_pending.keys().cloned());
+        for stray in &listed {
+            if !names.contains(stray) {
+                bail!(violation(format!("{c}: unknown blob {stray} appeared")));
+            }
+        }
+        let mut blobs_checked = 0;
+        for name in names {
+            let confirmed = self
+                .model
+                .blobs
+                .get(&name)
+                .cloned()
+                .unwrap_or(BlobState::Absent);
+            let pending = self.model.blob_pending.remove(&name);
+            let r = http.call("GET", &format!("/{c}/{name}"), &[], b"")?;
+            let observed = match r.status {
+                404 => BlobState::Absent,
+                200 => {
+                    let kind = r.header("x-ms-blob-type").unwrap_or("");
+                    if kind == "AppendBlob" {
+                        BlobState::Append(r.body)
+                    } else {
+                        BlobState::Block(r.body)
+                    }
+                }
+                s => bail!(violation(format!(
+                    "{c}/{name}: Get Blob after restart answered {s}"
+                ))),
+            };
+            if listed.contains(&name) != (observed != BlobState::Absent) {
+                bail!(violation(format!(
+                    "{c}/{name}: listing and Get Blob disagree"
+                )));
+            }
+            let matches = |s: &BlobState| s == &observed;
+            if !matches(&confirmed) && !pending.as_ref().is_some_and(matches) {
+                let show = |s: &BlobState| match s {
+                    BlobState::Absent => "absent".to_string(),
+                    BlobState::Block(b) => format!("block {} bytes {:x?}", b.len(), &sha(b)[..4]),
+                    BlobState::Append(b) => format!("append {} bytes {:x?}", b.len(), &sha(b)[..4]),
+                };
+                bail!(violation(format!(
+                    "{c}/{name}: observed {}, acknowledged {}{}",
+                    show(&observed),
+                    show(&confirmed),
+                    pending
+                        .map(|p| format!(", in flight {}", show(&p)))
+                        .unwrap_or_default()
+                )));
+            }
+            if observed.bytes().is_some() {
+                blobs_checked += 1;
+            }
+            self.model.blobs.insert(name, observed);
+        }
+        Ok((checked, blobs_checked))
+    }
+}
+
+fn base64_std(b: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in b.chunks(3) {
+        let n = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn http_for(e: &EmulatorProcess, queue: bool, sas: &str) -> Http {
+    let base = if queue { &e.queue_base } else { &e.blob_base };
+    Http {
+        addr: base.trim_start_matches("http://").to_string(),
+        account: DEV_ACCOUNT.to_string(),
+        sas: sas.to_string(),
+    }
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1)
+            | 1
+    });
+    let tmp = tempfile::tempdir()?;
+    let data = args
+        .data
+        .clone()
+        .unwrap_or_else(|| tmp.path().to_path_buf());
+    let location = data.display().to_string();
+    println!(
+        "crash harness: seed {seed}, {} cycles, {} threads, data {location}, emulator {}",
+        args.cycles,
+        args.threads,
+        args.emulator.display()
+    );
+    let mut emu_args: Vec<&str> = vec!["--location", &location];
+    emu_args.extend(args.emulator_args.iter().map(String::as_str));
+    let sas = account_sas_query(
+        DEV_ACCOUNT,
+        DEV_KEY,
+        "bq",
+        "sco",
+        "rwdlacup",
+        "2099-01-01T00:00:00Z",
+    );
+    let mut rng = Rng(seed);
+    let mut lanes: Vec<Lane> = (0..args.threads)
+        .map(|t| Lane {
+            queue: format!("crashq{t}"),
+            container: format!("crashc{t}"),
+            model: Model::default(),
+            rng: Rng(seed.wrapping_add(0x9E37_79B9_7F4A_7C15u64.wrapping_mul(t as u64 + 1)) | 1),
+            counts: Counts::default(),
+        })
+        .collect();
+    let mut dead_ids: HashSet<String> = HashSet::new();
+    let started = Instant::now();
+    let (mut cycles, mut messages_checked, mut blobs_checked) = (0u32, 0u64, 0u64);
+
+    // Create the resources once; they must survive every kill too.
+    {
+        let e = EmulatorProcess::start_bin(&args.emulator, &emu_args);
+        for lane in &lanes {
+            let r = http_for(&e, true, &sas).call("PUT", &format!("/{}", lane.queue), &[], b"")?;
+            anyhow::ensure!(matches!(r.status, 201 | 204), "create queue: {}", r.status);
+            let r = http_for(&e, false, &sas).call(
+                "PUT",
+                &format!("/{}?restype=container", lane.container),
+                &[],
+                b"",
+            )?;
+            anyhow::ensure!(
+                matches!(r.status, 201 | 409),
+                "create container: {}",
+                r.status
+            );
+        }
+        e.kill9();
+    }
+
+    while cycles < args.cycles && started.elapsed() < Duration::from_secs(args.max_seconds) {
+        cycles += 1;
+        let t_start = Instant::now();
+        let e = EmulatorProcess::start_bin(&args.emulator, &emu_args);
+        let open_ms = t_start.elapsed().as_millis();
+        // Every visibility timeout of earlier cycles is over. The clock offset is not kept
+        // across restarts, and earlier cycles ran with their own offsets, so it grows.
+        e.advance_clock(3600 * u64::from(cycles));
+        let qh = http_for(&e, true, &sas);
+        let bh = http_for(&e, false, &sas);
+        let split = Split { q: qh, b: bh };
+        for lane in lanes.iter_mut() {
+            let (m, b) = lane
+                .verify(&split, &mut dead_ids)
+                .with_context(|| format!("cycle {cycles} verification (seed {seed})"))?;
+            messages_checked += m;
+            blobs_checked += b;
+        }
+        // Load, then the kill at a random moment while requests are in flight.
+        let stop = Arc::new(AtomicBool::new(false));
+        let failures = Arc::new(Mutex::new(Vec::<String>::new()));
+        let load_ms = 20 + rng.below(args.max_load_ms.max(21) - 20);
+        let handles: Vec<_> = lanes
+            .drain(..)
+            .map(|mut lane| {
+                let stop = stop.clone();
+                let failures = failures.clone();
+                let http = split.clone();
+                std::thread::spawn(move || {
+                    if let Err(e) = lane.run(&http, &stop) {
+                        if let Ok(mut f) = failures.lock() {
+                            f.push(format!("{e:#}"));
+                        }
+                    }
+                    lane
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(load_ms));
+        e.kill9();
+        stop.store(true, Ordering::Relaxed);
+        for h in handles {
+            lanes.push(
+                h.join()
+                    .map_err(|_| anyhow::anyhow!("load thread panicked"))?,
+            );
+        }
+        let failures = failures.lock().map(|f| f.clone()).unwrap_or_default();
+        if !failures.is_empty() {
+            bail!("cycle {cycles} (seed {seed}): {}", failures.join("; "));
+        }
+        if cycles % 10 == 0 || cycles == args.cycles {
+            println!(
+                "cycle {cycles}: store opened in {open_ms} ms, load {load_ms} ms, {messages_checked} messages and {blobs_checked} blobs checked so far"
+            );
+        }
+    }
+    // A last restart checks the final kill.
+    let e = EmulatorProcess::start_bin(&args.emulator, &emu_args);
+    e.advance_clock(3600 * u64::from(cycles + 1));
+    let split = Split {
+        q: http_for(&e, true, &sas),
+        b: http_for(&e, false, &sas),
+    };
+    for lane in lanes.iter_mut() {
+        let (m, b) = lane
+            .verify(&split, &mut dead_ids)
+            .context("final verification")?;
+        messages_checked += m;
+        blobs_checked += b;
+    }
+    drop(e);
+    let mut total = Counts::default();
+    for lane in &lanes {
+        total.add(&lane.counts);
+    }
+    println!(
+        "OK: {cycles} kill -9 cycles in {:.1} s, 0 violations. Acknowledged: {} Put Message, {} Get, {} Update, {} Delete Message, {} Put Blob, {} Put Block List, {} Append Block, {} Delete Blob; {} operations in flight at a kill; {} messages and {} blobs verified after restarts; {} distinct message ids never resurrected.",
+        started.elapsed().as_secs_f64(),
+        total.puts,
+        total.gets,
+        total.updates,
+        total.deletes,
+        total.put_blobs,
+        total.block_lists,
+        total.appends,
+        total.blob_deletes,
+        total.in_flight_at_kill,
+        messages_checked,
+        blobs_checked,
+        dead_ids.len()
+    );
+    Ok(())
+}
+
+/// Queue and blob services listen on different ports.
+#[derive(Clone)]
+struct Split {
+    q: Http,
+    b: Http,
+}
