@@ -3,10 +3,15 @@
 
 use crate::error::{ErrorCode, Result, StorageError};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use std::time::Duration;
 
-pub struct Body(Option<Incoming>);
+pub struct Body {
+    inner: Option<Incoming>,
+    /// Longest wait for the next chunk.
+    idle: Duration,
+}
 
 fn read_error(e: impl std::fmt::Display) -> StorageError {
     StorageError::new(ErrorCode::InvalidInput)
@@ -14,19 +19,35 @@ fn read_error(e: impl std::fmt::Display) -> StorageError {
 }
 
 impl Body {
-    pub fn new(inner: Incoming) -> Body {
-        Body(Some(inner))
+    pub fn new(inner: Incoming, idle: Duration) -> Body {
+        Body {
+            inner: Some(inner),
+            idle,
+        }
     }
 
-    /// The next chunk of data, or None at the end.
+    /// The next chunk of data, or None at the end. A client that sends nothing for the
+    /// idle timeout gets OperationTimedOut and the connection is dropped with the request.
     pub async fn next(&mut self) -> Result<Option<Bytes>> {
-        let Some(inner) = self.0.as_mut() else {
+        let Some(inner) = self.inner.as_mut() else {
             return Ok(None);
         };
         loop {
-            match inner.frame().await {
+            let frame = match tokio::time::timeout(self.idle, inner.frame()).await {
+                Ok(f) => f,
+                Err(_) => {
+                    self.inner = None;
+                    return Err(
+                        StorageError::new(ErrorCode::OperationTimedOut).with_message(format!(
+                            "No request body bytes arrived for {} s.",
+                            self.idle.as_secs()
+                        )),
+                    );
+                }
+            };
+            match frame {
                 None => {
-                    self.0 = None;
+                    self.inner = None;
                     return Ok(None);
                 }
                 Some(Err(e)) => return Err(read_error(e)),
@@ -43,16 +64,14 @@ impl Body {
 
     /// Reads a small body whole, refusing more than `max` bytes.
     pub async fn collect(mut self, max: usize) -> Result<Bytes> {
-        let Some(inner) = self.0.take() else {
-            return Ok(Bytes::new());
-        };
-        match Limited::new(inner, max).collect().await {
-            Ok(c) => Ok(c.to_bytes()),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                Err(StorageError::new(ErrorCode::RequestBodyTooLarge)
-                    .with_detail("MaxLimit", max.to_string()))
+        let mut out = bytes::BytesMut::new();
+        while let Some(chunk) = self.next().await? {
+            if out.len() + chunk.len() > max {
+                return Err(StorageError::new(ErrorCode::RequestBodyTooLarge)
+                    .with_detail("MaxLimit", max.to_string()));
             }
-            Err(e) => Err(read_error(e)),
+            out.extend_from_slice(&chunk);
         }
+        Ok(out.freeze())
     }
 }

@@ -3,6 +3,7 @@
 use base64::Engine;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 pub const DEV_ACCOUNT: &str = "devstoreaccount1";
 pub const DEV_KEY: &str =
@@ -88,6 +89,12 @@ pub struct Config {
     pub strict_version: bool,
     /// Store page cache size in bytes.
     pub cache_bytes: u64,
+    /// A connection that has not sent a complete request head within this is closed
+    /// (idle keep-alive connections included).
+    pub header_timeout: Duration,
+    /// A request body that delivers no bytes for this long is abandoned (a stalled client
+    /// must not hold a connection and its task forever).
+    pub body_timeout: Duration,
 }
 
 impl Default for Config {
@@ -100,6 +107,8 @@ impl Default for Config {
             loose: false,
             strict_version: false,
             cache_bytes: 32 * 1024 * 1024,
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(60),
         }
     }
 }

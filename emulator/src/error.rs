@@ -113,6 +113,7 @@ error_codes! {
     RequestBodyTooLarge => PAYLOAD_TOO_LARGE, "The request body is too large and exceeds the maximum permissible limit.";
     // 500 / 501 / 503
     InternalError => INTERNAL_SERVER_ERROR, "The server encountered an internal error. Please retry the request.";
+    OperationTimedOut => INTERNAL_SERVER_ERROR, "The operation could not be completed within the permitted time.";
     NotImplemented => NOT_IMPLEMENTED, "The requested operation is not implemented on this emulator yet.";
     ServerBusy => SERVICE_UNAVAILABLE, "The server is currently unable to receive requests. Please retry your request.";
 }

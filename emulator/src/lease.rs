@@ -324,6 +324,14 @@ fn breaking(id: String, until_ms: i64, now_ms: i64) -> (Lease, Outcome) {
     )
 }
 
+/// Proposed lease ids must be GUIDs (400 InvalidHeaderValue otherwise).
+fn guid(name: &str, value: String) -> Result<String> {
+    match uuid::Uuid::parse_str(value.trim()) {
+        Ok(_) => Ok(value),
+        Err(_) => Err(StorageError::invalid_header(name, &value)),
+    }
+}
+
 /// Parses the lease headers of a Lease Blob / Lease Container request.
 pub fn parse_action(header: &dyn Fn(&str) -> Option<String>) -> Result<Action> {
     let action = header("x-ms-lease-action")
@@ -343,14 +351,19 @@ pub fn parse_action(header: &dyn Fn(&str) -> Option<String>) -> Result<Action> {
             }
             Action::Acquire {
                 duration_s,
-                proposed: header("x-ms-proposed-lease-id"),
+                proposed: header("x-ms-proposed-lease-id")
+                    .map(|p| guid("x-ms-proposed-lease-id", p))
+                    .transpose()?,
             }
         }
         "renew" => Action::Renew { id: id()? },
         "change" => Action::Change {
             id: id()?,
-            proposed: header("x-ms-proposed-lease-id")
-                .ok_or_else(|| StorageError::missing_header("x-ms-proposed-lease-id"))?,
+            proposed: guid(
+                "x-ms-proposed-lease-id",
+                header("x-ms-proposed-lease-id")
+                    .ok_or_else(|| StorageError::missing_header("x-ms-proposed-lease-id"))?,
+            )?,
         },
         "release" => Action::Release { id: id()? },
         "break" => {

@@ -58,6 +58,12 @@ struct Cli {
     /// Store cache size in MiB.
     #[arg(long = "cacheMiB", default_value_t = 32)]
     cache_mib: u64,
+    /// Seconds a connection may take to send a request head (idle keep-alive included).
+    #[arg(long = "headerTimeoutSecs", default_value_t = 30)]
+    header_timeout_secs: u64,
+    /// Seconds a request body may go without sending a byte before it is abandoned.
+    #[arg(long = "bodyTimeoutSecs", default_value_t = 60)]
+    body_timeout_secs: u64,
     /// Instead of serving, ask the emulator running on --blobHost/--blobPort whether it is
     /// healthy; exit 0 if so (container health checks need no curl).
     #[arg(long)]
@@ -179,6 +185,8 @@ fn main() -> ExitCode {
         loose: cli.loose,
         strict_version: cli.strict_api_version,
         cache_bytes: cli.cache_mib.max(1) * 1024 * 1024,
+        header_timeout: std::time::Duration::from_secs(cli.header_timeout_secs.max(1)),
+        body_timeout: std::time::Duration::from_secs(cli.body_timeout_secs.max(1)),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -13,7 +13,6 @@ use crate::state::{AppState, Ctx};
 use crate::{admin, blob, cors, queue, version};
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -26,7 +25,6 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::Instrument;
 
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves one port until `shutdown` flips, then lets in-flight requests finish.
@@ -49,6 +47,7 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
+                let header_timeout = app.config.header_timeout;
                 let app = app.clone();
                 let names = MetaNames::default();
                 let stream = Watched::new(stream, names.clone());
@@ -58,7 +57,7 @@ pub async fn serve(
                     async move { Ok::<_, Infallible>(handle(&app, service, peer, &names, req).await) }
                 });
                 let mut builder = hyper::server::conn::http1::Builder::new();
-                builder.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).keep_alive(true);
+                builder.timer(TokioTimer::new()).header_read_timeout(header_timeout).keep_alive(true);
                 let conn = builder.serve_connection(TokioIo::new(stream), svc);
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
@@ -211,16 +210,23 @@ async fn run(
     };
     match &route.op {
         Operation::Queue(op) => {
-            let body = collect(parts, body, queue::MAX_BODY).await?;
+            let body = collect(
+                parts,
+                Body::new(body, app.config.body_timeout),
+                queue::MAX_BODY,
+            )
+            .await?;
             queue::dispatch(&ctx, op, body).await
         }
-        Operation::Blob(op) => blob::dispatch(&ctx, *op, Body::new(body)).await,
+        Operation::Blob(op) => {
+            blob::dispatch(&ctx, *op, Body::new(body, app.config.body_timeout)).await
+        }
         Operation::Preflight => Err(StorageError::new(ErrorCode::InternalError)),
     }
 }
 
 /// Reads a small request body, refusing more than `max` bytes before reading them.
-async fn collect(parts: &RequestParts, body: Incoming, max: usize) -> Result<Bytes> {
+async fn collect(parts: &RequestParts, body: Body, max: usize) -> Result<Bytes> {
     if let Some(len) = parts.header("content-length") {
         let len: u64 = len
             .trim()
@@ -231,15 +237,7 @@ async fn collect(parts: &RequestParts, body: Incoming, max: usize) -> Result<Byt
                 .with_detail("MaxLimit", max.to_string()));
         }
     }
-    match Limited::new(body, max).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(StorageError::new(ErrorCode::RequestBodyTooLarge)
-                .with_detail("MaxLimit", max.to_string()))
-        }
-        Err(e) => Err(StorageError::new(ErrorCode::InvalidInput)
-            .with_message(format!("The request body could not be read: {e}"))),
-    }
+    body.collect(max).await
 }
 
 /// Adds what every response carries and converts to hyper's type.

@@ -119,7 +119,14 @@ pub fn route(req: &RequestParts, rest: &str) -> Result<(Option<String>, Option<S
         Some((c, b)) => (c, b),
         None => (rest, ""),
     };
-    let decode = |s: &str| percent_decode_str(s).decode_utf8_lossy().replace('\\', "/");
+    // `\` is `/` (as Azure's front end and Azurite treat it); bytes that are not UTF-8 make
+    // the URI invalid.
+    let decode = |s: &str| -> Result<String> {
+        percent_decode_str(s)
+            .decode_utf8()
+            .map(|c| c.replace('\\', "/"))
+            .map_err(|_| StorageError::new(ErrorCode::InvalidUri))
+    };
     if container_raw.is_empty() {
         let op = match (restype, comp) {
             (_, Some("list")) if is_get => BlobOp::ListContainers,
@@ -137,7 +144,7 @@ pub fn route(req: &RequestParts, rest: &str) -> Result<(Option<String>, Option<S
         };
         return Ok((None, None, op));
     }
-    let container = decode(container_raw);
+    let container = decode(container_raw)?;
     if blob_raw.is_empty() && restype == Some("container") {
         let op = match comp {
             None if m == Method::PUT => BlobOp::CreateContainer,
@@ -161,7 +168,7 @@ pub fn route(req: &RequestParts, rest: &str) -> Result<(Option<String>, Option<S
     let (container, blob) = if blob_raw.is_empty() {
         (ROOT_CONTAINER.to_string(), container)
     } else {
-        (container, decode(blob_raw))
+        (container, decode(blob_raw)?)
     };
     let header = |n: &str| req.header(n);
     let op = match comp {

@@ -121,8 +121,13 @@ fn strip_port(host: &str) -> &str {
     }
 }
 
-fn decode_segment(s: &str) -> String {
-    percent_decode_str(s).decode_utf8_lossy().into_owned()
+/// Percent-decodes one path segment; bytes that are not UTF-8 make the URI invalid (a lossy
+/// decode would let two different URIs name the same resource).
+fn decode_segment(s: &str) -> Result<String> {
+    percent_decode_str(s)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| StorageError::new(ErrorCode::InvalidUri))
 }
 
 pub fn route(req: &RequestParts) -> Result<Route> {
@@ -138,7 +143,7 @@ pub fn route(req: &RequestParts) -> Result<Route> {
         if segments.is_empty() {
             return Err(StorageError::new(ErrorCode::InvalidUri));
         }
-        decode_segment(segments.remove(0))
+        decode_segment(segments.remove(0))?
     } else {
         let h = strip_port(host);
         h.split('.').next().unwrap_or_default().to_ascii_lowercase()
@@ -199,7 +204,7 @@ pub fn route(req: &RequestParts) -> Result<Route> {
             (_, None) => return Err(StorageError::missing_query("comp")),
         },
         [queue] => {
-            route.queue = Some(decode_segment(queue));
+            route.queue = Some(decode_segment(queue)?);
             match comp {
                 None if m == Method::PUT => QueueOp::CreateQueue,
                 None if m == Method::DELETE => QueueOp::DeleteQueue,
@@ -214,7 +219,7 @@ pub fn route(req: &RequestParts) -> Result<Route> {
             }
         }
         [queue, "messages"] => {
-            route.queue = Some(decode_segment(queue));
+            route.queue = Some(decode_segment(queue)?);
             match *m {
                 Method::POST => QueueOp::PutMessage,
                 Method::GET
@@ -229,8 +234,8 @@ pub fn route(req: &RequestParts) -> Result<Route> {
             }
         }
         [queue, "messages", id] => {
-            route.queue = Some(decode_segment(queue));
-            route.message_id = Some(decode_segment(id));
+            route.queue = Some(decode_segment(queue)?);
+            route.message_id = Some(decode_segment(id)?);
             match *m {
                 Method::DELETE => QueueOp::DeleteMessage,
                 Method::PUT => QueueOp::UpdateMessage,
