@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: formatting and lints, unit tests, the Rust SDK conformance suite (real
 # `emulator` binary on free ports), the app/worker end-to-end and browser tests, the kill -9
-# crash harness (short form), and the Python SDK suite against our emulator and against
+# crash harness and the soak (short forms), and the Python SDK suite against our emulator and against
 # Microsoft's Azurite (the differential run).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -24,6 +24,9 @@ cargo test --workspace --quiet
 
 echo "== Crash harness, short form: kill -9 under mixed load, 50 cycles"
 target/debug/crash --cycles 50 --max-seconds 300 --emulator target/debug/emulator
+
+echo "== Soak, short form: mixed queue and blob load at concurrency 64 for 30 s"
+target/debug/bench --emulator target/debug/emulator --soak-minutes 0.5
 
 echo "== Python SDK suites (queue, blob) against Azurite (reference)"
 CONFORMANCE_TARGET=azurite .venv/bin/python -m pytest -q -p no:cacheprovider conformance-tests/python

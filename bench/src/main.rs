@@ -53,6 +53,15 @@ struct Args {
     /// Concurrency levels for the blob scenarios.
     #[arg(long, value_delimiter = ',', default_value = "1,16")]
     blob_concurrency: Vec<usize>,
+    /// Soak instead of benchmarking: mixed queue and blob load at --soak-concurrency against
+    /// our emulator for this many minutes, a report line every 10 s, RSS trend checked.
+    #[arg(long)]
+    soak_minutes: Option<f64>,
+    #[arg(long, default_value_t = 64)]
+    soak_concurrency: usize,
+    /// Start-up measurements (spawn to first answered request) per server.
+    #[arg(long, default_value_t = 5)]
+    startup_runs: usize,
     /// Azurite's blob binary.
     #[arg(long, default_value = "tools/azurite/node_modules/.bin/azurite-blob")]
     azurite_blob: PathBuf,
@@ -291,6 +300,130 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 type Azurite = conformance_tests::target::AzuriteProcess;
+
+/// Bytes under `dir`, recursively.
+fn dir_size(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// The data folder's size once background cleanup has settled: polled every 500 ms until
+/// it stops shrinking for 3 s, at most `max` long.
+fn settled_size(dir: &std::path::Path, max: Duration) -> u64 {
+    let started = Instant::now();
+    let mut last = dir_size(dir);
+    let mut stable_since = Instant::now();
+    while started.elapsed() < max {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = dir_size(dir);
+        if now < last {
+            last = now;
+            stable_since = Instant::now();
+        } else if stable_since.elapsed() >= Duration::from_secs(3) {
+            break;
+        }
+    }
+    last
+}
+
+/// Milliseconds from spawning `cmd` until `port` answers an HTTP request (any status).
+fn time_to_first_answer(mut cmd: std::process::Command, port: u16, path: &str) -> Result<f64> {
+    use std::io::{Read, Write};
+    let started = Instant::now();
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let deadline = started + Duration::from_secs(30);
+    let answered = loop {
+        if Instant::now() > deadline {
+            break None;
+        }
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let req = format!(
+                "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+            );
+            let mut head = [0u8; 12];
+            if s.write_all(req.as_bytes()).is_ok()
+                && s.read_exact(&mut head).is_ok()
+                && head.starts_with(b"HTTP/1.1 ")
+            {
+                break Some(started.elapsed());
+            }
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    answered
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .ok_or_else(|| anyhow::anyhow!("no answer within 30 s"))
+}
+
+fn free_port() -> u16 {
+    conformance_tests::target::free_port()
+}
+
+/// Median start-up time (spawn to first answered request) over `runs`, on a fresh data
+/// folder each time.
+fn startup_ms(
+    runs: usize,
+    ours: &std::path::Path,
+    azurite: Option<&std::path::Path>,
+) -> Result<(f64, Option<f64>)> {
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let mut o = Vec::new();
+    let mut a = Vec::new();
+    for _ in 0..runs.max(1) {
+        let dir = tempfile::tempdir()?;
+        let (qp, bp) = (free_port(), free_port());
+        let mut cmd = std::process::Command::new(ours);
+        cmd.args([
+            "--queuePort",
+            &qp.to_string(),
+            "--blobPort",
+            &bp.to_string(),
+            "--silent",
+            "--location",
+        ])
+        .arg(dir.path());
+        o.push(time_to_first_answer(cmd, qp, "/_emulator/health")?);
+        if let Some(bin) = azurite {
+            let dir = tempfile::tempdir()?;
+            let port = free_port();
+            let mut cmd = std::process::Command::new(bin);
+            cmd.args([
+                "--queueHost",
+                "127.0.0.1",
+                "--queuePort",
+                &port.to_string(),
+                "--skipApiVersionCheck",
+                "--disableTelemetry",
+                "--silent",
+                "--location",
+            ])
+            .arg(dir.path());
+            a.push(time_to_first_answer(
+                cmd,
+                port,
+                "/devstoreaccount1?comp=list",
+            )?);
+        }
+    }
+    Ok((median(o), (!a.is_empty()).then(|| median(a))))
+}
 
 fn start_azurite(bin: &std::path::Path, kind: &str) -> Result<Azurite> {
     Azurite::start(bin, kind, false)
@@ -567,9 +700,163 @@ async fn scenarios(
     Ok(())
 }
 
+/// One 10-second window of the soak.
+#[derive(Default)]
+struct Window {
+    ops: u64,
+    errors: u64,
+    lat_us: Vec<u64>,
+}
+
+/// Mixed load for `minutes`: each task loops Put Message, Get+Delete, Put Blob (4 or 128 KiB,
+/// names reused so stored data stays bounded), Get Blob, Delete Blob. Fails on any error or on RSS
+/// growth after warm-up.
+async fn soak(args: &Args, minutes: f64) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let location = dir.path().display().to_string();
+    let emu = EmulatorProcess::start_bin(&args.emulator, &["--location", &location]);
+    let pid = emu.pid();
+    let port = |base: &str| -> Result<u16> { Ok(base.rsplit(':').next().unwrap_or("0").parse()?) };
+    let q = endpoint("emulator", port(&emu.queue_base)?, "q");
+    let b = endpoint("emulator", port(&emu.blob_base)?, "b");
+    let queues: Vec<String> = (0..8).map(|i| format!("soak{i}")).collect();
+    for name in &queues {
+        q.create_queue(name).await?;
+    }
+    let (st, _) = b
+        .call_bytes(Method::PUT, "/soak?restype=container", &[], Bytes::new())
+        .await?;
+    if st != 201 && st != 409 {
+        bail!("create container: {st}");
+    }
+    let total = Duration::from_secs_f64(minutes * 60.0);
+    let started = Instant::now();
+    let deadline = started + total;
+    let window = Arc::new(std::sync::Mutex::new(Window::default()));
+    let mut tasks = Vec::new();
+    for t in 0..args.soak_concurrency {
+        let (q, b, window, queues) = (q.clone(), b.clone(), window.clone(), queues.clone());
+        tasks.push(tokio::spawn(async move {
+            // A quarter of the tasks write 128 KiB blobs (extent files), the rest 4 KiB (inline).
+            let size = if t % 4 == 0 { 128 * 1024 } else { 4096 };
+            let payload = Bytes::from(vec![b's'; size]);
+            let mut i = 0u64;
+            while Instant::now() < deadline {
+                i += 1;
+                let queue = &queues[(t + i as usize) % queues.len()];
+                let blob = format!("/soak/t{t}-{}", i % 16);
+                let t0 = Instant::now();
+                let ok = match i % 5 {
+                    0 => q.put(queue, &format!("m{t}-{i}")).await.unwrap_or(false),
+                    1 => match q.get(queue, 1).await {
+                        Ok(got) => {
+                            let mut ok = true;
+                            for (id, receipt) in got {
+                                ok &= q.delete(queue, &id, &receipt).await.unwrap_or(false);
+                            }
+                            ok
+                        }
+                        Err(_) => false,
+                    },
+                    2 => matches!(
+                        b.call_bytes(
+                            Method::PUT,
+                            &blob,
+                            &[("x-ms-blob-type", "BlockBlob")],
+                            payload.clone()
+                        )
+                        .await,
+                        Ok((201, _))
+                    ),
+                    3 => matches!(
+                        b.call_bytes(Method::GET, &blob, &[], Bytes::new()).await,
+                        Ok((200 | 404, _))
+                    ),
+                    _ => matches!(
+                        b.call_bytes(Method::DELETE, &blob, &[], Bytes::new()).await,
+                        Ok((202 | 404, _))
+                    ),
+                };
+                let us = t0.elapsed().as_micros() as u64;
+                if let Ok(mut w) = window.lock() {
+                    w.ops += 1;
+                    if ok {
+                        w.lat_us.push(us);
+                    } else {
+                        w.errors += 1;
+                    }
+                }
+            }
+        }));
+    }
+    println!(
+        "soak: {minutes} min, concurrency {}, pid {pid}",
+        args.soak_concurrency
+    );
+    println!("| t (s) | ops/s | errors | p99 ms | RSS MiB |");
+    println!("|---:|---:|---:|---:|---:|");
+    let mut samples: Vec<(f64, u64)> = Vec::new();
+    let mut errors_total = 0u64;
+    let mut ops_total = 0u64;
+    while Instant::now() < deadline {
+        let left = deadline.saturating_duration_since(Instant::now());
+        tokio::time::sleep(left.min(Duration::from_secs(10))).await;
+        let w = match window.lock() {
+            Ok(mut w) => std::mem::take(&mut *w),
+            Err(_) => bail!("load task panicked"),
+        };
+        let mut lat = w.lat_us;
+        lat.sort_unstable();
+        let rss = rss_kib(pid);
+        let t = started.elapsed().as_secs_f64();
+        let secs = 10f64
+            .min(t - samples.last().map_or(0.0, |s| s.0))
+            .max(0.001);
+        println!(
+            "| {t:.0} | {:.0} | {} | {:.2} | {:.1} |",
+            w.ops as f64 / secs,
+            w.errors,
+            percentile(&lat, 0.99) as f64 / 1000.0,
+            rss as f64 / 1024.0
+        );
+        samples.push((t, rss));
+        errors_total += w.errors;
+        ops_total += w.ops;
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    // Trend after warm-up (the first fifth): the last third's peak against the first
+    // third's, with 8 MiB of slack for allocator noise.
+    let warm: Vec<u64> = samples
+        .iter()
+        .filter(|(t, _)| *t >= total.as_secs_f64() / 5.0)
+        .map(|(_, r)| *r)
+        .collect();
+    let third = (warm.len() / 3).max(1);
+    let early = warm.iter().take(third).copied().max().unwrap_or(0);
+    let late = warm.iter().rev().take(third).copied().max().unwrap_or(0);
+    println!(
+        "soak: {ops_total} operations, {errors_total} errors; RSS after warm-up: early peak {:.1} MiB, late peak {:.1} MiB",
+        early as f64 / 1024.0,
+        late as f64 / 1024.0
+    );
+    if errors_total > 0 {
+        bail!("soak: {errors_total} errors");
+    }
+    if warm.len() >= 3 && late > early + 8 * 1024 {
+        bail!("soak: RSS grew after warm-up");
+    }
+    println!("soak: OK");
+    Ok(())
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<()> {
     let args = Args::parse();
+    if let Some(minutes) = args.soak_minutes {
+        return soak(&args, minutes).await;
+    }
     let mut rows = Vec::new();
 
     let dir = tempfile::tempdir()?;
@@ -601,10 +888,13 @@ async fn main() -> Result<()> {
         );
         blob_scenarios(&blob_ep, &args, ours_pid, &mut rows, true, &mut peak_ours).await?;
     }
+    // Every scenario deleted what it made: what is left is the store's own overhead.
+    let folder_ours = (!args.in_memory).then(|| settled_size(dir.path(), Duration::from_secs(60)));
     drop(ours);
 
     let mut idle_az = 0;
     let mut peak_az = 0;
+    let mut folder_az: Option<u64> = None;
     if !args.no_azurite && run_queue {
         let az = start_azurite(&args.azurite, "queue")?;
         let pid = az.pid();
@@ -622,7 +912,13 @@ async fn main() -> Result<()> {
         eprintln!("Azurite blob (on disk), pid {pid}");
         let ep = endpoint("azurite", az.port, "b");
         blob_scenarios(&ep, &args, pid, &mut rows, false, &mut peak_az).await?;
+        folder_az = Some(settled_size(az.location(), Duration::from_secs(60)));
     }
+    let startup = startup_ms(
+        args.startup_runs,
+        &args.emulator,
+        (!args.no_azurite).then_some(args.azurite.as_path()),
+    )?;
 
     println!();
     println!(
@@ -653,6 +949,19 @@ async fn main() -> Result<()> {
         peak_ours as f64 / 1024.0,
         idle_az as f64 / 1024.0,
         peak_az as f64 / 1024.0
+    );
+    let show =
+        |v: Option<f64>, unit: &str| v.map_or("n/a".to_string(), |v| format!("{v:.1} {unit}"));
+    println!(
+        "Start-up to first answered request (median of {}): ours {}, Azurite {}",
+        args.startup_runs,
+        show(Some(startup.0), "ms"),
+        show(startup.1, "ms")
+    );
+    println!(
+        "Data folder after deleting everything: ours {}, Azurite {}",
+        show(folder_ours.map(|b| b as f64 / 1024.0), "KiB"),
+        show(folder_az.map(|b| b as f64 / 1024.0), "KiB")
     );
     Ok(())
 }

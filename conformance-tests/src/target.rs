@@ -322,6 +322,11 @@ impl AzuriteProcess {
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// The data folder (empty when in memory).
+    pub fn location(&self) -> &Path {
+        self._dir.path()
+    }
 }
 
 impl Drop for AzuriteProcess {
