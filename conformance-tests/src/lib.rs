@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod clients;
+pub mod raw;
 pub mod shared_key;
 pub mod system;
 pub mod target;

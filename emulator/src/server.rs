@@ -201,12 +201,13 @@ async fn run(
         clock: &app.clock,
         policies: app.as_ref(),
     };
-    auth::authorize(&auth_ctx, parts, route, version)?;
+    let principal = auth::authorize(&auth_ctx, parts, route, version)?;
     let ctx = Ctx {
         app,
         req: parts,
         route,
         version,
+        create_only: matches!(principal, auth::Principal::Sas { create_only: true }),
     };
     match &route.op {
         Operation::Queue(op) => {

@@ -46,6 +46,8 @@ pub struct Ctx<'a> {
     pub req: &'a RequestParts,
     pub route: &'a Route,
     pub version: &'a str,
+    /// The request's SAS may create blobs but not overwrite them.
+    pub create_only: bool,
 }
 
 impl Ctx<'_> {

@@ -71,6 +71,48 @@ pub fn blob_sas_query(
     )
 }
 
+/// A service SAS query string for a whole container (`sr=c`).
+pub fn container_sas_query(
+    account: &str,
+    key: &[u8],
+    container: &str,
+    permissions: &str,
+    expiry: DateTime<Utc>,
+) -> String {
+    let sv = SAS_VERSION;
+    let se = sas_time(expiry);
+    let resource = format!("/blob/{account}/{container}");
+    let sts = format!("{permissions}\n\n{se}\n{resource}\n\n\n\n{sv}\nc\n\n\n\n\n\n\n");
+    let sig = hmac_b64(key, &sts);
+    format!(
+        "sv={sv}&sr=c&sp={}&se={}&sig={}",
+        enc(permissions),
+        enc(&se),
+        enc(&sig)
+    )
+}
+
+/// A queue service SAS query string.
+pub fn queue_sas_query(
+    account: &str,
+    key: &[u8],
+    queue: &str,
+    permissions: &str,
+    expiry: DateTime<Utc>,
+) -> String {
+    let sv = SAS_VERSION;
+    let se = sas_time(expiry);
+    // sp st se resource si sip spr sv
+    let sts = format!("{permissions}\n\n{se}\n/queue/{account}/{queue}\n\n\n\n{sv}");
+    let sig = hmac_b64(key, &sts);
+    format!(
+        "sv={sv}&sp={}&se={}&sig={}",
+        enc(permissions),
+        enc(&se),
+        enc(&sig)
+    )
+}
+
 /// Percent-encodes one blob name for a URL path, keeping `/` as the separator.
 pub fn encode_blob_path(name: &str) -> String {
     name.split('/').map(enc).collect::<Vec<_>>().join("/")

@@ -38,8 +38,17 @@ pub struct AuthContext<'a> {
 pub enum Principal {
     /// Holds an account key (Shared Key / Lite).
     Owner,
-    Sas,
+    /// `create_only`: the SAS grants `c` but not `w`, so it may write new blobs but not
+    /// overwrite existing ones (the handlers check, as only they know what exists).
+    Sas {
+        create_only: bool,
+    },
     Anonymous,
+}
+
+/// Whether granted letters allow creating but not writing.
+fn create_only(sp: &str) -> bool {
+    sp.contains('c') && !sp.contains('w')
 }
 
 pub fn authorize(
@@ -59,12 +68,14 @@ pub fn authorize(
         let account = ctx.accounts.get(&route.account).ok_or_else(|| {
             StorageError::auth_failed(format!("The account '{}' does not exist.", route.account))
         })?;
-        if token.is_account_sas() {
-            account_sas(ctx, req, route, account, &token)?;
+        let granted = if token.is_account_sas() {
+            account_sas(ctx, req, route, account, &token)?
         } else {
-            service_sas(ctx, req, route, account, &token)?;
-        }
-        return Ok(Principal::Sas);
+            service_sas(ctx, req, route, account, &token)?
+        };
+        return Ok(Principal::Sas {
+            create_only: create_only(&granted),
+        });
     }
     anonymous(ctx, route)?;
     Ok(Principal::Anonymous)
@@ -193,7 +204,7 @@ fn account_sas(
     route: &Route,
     account: &Account,
     t: &SasToken,
-) -> Result<()> {
+) -> Result<String> {
     check_signature(
         account,
         &sas::account_string_to_sign(&account.name, t),
@@ -219,7 +230,7 @@ fn account_sas(
             ErrorCode::AuthorizationPermissionMismatch,
         ));
     }
-    Ok(())
+    Ok(t.sp.clone())
 }
 
 fn service_sas(
@@ -228,7 +239,7 @@ fn service_sas(
     route: &Route,
     account: &Account,
     t: &SasToken,
-) -> Result<()> {
+) -> Result<String> {
     // The signed resource, the stored policy's owner, and the letters the operation needs.
     let (sts, policy, need) = match route.service {
         Service::Queue => {
@@ -322,5 +333,5 @@ fn service_sas(
             ErrorCode::AuthorizationPermissionMismatch,
         ));
     }
-    Ok(())
+    Ok(sp)
 }

@@ -32,7 +32,8 @@ pub fn account_sas_needs(op: &Operation) -> Option<AccountNeed> {
         QueueOp::GetQueueMetadata => need("c", "r"),
         QueueOp::SetQueueMetadata => need("c", "w"),
         QueueOp::GetQueueAcl | QueueOp::SetQueueAcl => return None,
-        QueueOp::ClearMessages => need("co", "d"),
+        // `d` is not valid for queue messages, so clearing them is a container-level grant.
+        QueueOp::ClearMessages => need("c", "d"),
         QueueOp::PutMessage => need("o", "a"),
         QueueOp::GetMessages | QueueOp::DeleteMessage => need("o", "p"),
         QueueOp::PeekMessages => need("o", "r"),

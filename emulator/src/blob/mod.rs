@@ -35,6 +35,29 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: BlobOp, body: Body) -> Result<Reply> {
         )
         .with_message("Cannot perform this operation on a blob snapshot."));
     }
+    // A SAS with `c` but not `w` writes new blobs only.
+    if ctx.create_only
+        && matches!(
+            op,
+            BlobOp::PutBlob
+                | BlobOp::PutBlock
+                | BlobOp::PutBlockList
+                | BlobOp::CopyBlob
+                | BlobOp::CopyBlobFromUrl
+                | BlobOp::PutBlobFromUrl
+        )
+        && ctx
+            .app
+            .store
+            .blob(&ctx.route.account, container, blob, "")?
+            .is_some()
+    {
+        return Err(
+            StorageError::new(ErrorCode::AuthorizationPermissionMismatch).with_message(
+                "A SAS with create but not write permission cannot overwrite an existing blob.",
+            ),
+        );
+    }
     match op {
         BlobOp::GetAccountInfo => service::account_info(ctx),
         BlobOp::GetServiceProperties => crate::account::get_properties(ctx),

@@ -1,0 +1,330 @@
+//! Hand-made HTTP requests for tests that need what no SDK sends: malformed framing,
+//! hostile headers, requests signed with the wrong key or a SAS lacking a permission.
+//! One request per connection (`Connection: close`), answers parsed just enough.
+
+use crate::target::EmulatorProcess;
+use crate::{account_sas_query, DEV_ACCOUNT, DEV_KEY};
+use azure_core::http::{Method, Request, Url};
+use azure_core::time::{to_rfc7231, OffsetDateTime};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+/// A well-formed account key that is not the account's.
+pub const OTHER_KEY: &str =
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==";
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum Svc {
+    Queue,
+    Blob,
+}
+
+/// How a hand-made request is authorized.
+#[derive(Clone, PartialEq, Debug)]
+pub enum Auth {
+    /// The server's all-permissions account SAS.
+    Sas,
+    /// Shared Key with the account's key.
+    Key,
+    /// Shared Key signed with a key that is not the account's.
+    WrongKey,
+    /// No credentials at all.
+    None,
+    /// This SAS query string (without `?`).
+    Query(String),
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub code: Option<String>,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+/// An emulator process plus an all-permissions account SAS for it.
+pub struct Server {
+    pub emu: EmulatorProcess,
+    pub sas: String,
+}
+
+impl Server {
+    pub fn addr(&self, svc: Svc) -> String {
+        let base = match svc {
+            Svc::Queue => &self.emu.queue_base,
+            Svc::Blob => &self.emu.blob_base,
+        };
+        base.trim_start_matches("http://").to_string()
+    }
+
+    /// Builds the request head (signed as asked) for `path` under the account.
+    pub fn head(
+        &self,
+        svc: Svc,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body_len: usize,
+        auth: &Auth,
+    ) -> String {
+        let addr = self.addr(svc);
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let full = match auth {
+            Auth::Sas => format!("/{DEV_ACCOUNT}{path}{sep}{}", self.sas),
+            Auth::Query(q) => format!("/{DEV_ACCOUNT}{path}{sep}{q}"),
+            _ => format!("/{DEV_ACCOUNT}{path}"),
+        };
+        let mut lines = vec![
+            format!("{method} {full} HTTP/1.1"),
+            format!("Host: {addr}"),
+            "Connection: close".to_string(),
+            format!("Content-Length: {body_len}"),
+        ];
+        let has_version = headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("x-ms-version"));
+        if !has_version {
+            lines.push("x-ms-version: 2025-11-05".to_string());
+        }
+        for (k, v) in headers {
+            lines.push(format!("{k}: {v}"));
+        }
+        if matches!(auth, Auth::Key | Auth::WrongKey) {
+            let date = to_rfc7231(&OffsetDateTime::now_utc());
+            let method = match method {
+                "GET" => Method::Get,
+                "PUT" => Method::Put,
+                "POST" => Method::Post,
+                "DELETE" => Method::Delete,
+                "HEAD" => Method::Head,
+                "PATCH" => Method::Patch,
+                other => panic!("no Shared Key rows use {other}"),
+            };
+            let mut req =
+                Request::new(Url::parse(&format!("http://{addr}{full}")).unwrap(), method);
+            req.insert_header("x-ms-date", date.clone());
+            if !has_version {
+                req.insert_header("x-ms-version", "2025-11-05");
+            }
+            for (k, v) in headers {
+                req.insert_header(k.to_ascii_lowercase(), v.to_string());
+            }
+            req.set_body(vec![0u8; body_len]);
+            // Any other 64-byte key: a signature the account cannot verify.
+            let key = if *auth == Auth::Key {
+                DEV_KEY
+            } else {
+                OTHER_KEY
+            };
+            let policy = crate::shared_key::policy(DEV_ACCOUNT, key);
+            lines.push(format!("x-ms-date: {date}"));
+            lines.push(format!("Authorization: {}", policy.authorization(&req)));
+        }
+        lines.join("\r\n") + "\r\n\r\n"
+    }
+
+    pub fn send(
+        &self,
+        svc: Svc,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        auth: &Auth,
+    ) -> Resp {
+        let head = self.head(svc, method, path, headers, body.len(), auth);
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(body);
+        raw(&self.addr(svc), &bytes)
+    }
+}
+
+/// Sends bytes, reads until the server closes (Connection: close) or 10 s pass.
+pub fn raw(addr: &str, bytes: &[u8]) -> Resp {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // The server may answer and close before reading a large body: ignore write errors.
+    let _ = s.write_all(bytes);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    parse(&out)
+}
+
+pub fn parse(out: &[u8]) -> Resp {
+    let end = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(out.len());
+    let head = String::from_utf8_lossy(&out[..end]).into_owned();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let code = head.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .starts_with("x-ms-error-code:")
+            .then(|| l[16..].trim().to_string())
+    });
+    let body = out.get(end + 4..).unwrap_or_default().to_vec();
+    Resp {
+        status,
+        code,
+        head,
+        body,
+    }
+}
+
+pub fn message(text: &str) -> Vec<u8> {
+    format!("<QueueMessage><MessageText>{text}</MessageText></QueueMessage>").into_bytes()
+}
+
+/// An in-memory emulator with `extra` flags.
+pub fn start(extra: &[&str]) -> Server {
+    let emu = EmulatorProcess::start(&[&["--inMemoryPersistence"], extra].concat());
+    let sas = account_sas_query(
+        DEV_ACCOUNT,
+        DEV_KEY,
+        "bq",
+        "sco",
+        "rwdlacup",
+        "2099-01-01T00:00:00Z",
+    );
+    Server { emu, sas }
+}
+
+/// Creates the data the table must leave untouched.
+pub fn seed(s: &Server) {
+    use Auth::*;
+    use Svc::*;
+    assert_eq!(
+        s.send(
+            Queue,
+            "PUT",
+            "/queue1",
+            &[("x-ms-meta-owner", "tests")],
+            b"",
+            &Sas
+        )
+        .status,
+        201
+    );
+    for t in ["one", "two", "three"] {
+        assert_eq!(
+            s.send(Queue, "POST", "/queue1/messages", &[], &message(t), &Sas)
+                .status,
+            201
+        );
+    }
+    assert_eq!(
+        s.send(
+            Blob,
+            "PUT",
+            "/cont1?restype=container",
+            &[("x-ms-meta-owner", "tests")],
+            b"",
+            &Sas
+        )
+        .status,
+        201
+    );
+    assert_eq!(
+        s.send(
+            Blob,
+            "PUT",
+            "/cont1/b1",
+            &[("x-ms-blob-type", "BlockBlob"), ("x-ms-meta-k", "v")],
+            b"precious",
+            &Sas
+        )
+        .status,
+        201
+    );
+    assert_eq!(
+        s.send(
+            Blob,
+            "PUT",
+            "/cont1/big",
+            &[("x-ms-blob-type", "BlockBlob")],
+            &vec![7u8; 100_000],
+            &Sas
+        )
+        .status,
+        201
+    );
+    assert_eq!(
+        s.send(
+            Blob,
+            "PUT",
+            "/cont1/log",
+            &[("x-ms-blob-type", "AppendBlob")],
+            b"",
+            &Sas
+        )
+        .status,
+        201
+    );
+    assert_eq!(
+        s.send(
+            Blob,
+            "PUT",
+            "/cont1/log?comp=appendblock",
+            &[],
+            b"entry-1",
+            &Sas
+        )
+        .status,
+        201
+    );
+}
+
+/// Everything observable about the seeded data (stored times included, response dates not).
+pub fn snapshot(s: &Server) -> Vec<String> {
+    use Auth::*;
+    use Svc::*;
+    let reads: [(Svc, &str, Auth); 10] = [
+        (
+            Queue,
+            "/queue1/messages?peekonly=true&numofmessages=32",
+            Sas,
+        ),
+        (Queue, "/queue1?comp=metadata", Sas),
+        (Queue, "/queue1?comp=acl", Key),
+        (Queue, "/?comp=list&include=metadata", Sas),
+        (Blob, "/?comp=list&include=metadata", Sas),
+        (
+            Blob,
+            "/cont1?restype=container&comp=list&include=metadata,uncommittedblobs",
+            Sas,
+        ),
+        (Blob, "/cont1?restype=container&comp=acl", Key),
+        (Blob, "/cont1/b1", Sas),
+        (Blob, "/cont1/big", Sas),
+        (Blob, "/cont1/log", Sas),
+    ];
+    reads
+        .iter()
+        .map(|(svc, path, auth)| {
+            let r = s.send(*svc, "GET", path, &[], b"", auth);
+            let keep: Vec<&str> = r
+                .head
+                .lines()
+                .filter(|l| {
+                    let l = l.to_ascii_lowercase();
+                    l.starts_with("x-ms-meta-")
+                        || l.starts_with("etag")
+                        || l.starts_with("last-modified")
+                        || l.starts_with("x-ms-approximate")
+                        || l.starts_with("x-ms-blob-public-access")
+                        || l.starts_with("content-length")
+                        || l.starts_with("x-ms-lease")
+                })
+                .collect();
+            format!(
+                "{path} {} {keep:?} {}",
+                r.status,
+                String::from_utf8_lossy(&r.body)
+            )
+        })
+        .collect()
+}

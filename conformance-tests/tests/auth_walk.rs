@@ -1,0 +1,571 @@
+//! Every operation refuses every request it should: no credentials, a key that is not the
+//! account's, an expired SAS, a SAS lacking the operation's permission or resource type, a
+//! SAS for the other service, and a service SAS for another queue or container. Nothing
+//! stored may change. Anonymous reads of public containers, CORS preflight and the health
+//! endpoint are the documented exceptions and are not walked here (they have their own
+//! tests). The admin endpoints refuse callers without the account key.
+#![allow(clippy::unwrap_used)]
+
+use base64::Engine as _;
+use chrono::{Duration, Utc};
+use conformance_tests::raw::{message, seed, snapshot, start, Auth, Server, Svc};
+use conformance_tests::{account_sas_query, DEV_ACCOUNT, DEV_KEY};
+use storage_client::sas::{container_sas_query, queue_sas_query};
+
+/// One operation: how to call it, and what an account SAS needs for it (resource type and
+/// any one of the permission letters; empty = no SAS can do it).
+struct Op {
+    name: &'static str,
+    svc: Svc,
+    method: &'static str,
+    path: String,
+    headers: Vec<(&'static str, &'static str)>,
+    body: Vec<u8>,
+    srt: &'static str,
+    perms: &'static str,
+}
+
+fn op(
+    name: &'static str,
+    svc: Svc,
+    method: &'static str,
+    path: &str,
+    srt: &'static str,
+    perms: &'static str,
+) -> Op {
+    Op {
+        name,
+        svc,
+        method,
+        path: path.to_string(),
+        headers: Vec::new(),
+        body: Vec::new(),
+        srt,
+        perms,
+    }
+}
+
+impl Op {
+    fn h(mut self, k: &'static str, v: &'static str) -> Op {
+        self.headers.push((k, v));
+        self
+    }
+    fn body(mut self, b: impl Into<Vec<u8>>) -> Op {
+        self.body = b.into();
+        self
+    }
+}
+
+fn operations(message_id: &str) -> Vec<Op> {
+    use Svc::*;
+    let props = "<?xml version=\"1.0\" encoding=\"utf-8\"?><StorageServiceProperties><Cors/></StorageServiceProperties>";
+    let msg_path = format!("/queue1/messages/{message_id}?popreceipt=AAAAAAAAAAAAAAAAAAAAAA%3D%3D");
+    vec![
+        op("List Queues", Queue, "GET", "/?comp=list", "s", "l"),
+        op(
+            "Get Queue Service Properties",
+            Queue,
+            "GET",
+            "/?restype=service&comp=properties",
+            "s",
+            "r",
+        ),
+        op(
+            "Set Queue Service Properties",
+            Queue,
+            "PUT",
+            "/?restype=service&comp=properties",
+            "s",
+            "w",
+        )
+        .body(props),
+        op("Create Queue", Queue, "PUT", "/walknew", "c", "cw"),
+        op("Delete Queue", Queue, "DELETE", "/queue1", "c", "d"),
+        op(
+            "Get Queue Metadata",
+            Queue,
+            "GET",
+            "/queue1?comp=metadata",
+            "c",
+            "r",
+        ),
+        op(
+            "Set Queue Metadata",
+            Queue,
+            "PUT",
+            "/queue1?comp=metadata",
+            "c",
+            "w",
+        )
+        .h("x-ms-meta-x", "y"),
+        op("Get Queue ACL", Queue, "GET", "/queue1?comp=acl", "c", ""),
+        op("Set Queue ACL", Queue, "PUT", "/queue1?comp=acl", "c", "").body("<SignedIdentifiers/>"),
+        op("Put Message", Queue, "POST", "/queue1/messages", "o", "a").body(message("intruder")),
+        op("Get Messages", Queue, "GET", "/queue1/messages", "o", "p"),
+        op(
+            "Peek Messages",
+            Queue,
+            "GET",
+            "/queue1/messages?peekonly=true",
+            "o",
+            "r",
+        ),
+        op(
+            "Clear Messages",
+            Queue,
+            "DELETE",
+            "/queue1/messages",
+            "c",
+            "d",
+        ),
+        op("Delete Message", Queue, "DELETE", &msg_path, "o", "p"),
+        op(
+            "Update Message",
+            Queue,
+            "PUT",
+            &format!("{msg_path}&visibilitytimeout=0"),
+            "o",
+            "u",
+        )
+        .body(message("changed")),
+        op("List Containers", Blob, "GET", "/?comp=list", "s", "l"),
+        op(
+            "Get Blob Service Properties",
+            Blob,
+            "GET",
+            "/?restype=service&comp=properties",
+            "s",
+            "r",
+        ),
+        op(
+            "Set Blob Service Properties",
+            Blob,
+            "PUT",
+            "/?restype=service&comp=properties",
+            "s",
+            "w",
+        )
+        .body(props),
+        op(
+            "Find Blobs by Tags",
+            Blob,
+            "GET",
+            "/?comp=blobs&where=%22k%22%3D%27v%27",
+            "s",
+            "f",
+        ),
+        op(
+            "Create Container",
+            Blob,
+            "PUT",
+            "/walknew?restype=container",
+            "c",
+            "cw",
+        ),
+        op(
+            "Get Container Properties",
+            Blob,
+            "GET",
+            "/cont1?restype=container",
+            "c",
+            "r",
+        ),
+        op(
+            "Get Container Metadata",
+            Blob,
+            "GET",
+            "/cont1?restype=container&comp=metadata",
+            "c",
+            "r",
+        ),
+        op(
+            "Set Container Metadata",
+            Blob,
+            "PUT",
+            "/cont1?restype=container&comp=metadata",
+            "c",
+            "w",
+        )
+        .h("x-ms-meta-x", "y"),
+        op(
+            "Get Container ACL",
+            Blob,
+            "GET",
+            "/cont1?restype=container&comp=acl",
+            "c",
+            "",
+        ),
+        op(
+            "Set Container ACL",
+            Blob,
+            "PUT",
+            "/cont1?restype=container&comp=acl",
+            "c",
+            "",
+        )
+        .h("x-ms-blob-public-access", "container"),
+        op(
+            "Lease Container",
+            Blob,
+            "PUT",
+            "/cont1?restype=container&comp=lease",
+            "c",
+            "w",
+        )
+        .h("x-ms-lease-action", "acquire")
+        .h("x-ms-lease-duration", "-1"),
+        op(
+            "Delete Container",
+            Blob,
+            "DELETE",
+            "/cont1?restype=container",
+            "c",
+            "d",
+        ),
+        op(
+            "List Blobs",
+            Blob,
+            "GET",
+            "/cont1?restype=container&comp=list",
+            "c",
+            "l",
+        ),
+        op("Put Blob", Blob, "PUT", "/cont1/b1", "o", "cw")
+            .h("x-ms-blob-type", "BlockBlob")
+            .body("intruder"),
+        op("Get Blob", Blob, "GET", "/cont1/b1", "o", "r"),
+        op("Get Blob Properties", Blob, "HEAD", "/cont1/b1", "o", "r"),
+        op(
+            "Set Blob Metadata",
+            Blob,
+            "PUT",
+            "/cont1/b1?comp=metadata",
+            "o",
+            "w",
+        )
+        .h("x-ms-meta-x", "y"),
+        op(
+            "Set Blob Properties",
+            Blob,
+            "PUT",
+            "/cont1/b1?comp=properties",
+            "o",
+            "w",
+        )
+        .h("x-ms-blob-content-type", "text/evil"),
+        op("Delete Blob", Blob, "DELETE", "/cont1/b1", "o", "d"),
+        op(
+            "Snapshot Blob",
+            Blob,
+            "PUT",
+            "/cont1/b1?comp=snapshot",
+            "o",
+            "cw",
+        ),
+        op("Lease Blob", Blob, "PUT", "/cont1/b1?comp=lease", "o", "w")
+            .h("x-ms-lease-action", "acquire")
+            .h("x-ms-lease-duration", "-1"),
+        op(
+            "Put Block",
+            Blob,
+            "PUT",
+            "/cont1/b1?comp=block&blockid=QUFB",
+            "o",
+            "w",
+        )
+        .body("x"),
+        op(
+            "Put Block List",
+            Blob,
+            "PUT",
+            "/cont1/b1?comp=blocklist",
+            "o",
+            "w",
+        )
+        .body("<BlockList/>"),
+        op(
+            "Get Block List",
+            Blob,
+            "GET",
+            "/cont1/b1?comp=blocklist",
+            "o",
+            "r",
+        ),
+        op(
+            "Append Block",
+            Blob,
+            "PUT",
+            "/cont1/log?comp=appendblock",
+            "o",
+            "aw",
+        )
+        .body("intruder"),
+        op(
+            "Seal Append Blob",
+            Blob,
+            "PUT",
+            "/cont1/log?comp=seal",
+            "o",
+            "w",
+        ),
+        op("Copy Blob", Blob, "PUT", "/cont1/copy", "o", "cw").h(
+            "x-ms-copy-source",
+            "http://127.0.0.1:1/devstoreaccount1/cont1/b1",
+        ),
+        op(
+            "Get Blob Tags",
+            Blob,
+            "GET",
+            "/cont1/b1?comp=tags",
+            "o",
+            "t",
+        ),
+        op(
+            "Set Blob Tags",
+            Blob,
+            "PUT",
+            "/cont1/b1?comp=tags",
+            "o",
+            "t",
+        )
+        .body("<Tags><TagSet/></Tags>"),
+    ]
+}
+
+fn sas(ss: &str, srt: &str, sp: &str, expiry: &str) -> String {
+    account_sas_query(DEV_ACCOUNT, DEV_KEY, ss, srt, sp, expiry)
+}
+
+#[test]
+fn every_operation_refuses_every_wrong_credential() {
+    let s: Server = start(&[]);
+    seed(&s);
+    // A message id that exists, for Delete and Update Message.
+    let peek = s.send(
+        Svc::Queue,
+        "GET",
+        "/queue1/messages?peekonly=true",
+        &[],
+        b"",
+        &Auth::Sas,
+    );
+    let body = String::from_utf8_lossy(&peek.body).into_owned();
+    let id = body
+        .split("<MessageId>")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_string();
+    let before = snapshot(&s);
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(DEV_KEY)
+        .unwrap();
+    let future = Utc::now() + Duration::days(1);
+    let all = "rwdxylacuptfi";
+    let ops = operations(&id);
+    let mut failures = Vec::new();
+    let mut refusals = 0;
+    for o in &ops {
+        let ss_own = if o.svc == Svc::Queue { "q" } else { "b" };
+        let ss_other = if o.svc == Svc::Queue { "b" } else { "q" };
+        let mut variants: Vec<(String, Auth)> = vec![
+            ("no credentials".into(), Auth::None),
+            ("wrong key".into(), Auth::WrongKey),
+            (
+                "expired SAS".into(),
+                Auth::Query(sas(ss_own, "sco", "rwdlacuptf", "2020-01-01T00:00:00Z")),
+            ),
+            (
+                "SAS for the other service".into(),
+                Auth::Query(sas(ss_other, "sco", "rwdlacuptf", "2099-01-01T00:00:00Z")),
+            ),
+        ];
+        if !o.perms.is_empty() {
+            let lacking: String = all.chars().filter(|c| !o.perms.contains(*c)).collect();
+            variants.push((
+                "SAS lacking the permission".into(),
+                Auth::Query(sas(ss_own, "sco", &lacking, "2099-01-01T00:00:00Z")),
+            ));
+            let other_types: String = "sco".chars().filter(|c| !o.srt.contains(*c)).collect();
+            variants.push((
+                "SAS for other resource types".into(),
+                Auth::Query(sas(ss_own, &other_types, all, "2099-01-01T00:00:00Z")),
+            ));
+        } else {
+            // Owner-only operations: even an all-permissions account SAS is refused.
+            variants.push((
+                "all-permissions SAS on an owner-only operation".into(),
+                Auth::Sas,
+            ));
+        }
+        variants.push(match o.svc {
+            Svc::Queue => (
+                "SAS for another queue".into(),
+                Auth::Query(queue_sas_query(
+                    DEV_ACCOUNT,
+                    &key,
+                    "otherqueue",
+                    "raup",
+                    future,
+                )),
+            ),
+            Svc::Blob => (
+                "SAS for another container".into(),
+                Auth::Query(container_sas_query(
+                    DEV_ACCOUNT,
+                    &key,
+                    "othercont",
+                    "racwdlt",
+                    future,
+                )),
+            ),
+        });
+        for (label, auth) in variants {
+            let r = s.send(o.svc, o.method, &o.path, &o.headers, &o.body, &auth);
+            let refused = matches!(r.status, 401 | 403 | 404);
+            if !refused {
+                failures.push(format!(
+                    "{} with {label}: {} {:?}",
+                    o.name, r.status, r.code
+                ));
+            } else {
+                refusals += 1;
+            }
+            // A refusal must say why in x-ms-error-code (HEAD has no body to carry it).
+            if refused && r.code.is_none() {
+                failures.push(format!(
+                    "{} with {label}: {} without x-ms-error-code",
+                    o.name, r.status
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} accepted or unexplained:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        ops.len() >= 44 && refusals >= 44 * 6,
+        "{} operations, {refusals} refusals",
+        ops.len()
+    );
+    assert_eq!(
+        snapshot(&s),
+        before,
+        "a refused request changed stored data"
+    );
+}
+
+#[test]
+fn admin_endpoints_refuse_callers_without_the_key() {
+    let s = start(&[]);
+    let q = s.addr(Svc::Queue);
+    for (method, path) in [
+        ("GET", "/_emulator/clock"),
+        ("POST", "/_emulator/clock/advance?seconds=60"),
+    ] {
+        for headers in [
+            vec![],
+            vec![("x-ms-emulator-key", conformance_tests::raw::OTHER_KEY)],
+            vec![("x-ms-emulator-key", "not base64!")],
+        ] {
+            let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {q}\r\nConnection: close\r\nContent-Length: 0\r\n");
+            for (k, v) in &headers {
+                req.push_str(&format!("{k}: {v}\r\n"));
+            }
+            req.push_str("\r\n");
+            let r = conformance_tests::raw::raw(&q, req.as_bytes());
+            assert_eq!(
+                r.status, 403,
+                "{method} {path} with {headers:?}: {}",
+                r.head
+            );
+        }
+    }
+    // The clock did not move, and the right key still works.
+    let mut req = format!("GET /_emulator/clock HTTP/1.1\r\nHost: {q}\r\nConnection: close\r\nx-ms-emulator-key: {DEV_KEY}\r\n\r\n");
+    let r = conformance_tests::raw::raw(&q, req.as_bytes());
+    assert_eq!(r.status, 200);
+    assert!(
+        String::from_utf8_lossy(&r.body).contains("\"offsetSeconds\":0"),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    req.clear();
+    // Health needs nothing.
+    let r = conformance_tests::raw::raw(
+        &q,
+        format!("GET /_emulator/health HTTP/1.1\r\nHost: {q}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    );
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn create_permission_writes_new_blobs_but_never_overwrites() {
+    let s = start(&[]);
+    seed(&s);
+    let create_only = Auth::Query(sas("b", "sco", "c", "2099-01-01T00:00:00Z"));
+    let put = |path: &str, body: &[u8]| {
+        s.send(
+            Svc::Blob,
+            "PUT",
+            path,
+            &[("x-ms-blob-type", "BlockBlob")],
+            body,
+            &create_only,
+        )
+    };
+    assert_eq!(put("/cont1/fresh", b"new").status, 201);
+    for (path, what) in [
+        ("/cont1/fresh", "the blob it just made"),
+        ("/cont1/b1", "an older blob"),
+    ] {
+        let r = put(path, b"overwrite");
+        assert_eq!(
+            (r.status, r.code.as_deref()),
+            (403, Some("AuthorizationPermissionMismatch")),
+            "{what}"
+        );
+    }
+    let r = s.send(
+        Svc::Blob,
+        "PUT",
+        "/cont1/b1?comp=blocklist",
+        &[],
+        b"<BlockList/>",
+        &create_only,
+    );
+    assert_eq!(
+        (r.status, r.code.as_deref()),
+        (403, Some("AuthorizationPermissionMismatch"))
+    );
+    // Staging and committing a new blob is creating it.
+    assert_eq!(
+        s.send(
+            Svc::Blob,
+            "PUT",
+            "/cont1/staged?comp=block&blockid=QUFB",
+            &[],
+            b"abc",
+            &create_only
+        )
+        .status,
+        201
+    );
+    let r = s.send(
+        Svc::Blob,
+        "PUT",
+        "/cont1/staged?comp=blocklist",
+        &[],
+        b"<BlockList><Latest>QUFB</Latest></BlockList>",
+        &create_only,
+    );
+    assert_eq!(r.status, 201);
+    let r = s.send(Svc::Blob, "GET", "/cont1/b1", &[], b"", &Auth::Sas);
+    assert_eq!(r.body, b"precious");
+}
