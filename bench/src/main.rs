@@ -59,6 +59,10 @@ struct Args {
     soak_minutes: Option<f64>,
     #[arg(long, default_value_t = 64)]
     soak_concurrency: usize,
+    /// Keep our emulator's data here instead of a fresh temporary folder (to see space reuse
+    /// across runs).
+    #[arg(long)]
+    data: Option<PathBuf>,
     /// Start-up measurements (spawn to first answered request) per server.
     #[arg(long, default_value_t = 5)]
     startup_runs: usize,
@@ -859,8 +863,12 @@ async fn main() -> Result<()> {
     }
     let mut rows = Vec::new();
 
-    let dir = tempfile::tempdir()?;
-    let location = dir.path().display().to_string();
+    let tmp = tempfile::tempdir()?;
+    let data_dir = args
+        .data
+        .clone()
+        .unwrap_or_else(|| tmp.path().to_path_buf());
+    let location = data_dir.display().to_string();
     let ours = if args.in_memory {
         EmulatorProcess::start_bin(&args.emulator, &["--inMemoryPersistence"])
     } else {
@@ -889,7 +897,7 @@ async fn main() -> Result<()> {
         blob_scenarios(&blob_ep, &args, ours_pid, &mut rows, true, &mut peak_ours).await?;
     }
     // Every scenario deleted what it made: what is left is the store's own overhead.
-    let folder_ours = (!args.in_memory).then(|| settled_size(dir.path(), Duration::from_secs(60)));
+    let folder_ours = (!args.in_memory).then(|| settled_size(&data_dir, Duration::from_secs(60)));
     drop(ours);
 
     let mut idle_az = 0;

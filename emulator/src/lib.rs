@@ -21,6 +21,8 @@ pub mod conditions;
 pub mod config;
 pub mod cors;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz_entry;
 pub mod header_case;
 pub mod lease;
 pub mod model;

@@ -1,13 +1,13 @@
 //! The Blob service: one handler per operation, grouped by what it acts on.
 
 mod append;
-mod blobs;
-mod blocks;
+pub(crate) mod blobs;
+pub(crate) mod blocks;
 mod containers;
 mod copy;
 mod leases;
 mod service;
-mod tags;
+pub(crate) mod tags;
 
 use crate::body::Body;
 use crate::error::{ErrorCode, Result, StorageError};

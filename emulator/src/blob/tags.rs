@@ -49,7 +49,7 @@ pub fn from_header(ctx: &Ctx<'_>) -> Result<Option<Tags>> {
     Ok(Some(tags))
 }
 
-fn parse_body(body: &[u8]) -> Result<Tags> {
+pub fn parse_body(body: &[u8]) -> Result<Tags> {
     let root = crate::xml::parse(body)?;
     if root.name != "Tags" {
         return Err(StorageError::xml("The root element must be Tags."));
@@ -115,7 +115,7 @@ struct Condition {
 }
 
 /// `"key" op 'value' AND ...`; `@container` is allowed at account level only.
-fn parse_where(expr: &str, account_level: bool) -> Option<Vec<Condition>> {
+pub fn parse_where(expr: &str, account_level: bool) -> Option<Vec<Condition>> {
     let mut out = Vec::new();
     let mut rest = expr.trim();
     loop {

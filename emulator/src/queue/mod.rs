@@ -1,6 +1,6 @@
 //! The Queue service: one handler per operation, grouped by the resource it acts on.
 
-mod messages;
+pub(crate) mod messages;
 mod queues;
 mod service;
 
