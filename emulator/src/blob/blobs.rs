@@ -329,7 +329,7 @@ fn sas_overrides(ctx: &Ctx<'_>, reply: &mut Reply) {
 }
 
 /// Parses `bytes=a-b` / `bytes=a-`; None when absent. Errors when malformed.
-pub fn parse_range(v: &str) -> Option<(u64, Option<u64>)> {
+pub(crate) fn parse_range(v: &str) -> Option<(u64, Option<u64>)> {
     let spec = v.trim().strip_prefix("bytes=")?;
     let (a, b) = spec.split_once('-')?;
     let start = a.trim().parse().ok()?;

@@ -62,7 +62,7 @@ pub async fn put_block(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body) -
     Ok(reply)
 }
 
-pub fn parse_block_list(body: &[u8]) -> Result<Vec<(BlockSource, Vec<u8>)>> {
+pub(crate) fn parse_block_list(body: &[u8]) -> Result<Vec<(BlockSource, Vec<u8>)>> {
     let root = crate::xml::parse(body)?;
     if root.name != "BlockList" {
         return Err(StorageError::xml("The root element must be BlockList."));

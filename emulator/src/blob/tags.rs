@@ -49,7 +49,7 @@ pub fn from_header(ctx: &Ctx<'_>) -> Result<Option<Tags>> {
     Ok(Some(tags))
 }
 
-pub fn parse_body(body: &[u8]) -> Result<Tags> {
+pub(crate) fn parse_body(body: &[u8]) -> Result<Tags> {
     let root = crate::xml::parse(body)?;
     if root.name != "Tags" {
         return Err(StorageError::xml("The root element must be Tags."));
@@ -108,14 +108,14 @@ pub fn get(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Reply> {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Condition {
+pub(crate) struct Condition {
     key: String,
     op: &'static str,
     value: String,
 }
 
 /// `"key" op 'value' AND ...`; `@container` is allowed at account level only.
-pub fn parse_where(expr: &str, account_level: bool) -> Option<Vec<Condition>> {
+pub(crate) fn parse_where(expr: &str, account_level: bool) -> Option<Vec<Condition>> {
     let mut out = Vec::new();
     let mut rest = expr.trim();
     loop {

@@ -14,7 +14,7 @@ const SEVEN_DAYS: i64 = 7 * 24 * 3600;
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
 /// Extracts `MessageText` from a `QueueMessage` document.
-pub fn message_text(body: &[u8]) -> Result<String> {
+pub(crate) fn message_text(body: &[u8]) -> Result<String> {
     let root = crate::xml::parse(body)?;
     if root.name != "QueueMessage" {
         return Err(StorageError::xml("The root element must be QueueMessage."));
