@@ -40,6 +40,10 @@ pub async fn put_block(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body) -
     let id = decode_block_id(raw)?;
     let store = &ctx.app.store;
     store.require_container(&ctx.route.account, container)?;
+    // Staging into a leased blob needs the lease (checked before reading the body).
+    if let Some(current) = store.blob(&ctx.route.account, container, blob, "")? {
+        super::leases::check_write(ctx, &current.lease, crate::lease::Target::Blob)?;
+    }
     let uploaded = upload(ctx, body, MAX_BLOCK, true).await?;
     let returned = uploaded.clone();
     if let Err(e) = store
