@@ -205,6 +205,7 @@ async fn store_one(state: &AppState, mut field: Field<'_>) -> Result<Option<Stor
     let metadata = HashMap::from([
         ("filename".to_string(), meta_enc(&display_name)),
         ("size".to_string(), size.to_string()),
+        ("contenttype".to_string(), content_type.to_string()),
         ("job".to_string(), id.to_string()),
     ]);
     let committed = if blocks.is_empty() {

@@ -207,9 +207,31 @@ async fn flow(storage: Storage) {
         assert_eq!(meta.get("job").map(String::as_str), Some(id.as_str()));
         assert!(meta["original"].starts_with("uploads/"), "{meta:?}");
         assert_eq!(props.content_type().unwrap().as_deref(), Some("image/jpeg"));
-        // The original keeps its name and type.
+        // The original keeps its name, size and type in metadata.
         let orig = client.image(j["original_url"].as_str().unwrap()).await;
         assert!(orig.width() >= 800);
+        let original_url = j["original_url"].as_str().unwrap();
+        let original_blob = original_url
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .split('?')
+            .next()
+            .unwrap();
+        let props = sdk
+            .container(job::UPLOADS)
+            .blob_client(original_blob)
+            .get_properties(None)
+            .await
+            .unwrap();
+        let meta = props.metadata().unwrap();
+        assert_eq!(meta["size"], j["size"].to_string(), "{meta:?}");
+        assert_eq!(meta["contenttype"], j["content_type"].as_str().unwrap());
+        assert_eq!(
+            props.content_type().unwrap().as_deref(),
+            j["content_type"].as_str()
+        );
+        assert!(!meta["filename"].is_empty());
     }
     let names: Vec<Value> = client.get_json("/api/jobs").await["jobs"]
         .as_array()
