@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 // The store allocates and frees many small buffers per request; jemalloc does that far
 // cheaper than glibc's allocator (measured: docs/design.md, Memory).
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
