@@ -40,8 +40,11 @@ pub async fn put_block(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body) -
     let id = decode_block_id(raw)?;
     let store = &ctx.app.store;
     store.require_container(&ctx.route.account, container)?;
-    // Staging into a leased blob needs the lease (checked before reading the body).
+    // Checked before reading the body, in Azure's order: the blob type, then the lease.
     if let Some(current) = store.blob(&ctx.route.account, container, blob, "")? {
+        if current.blob_type != crate::store::BlobType::Block {
+            return Err(StorageError::new(ErrorCode::InvalidBlobType));
+        }
         super::leases::check_write(ctx, &current.lease, crate::lease::Target::Blob)?;
     }
     let uploaded = upload(ctx, body, MAX_BLOCK, true).await?;
