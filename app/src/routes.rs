@@ -121,16 +121,11 @@ async fn index(State(state): Shared) -> Response {
 async fn upload(State(state): Shared, headers: HeaderMap, form: Multipart) -> Response {
     let json = wants_json(&headers);
     match upload::accept(&state, form).await {
-        Ok(ids) => {
+        Ok(records) => {
             let now = Utc::now();
-            let mut jobs = Vec::new();
-            for id in &ids {
-                if let Ok(Some(r)) = state.jobs.get(id).await {
-                    jobs.push(state.view(&r, now));
-                }
-            }
+            let jobs: Vec<_> = records.iter().map(|r| state.view(r, now)).collect();
             if json {
-                let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+                let ids: Vec<String> = records.iter().map(|r| r.id.to_string()).collect();
                 return (
                     StatusCode::CREATED,
                     Json(serde_json::json!({ "jobs": ids })),

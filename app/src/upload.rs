@@ -88,8 +88,9 @@ pub fn sniff(head: &[u8]) -> Option<(&'static str, &'static str)> {
     mime(image::guess_format(head).ok()?)
 }
 
-/// Stores every file of the form, then writes job records and sends one message per file.
-pub async fn accept(state: &AppState, mut form: Multipart) -> Result<Vec<JobId>, UploadError> {
+/// Stores every file of the form, then writes job records and sends one message per file;
+/// returns the records written.
+pub async fn accept(state: &AppState, mut form: Multipart) -> Result<Vec<JobRecord>, UploadError> {
     let mut stored: Vec<Stored> = Vec::new();
     let result = store_all(state, &mut form, &mut stored).await;
     if let Err(e) = result {
@@ -100,16 +101,18 @@ pub async fn accept(state: &AppState, mut form: Multipart) -> Result<Vec<JobId>,
     if stored.is_empty() {
         return Err(UploadError::NoFiles);
     }
-    let mut announced: Vec<JobId> = Vec::new();
+    let mut announced: Vec<JobRecord> = Vec::new();
     for s in &stored {
-        if let Err(e) = announce(state, s).await {
-            remove(state, &stored).await;
-            for id in &announced {
-                let _ = state.jobs.delete(id).await;
+        match announce(state, s).await {
+            Ok(record) => announced.push(record),
+            Err(e) => {
+                remove(state, &stored).await;
+                for r in &announced {
+                    let _ = state.jobs.delete(&r.id).await;
+                }
+                return Err(e.into());
             }
-            return Err(e.into());
         }
-        announced.push(s.id.clone());
         info!(job = %s.id, file = %s.file_name, size = s.size, content_type = s.content_type, "upload accepted");
     }
     Ok(announced)
@@ -302,7 +305,7 @@ async fn remove(state: &AppState, stored: &[Stored]) {
 }
 
 /// Record first, then message: the worker may pick the job up at once and expects it.
-async fn announce(state: &AppState, s: &Stored) -> Result<(), azure_core::Error> {
+async fn announce(state: &AppState, s: &Stored) -> Result<JobRecord, azure_core::Error> {
     let record = JobRecord::queued(
         s.id.clone(),
         s.blob.clone(),
@@ -323,7 +326,7 @@ async fn announce(state: &AppState, s: &Stored) -> Result<(), azure_core::Error>
             None,
         )
         .await?;
-    Ok(())
+    Ok(record)
 }
 
 /// Reads and drops the rest of the body, so the browser sees our answer rather than a

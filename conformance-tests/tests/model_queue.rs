@@ -13,6 +13,7 @@
 use conformance_tests::raw::{message, start, Auth, Server, Svc};
 use proptest::prelude::*;
 use std::time::Duration;
+use storage_client::sas::encode_query_value as enc;
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -76,17 +77,6 @@ fn tags(xml: &str, tag: &str) -> Vec<String> {
     xml.split(&open)
         .skip(1)
         .filter_map(|s| s.split(&close).next().map(str::to_string))
-        .collect()
-}
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
         .collect()
 }
 

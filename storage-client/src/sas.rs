@@ -15,8 +15,13 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~');
 
-fn enc(s: &str) -> String {
+/// Percent-encodes a query-string value (RFC 3986 unreserved characters stay).
+pub fn encode_query_value(s: &str) -> String {
     utf8_percent_encode(s, QUERY_VALUE).to_string()
+}
+
+fn enc(s: &str) -> String {
+    encode_query_value(s)
 }
 
 fn sas_time(t: DateTime<Utc>) -> String {

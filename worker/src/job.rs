@@ -89,21 +89,25 @@ pub async fn handle(shared: Arc<Shared>, msg: ReceivedMessage, stop: Cancellatio
     let text = msg.message_text.clone().unwrap_or_default();
     let receipt = Arc::new(Mutex::new(receipt));
 
-    let parsed = JobMessage::parse(&text);
-    let job_id = parsed.as_ref().ok().map(|m| m.id.clone());
-    let outcome = match parsed {
-        Err(e) => {
+    let give_up = |reason: String, record: Option<JobRecord>| {
+        let (shared, message_id, receipt, text) = (&shared, &message_id, &receipt, &text);
+        async move {
             poison(
-                &shared,
-                &message_id,
-                &receipt,
-                &text,
-                &format!("malformed job message: {e}"),
+                shared,
+                message_id,
+                receipt,
+                text,
+                &reason,
                 dequeue_count,
-                None,
+                record,
             )
             .await
         }
+    };
+    let parsed = JobMessage::parse(&text);
+    let job_id = parsed.as_ref().ok().map(|m| m.id.clone());
+    let outcome = match parsed {
+        Err(e) => give_up(format!("malformed job message: {e}"), None).await,
         Ok(m) if dequeue_count > u64::from(shared.config.max_dequeue) => {
             let delivered = dequeue_count - 1;
             let plural = if delivered == 1 {
@@ -111,18 +115,8 @@ pub async fn handle(shared: Arc<Shared>, msg: ReceivedMessage, stop: Cancellatio
             } else {
                 "deliveries"
             };
-            let reason = format!("gave up after {delivered} {plural}");
             let record = load_record(&shared, &m).await;
-            poison(
-                &shared,
-                &message_id,
-                &receipt,
-                &text,
-                &reason,
-                dequeue_count,
-                Some(record),
-            )
-            .await
+            give_up(format!("gave up after {delivered} {plural}"), Some(record)).await
         }
         Ok(m) => {
             let renewal = spawn_renewal(shared.clone(), message_id.clone(), receipt.clone());
@@ -150,45 +144,34 @@ pub async fn handle(shared: Arc<Shared>, msg: ReceivedMessage, stop: Cancellatio
                 }
                 Some(Err(Failure::Permanent(reason))) => {
                     let record = load_record(&shared, &m).await;
-                    poison(
-                        &shared,
-                        &message_id,
-                        &receipt,
-                        &text,
-                        &reason,
-                        dequeue_count,
-                        Some(record),
-                    )
-                    .await
+                    give_up(reason, Some(record)).await
                 }
                 Some(Err(Failure::Transient(reason))) => {
-                    let mut record = load_record(&shared, &m).await;
-                    record.state = JobState::Queued;
-                    record.reason = Some(format!(
-                        "attempt {dequeue_count} failed, will retry: {reason}"
-                    ));
-                    record.updated = now_rfc3339(Utc::now());
-                    let _ = shared.jobs.put(&record).await;
                     // Back off a little more on each delivery before the next try.
                     let delay =
-                        2u32.saturating_pow(u32::try_from(dequeue_count).unwrap_or(6).min(6));
-                    release(
+                        2i32.saturating_pow(u32::try_from(dequeue_count).unwrap_or(6).min(6));
+                    requeue(
                         &shared,
+                        &m,
+                        format!("attempt {dequeue_count} failed, will retry: {reason}"),
                         &message_id,
                         &receipt,
-                        i32::try_from(delay).unwrap_or(60),
+                        delay,
                     )
                     .await;
                     warn!(job = %m.id, msg_id = %message_id, dequeue = dequeue_count, total_ms = started.elapsed().as_millis() as u64, outcome = "retry", %reason, "job failed, will retry");
                     return Outcome::Retry;
                 }
                 None => {
-                    let mut record = load_record(&shared, &m).await;
-                    record.state = JobState::Queued;
-                    record.reason = Some("released by a stopping worker".into());
-                    record.updated = now_rfc3339(Utc::now());
-                    let _ = shared.jobs.put(&record).await;
-                    release(&shared, &message_id, &receipt, 0).await;
+                    requeue(
+                        &shared,
+                        &m,
+                        "released by a stopping worker".into(),
+                        &message_id,
+                        &receipt,
+                        0,
+                    )
+                    .await;
                     info!(job = %m.id, msg_id = %message_id, dequeue = dequeue_count, total_ms = started.elapsed().as_millis() as u64, outcome = "released", "job released on shutdown");
                     return Outcome::Released;
                 }
@@ -369,6 +352,24 @@ async fn delete_message(shared: &Shared, message_id: &str, receipt: &Mutex<Strin
             false
         }
     }
+}
+
+/// Puts the job back to `queued` with `reason` and makes the message visible again after
+/// `after_secs`.
+async fn requeue(
+    shared: &Shared,
+    m: &JobMessage,
+    reason: String,
+    message_id: &str,
+    receipt: &Mutex<String>,
+    after_secs: i32,
+) {
+    let mut record = load_record(shared, m).await;
+    record.state = JobState::Queued;
+    record.reason = Some(reason);
+    record.updated = now_rfc3339(Utc::now());
+    let _ = shared.jobs.put(&record).await;
+    release(shared, message_id, receipt, after_secs).await;
 }
 
 async fn release(shared: &Shared, message_id: &str, receipt: &Mutex<String>, after_secs: i32) {

@@ -15,6 +15,7 @@
 //!   target/debug/crash --cycles 50 --emulator target/debug/emulator   # CI's short run
 
 use anyhow::{bail, Context, Result};
+use base64::Engine as _;
 use clap::Parser;
 use conformance_tests::{account_sas_query, EmulatorProcess, DEV_ACCOUNT, DEV_KEY};
 use sha2::{Digest, Sha256};
@@ -199,16 +200,7 @@ fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|c| match c {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (c as char).to_string()
-            }
-            _ => format!("%{c:02X}"),
-        })
-        .collect()
-}
+use storage_client::sas::encode_query_value as enc;
 
 /// Every `<tag>value</tag>` in order (values here are never nested or escaped).
 fn tags<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
@@ -468,7 +460,8 @@ impl Lane {
                             let len = self.rng.below(90_000) as usize + 1;
                             let data = self.rng.bytes(len);
                             let id = format!("{n:010}-{i:04}");
-                            let id64 = base64_std(id.as_bytes());
+                            let id64 =
+                                base64::engine::general_purpose::STANDARD.encode(id.as_bytes());
                             // Staging changes nothing visible: no pending state needed.
                             let r = call!(
                                 split.b,
@@ -736,24 +729,6 @@ impl Lane {
         }
         Ok((checked, blobs_checked))
     }
-}
-
-fn base64_std(b: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in b.chunks(3) {
-        let n = (u32::from(chunk[0]) << 16)
-            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*chunk.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 fn http_for(e: &EmulatorProcess, queue: bool, sas: &str) -> Http {
