@@ -169,7 +169,6 @@ async fn housekeeping(app: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
         let result = tokio::task::spawn_blocking(move || -> Result<(), error::StorageError> {
             work.store.sweep_expired(full)?;
             work.store.purge_orphans(PURGE_BUDGET)?;
-            work.store.checkpoint_counts()?;
             Ok(())
         })
         .await;

@@ -8,7 +8,7 @@ use crate::error::{ErrorCode, Result, StorageError};
 use crate::lease::Target;
 use crate::response::{channel_body, Reply};
 use crate::state::Ctx;
-use crate::store::extents::{self, Upload, Uploaded, READ_CHUNK};
+use crate::store::extents::{self, Checksums, Upload, Uploaded, READ_CHUNK};
 use crate::store::{BlobRecord, BlobType, ContentProperties, DeleteMode};
 use crate::validate;
 use base64::Engine;
@@ -41,7 +41,9 @@ fn decode_md5(name: &str, v: &str) -> Result<Vec<u8>> {
 /// one, else Azure's CRC64.
 pub fn checksum_header(ctx: &Ctx<'_>, reply: &mut Reply, uploaded: &Uploaded) {
     if header(ctx, "content-md5").is_some() || uploaded.crc64.is_none() {
-        reply.set("content-md5", B64.encode(uploaded.md5));
+        if let Some(md5) = uploaded.md5 {
+            reply.set("content-md5", B64.encode(md5));
+        }
     }
     if let Some(crc) = uploaded.crc64 {
         if header(ctx, "content-md5").is_none() {
@@ -77,7 +79,12 @@ pub async fn upload(ctx: &Ctx<'_>, mut body: Body, max: u64, want_crc64: bool) -
         },
         None => None,
     };
-    let mut up = Upload::new(store.new_data_id()?, want_crc64 || expected_crc64.is_some());
+    // Block writes answer with a CRC64 unless the client sent an MD5; Put Blob stores one.
+    let checksums = Checksums {
+        md5: !want_crc64 || expected_md5.is_some(),
+        crc64: want_crc64 || expected_crc64.is_some(),
+    };
+    let mut up = Upload::new(store.new_data_id()?, checksums);
     let mut total = 0u64;
     loop {
         let chunk = match body.next().await {
@@ -109,11 +116,12 @@ pub async fn upload(ctx: &Ctx<'_>, mut body: Body, max: u64, want_crc64: bool) -
         }
     }
     if let Some(expected) = expected_md5 {
-        if expected != uploaded.md5 {
+        let got = uploaded.md5.unwrap_or_default();
+        if expected != got {
             store.discard(&uploaded);
             return Err(StorageError::new(ErrorCode::Md5Mismatch)
                 .with_detail("UserSpecifiedMd5", B64.encode(expected))
-                .with_detail("ServerCalculatedMd5", B64.encode(uploaded.md5)));
+                .with_detail("ServerCalculatedMd5", B64.encode(got)));
         }
     }
     Ok(uploaded)
@@ -196,7 +204,7 @@ pub async fn put(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body) -> Resu
     };
     let uploaded = upload(ctx, body, max, false).await?;
     if blob_type == BlobType::Block && properties.content_md5.is_none() {
-        properties.content_md5 = Some(uploaded.md5.to_vec());
+        properties.content_md5 = uploaded.md5.map(|m| m.to_vec());
     }
     store.store_inline(&uploaded)?;
     let pieces = uploaded.pieces.clone();
@@ -229,8 +237,8 @@ pub async fn put(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body) -> Resu
         .set("etag", &record.etag)
         .set("last-modified", rfc1123(record.last_modified_ms))
         .set("x-ms-request-server-encrypted", "true");
-    if blob_type == BlobType::Block {
-        reply.set("content-md5", B64.encode(uploaded.md5));
+    if let (BlobType::Block, Some(md5)) = (blob_type, uploaded.md5) {
+        reply.set("content-md5", B64.encode(md5));
     }
     Ok(reply)
 }
@@ -438,18 +446,17 @@ fn stream(ctx: &Ctx<'_>, pieces: Vec<extents::Piece>) -> crate::response::ResBod
     let app = ctx.app.clone();
     tokio::task::spawn_blocking(move || {
         for p in &pieces {
-            let mut off = 0u64;
-            while off < p.len {
-                let n = (p.len - off).min(READ_CHUNK as u64) as usize;
-                let chunk = app
-                    .store
-                    .read_piece(p, off, n)
-                    .map_err(|e| std::io::Error::other(e.message));
-                let failed = chunk.is_err();
-                if tx.blocking_send(chunk).is_err() || failed {
-                    return;
-                }
-                off += n as u64;
+            let mut gone = false;
+            let read = app.store.read_piece_chunks(p, READ_CHUNK, |chunk| {
+                gone = tx.blocking_send(Ok(chunk)).is_err();
+                !gone
+            });
+            if let Err(e) = read {
+                let _ = tx.blocking_send(Err(std::io::Error::other(e.message)));
+                return;
+            }
+            if gone {
+                return;
             }
         }
     });

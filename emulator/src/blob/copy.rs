@@ -201,7 +201,11 @@ async fn fetch_external(
     let text = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
     let store = &ctx.app.store;
     let extents = store.extents().clone();
-    let mut up = crate::store::extents::Upload::new(store.new_data_id()?, false);
+    let checksums = crate::store::extents::Checksums {
+        md5: true,
+        crc64: false,
+    };
+    let mut up = crate::store::extents::Upload::new(store.new_data_id()?, checksums);
     let mut body = resp.into_body();
     while let Some(frame) = body.frame().await {
         let frame = match frame {
@@ -233,7 +237,7 @@ async fn fetch_external(
             content_type: text("content-type"),
             content_encoding: text("content-encoding"),
             content_language: text("content-language"),
-            content_md5: md5.or(Some(uploaded.md5.to_vec())),
+            content_md5: md5.or(uploaded.md5.map(|m| m.to_vec())),
             cache_control: text("cache-control"),
             content_disposition: text("content-disposition"),
         },

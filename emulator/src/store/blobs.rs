@@ -1123,6 +1123,34 @@ impl Store {
         }
     }
 
+    /// Calls `each` with the bytes of `p` in order, in chunks of at most `max` (blocking);
+    /// stops early when `each` returns false.
+    pub fn read_piece_chunks(
+        &self,
+        p: &Piece,
+        max: usize,
+        mut each: impl FnMut(Bytes) -> bool,
+    ) -> Result<()> {
+        match p.storage {
+            Storage::Inline => {
+                let bytes = self.read_piece(p, 0, p.len as usize)?;
+                each(bytes);
+            }
+            Storage::File => {
+                let mut reader = self
+                    .extents
+                    .reader(p.id, p.offset, p.len)
+                    .map_err(internal)?;
+                while let Some(chunk) = reader.next_chunk(max).map_err(internal)? {
+                    if !each(chunk) {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// After an unclean stop: frees bytes no record references (uploads cut short, frees
     /// that did not happen). O(blobs), so it runs only then.
     pub(super) fn collect_garbage(&self) -> Result<()> {

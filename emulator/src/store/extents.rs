@@ -137,6 +137,13 @@ impl Extents {
         Ok(buf)
     }
 
+    /// A sequential reader over `len` bytes at `offset` of extent `id` (blocking).
+    pub fn reader(&self, id: u64, offset: u64, len: u64) -> std::io::Result<ExtentReader> {
+        let mut file = File::open(self.path(id))?;
+        file.seek(SeekFrom::Start(offset))?;
+        Ok(ExtentReader { file, left: len })
+    }
+
     /// Copies a byte range of one extent into a new one (blocking); for snapshots and copies.
     pub fn copy_range(&self, from: u64, offset: u64, len: u64, to: u64) -> std::io::Result<()> {
         let mut src = File::open(self.path(from))?;
@@ -151,6 +158,33 @@ impl Extents {
             left -= n as u64;
         }
         w.finish()
+    }
+}
+
+/// Reads an extent range in chunks, each into a buffer of its own that is never zeroed
+/// first (`read_to_end` fills spare capacity), and with one open for the whole range.
+pub struct ExtentReader {
+    file: File,
+    left: u64,
+}
+
+impl ExtentReader {
+    /// The next chunk of at most `max` bytes, or None at the end of the range.
+    pub fn next_chunk(&mut self, max: usize) -> std::io::Result<Option<Bytes>> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        let n = self.left.min(max as u64);
+        let mut buf = Vec::with_capacity(n as usize);
+        (&mut self.file).take(n).read_to_end(&mut buf)?;
+        if buf.len() as u64 != n {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "extent shorter than its record",
+            ));
+        }
+        self.left -= n;
+        Ok(Some(Bytes::from(buf)))
     }
 }
 
@@ -182,14 +216,25 @@ impl ExtentWriter {
 /// 1 MiB writes off the async threads. Memory per upload is bounded by that buffer.
 /// Azure Storage's CRC64 is CRC-64/NVME (polynomial 0x9A6C9329AC4BC9B5 reflected, all-ones
 /// init and xorout), sent as the base64 of its little-endian bytes.
-pub static CRC64: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_NVME);
+/// Slice-by-16 tables: several times the throughput of the default byte-wise table.
+pub static CRC64: crc::Crc<u64, crc::Table<16>> =
+    crc::Crc::<u64, crc::Table<16>>::new(&crc::CRC_64_NVME);
+
+#[derive(Debug, Clone, Copy)]
+pub struct Checksums {
+    pub md5: bool,
+    /// Azure's CRC64 (Put Block, Append Block, or when the client sent one).
+    pub crc64: bool,
+}
 
 pub struct Upload {
     id: u64,
-    crc: Option<crc::Digest<'static, u64>>,
-    buf: BytesMut,
+    crc: Option<crc::Digest<'static, u64, crc::Table<16>>>,
+    /// Received chunks not yet written, kept as they came (no copy into one buffer).
+    pending: Vec<Bytes>,
+    pending_len: usize,
     writer: Option<ExtentWriter>,
-    md5: Md5,
+    md5: Option<Md5>,
     len: u64,
     file_created: bool,
 }
@@ -201,32 +246,38 @@ pub struct Uploaded {
     pub crc64: Option<[u8; 8]>,
     /// Inline bytes to store under `D id` (when the body was small).
     pub inline: Option<(u64, Bytes)>,
-    pub md5: [u8; 16],
+    /// When the upload asked for it (MD5 is the slowest step of an upload).
+    pub md5: Option<[u8; 16]>,
     pub len: u64,
 }
 
 impl Upload {
-    /// `crc64`: also compute Azure's CRC64 (Put Block, Append Block, or when the client sent one).
-    pub fn new(id: u64, crc64: bool) -> Upload {
+    /// Which checksums of the body to compute.
+    pub fn new(id: u64, checksums: Checksums) -> Upload {
         Upload {
             id,
-            crc: crc64.then(|| CRC64.digest()),
-            buf: BytesMut::new(),
+            crc: checksums.crc64.then(|| CRC64.digest()),
+            pending: Vec::new(),
+            pending_len: 0,
             writer: None,
-            md5: Md5::new(),
+            md5: checksums.md5.then(Md5::new),
             len: 0,
             file_created: false,
         }
     }
 
     pub async fn push(&mut self, extents: &std::sync::Arc<Extents>, data: Bytes) -> Result<()> {
-        self.md5.update(&data);
+        if let Some(m) = self.md5.as_mut() {
+            m.update(&data);
+        }
         if let Some(c) = self.crc.as_mut() {
             c.update(&data);
         }
         self.len += data.len() as u64;
-        self.buf.extend_from_slice(&data);
-        if self.buf.len() >= WRITE_CHUNK || (self.writer.is_some() && self.buf.len() >= READ_CHUNK)
+        self.pending_len += data.len();
+        self.pending.push(data);
+        if self.pending_len >= WRITE_CHUNK
+            || (self.writer.is_some() && self.pending_len >= READ_CHUNK)
         {
             self.spill(extents).await?;
         }
@@ -234,7 +285,8 @@ impl Upload {
     }
 
     async fn spill(&mut self, extents: &std::sync::Arc<Extents>) -> Result<()> {
-        let chunk = self.buf.split().freeze();
+        let chunks = std::mem::take(&mut self.pending);
+        self.pending_len = 0;
         let writer = match self.writer.take() {
             Some(w) => w,
             None => {
@@ -244,7 +296,9 @@ impl Upload {
         };
         let writer = tokio::task::spawn_blocking(move || -> std::io::Result<ExtentWriter> {
             let mut writer = writer;
-            writer.write(&chunk)?;
+            for chunk in &chunks {
+                writer.write(chunk)?;
+            }
             Ok(writer)
         })
         .await
@@ -256,9 +310,9 @@ impl Upload {
 
     /// Finishes the upload: the bytes are durable when this returns.
     pub async fn finish(mut self, extents: &std::sync::Arc<Extents>) -> Result<Uploaded> {
-        let md5: [u8; 16] = self.md5.clone().finalize().into();
+        let md5 = self.md5.take().map(|m| m.finalize().into());
         let crc64 = self.crc.take().map(|c| c.finalize().to_le_bytes());
-        if self.writer.is_none() && self.buf.len() <= INLINE_MAX {
+        if self.writer.is_none() && self.pending_len <= INLINE_MAX {
             let pieces = if self.len == 0 {
                 Vec::new()
             } else {
@@ -269,7 +323,7 @@ impl Upload {
                     len: self.len,
                 }]
             };
-            let inline = (self.len > 0).then(|| (self.id, self.buf.split().freeze()));
+            let inline = (self.len > 0).then(|| (self.id, concat(&self.pending)));
             return Ok(Uploaded {
                 pieces,
                 crc64,
@@ -278,7 +332,7 @@ impl Upload {
                 len: self.len,
             });
         }
-        if !self.buf.is_empty() || self.writer.is_none() {
+        if !self.pending.is_empty() || self.writer.is_none() {
             self.spill(extents).await?;
         }
         if let Some(writer) = self.writer.take() {
@@ -306,6 +360,19 @@ impl Upload {
     pub fn abandon(self, extents: &Extents) {
         if self.file_created {
             extents.remove(self.id);
+        }
+    }
+}
+
+fn concat(chunks: &[Bytes]) -> Bytes {
+    match chunks {
+        [one] => one.clone(),
+        _ => {
+            let mut out = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
+            for c in chunks {
+                out.extend_from_slice(c);
+            }
+            out.freeze()
         }
     }
 }

@@ -4,8 +4,9 @@
 pub const QUEUE: u8 = b'Q';
 pub const SERVICE: u8 = b'S';
 pub const MESSAGE: u8 = b'M';
-pub const VISIBLE: u8 = b'V';
-pub const COUNT: u8 = b'C';
+/// Format 1 only (a durable visibility index and message counts); removed at open.
+pub const LEGACY_VISIBLE: u8 = b'V';
+pub const LEGACY_COUNT: u8 = b'C';
 pub const PURGE: u8 = b'P';
 pub const CONTAINER: u8 = b'K';
 pub const BLOB: u8 = b'B';
@@ -70,39 +71,6 @@ pub fn parse_message(k: &[u8]) -> Option<u64> {
     u64_at(k, 9)
 }
 
-/// `V qid visible_ms seq` → (): a queue's messages in the order they become visible.
-/// Valid only while the message's record says the same `visible_ms`.
-pub fn visible(qid: u64, visible_ms: i64, seq: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(25);
-    k.push(VISIBLE);
-    k.extend_from_slice(&qid.to_be_bytes());
-    k.extend_from_slice(&time(visible_ms));
-    k.extend_from_slice(&seq.to_be_bytes());
-    k
-}
-
-/// (visible_ms, seq) of a visibility key.
-pub fn parse_visible(k: &[u8]) -> Option<(i64, u64)> {
-    Some((u64_at(k, 9)? as i64, u64_at(k, 17)?))
-}
-
-/// Start of the queue's visibility index.
-pub fn visible_from(qid: u64) -> Vec<u8> {
-    visible(qid, 0, 0)
-}
-
-/// First key after every message visible at `now_ms`.
-pub fn visible_until(qid: u64, now_ms: i64) -> Vec<u8> {
-    visible(qid, now_ms.saturating_add(1), 0)
-}
-
-/// `C qid` → u64: the queue's message count as of the last checkpoint.
-pub fn count(qid: u64) -> Vec<u8> {
-    let mut k = vec![COUNT];
-    k.extend_from_slice(&qid.to_be_bytes());
-    k
-}
-
 /// `P qid` → (): a queue id whose messages are still to be removed.
 pub fn purge(qid: u64) -> Vec<u8> {
     let mut k = vec![PURGE];
@@ -114,7 +82,7 @@ pub fn parse_qid_tail(k: &[u8]) -> Option<u64> {
     u64_at(k, 1)
 }
 
-/// All keys of one kind for one queue id (`M qid` or `V qid`).
+/// All keys of one kind for one queue id (`M qid`).
 pub fn qid_prefix(kind: u8, qid: u64) -> Vec<u8> {
     let mut k = vec![kind];
     k.extend_from_slice(&qid.to_be_bytes());
@@ -208,14 +176,8 @@ mod tests {
 
     #[test]
     fn orderings() {
-        assert!(visible(1, 5, 9) < visible(1, 6, 0));
-        assert!(visible(1, 6, 1) < visible(1, 6, 2));
-        assert!(visible(1, i64::MAX, u64::MAX) < visible(2, 0, 0));
-        assert!(visible(1, 10, 3) < visible_until(1, 10));
-        assert!(visible_until(1, 10) <= visible(1, 11, 0));
         assert!(message(1, 2) < message(1, 3) && message(1, u64::MAX) < message(2, 0));
         assert_eq!(parse_message(&message(4, 77)), Some(77));
-        assert_eq!(parse_visible(&visible(4, 123, 77)), Some((123, 77)));
         assert_eq!(
             parse_queue(&queue("acct", "q-1")),
             Some(("acct".into(), "q-1".into()))

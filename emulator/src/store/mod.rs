@@ -25,8 +25,9 @@ use records::{decode, encode, ServiceRecord};
 use std::path::Path;
 use std::sync::Arc;
 
-/// Bumped when the layout changes incompatibly; checked at open.
-const FORMAT_VERSION: u64 = 1;
+/// Bumped when the layout changes; checked at open. Format 1 also kept a durable
+/// visibility index (`V`) and message counts (`C`); opening it drops those keys.
+const FORMAT_VERSION: u64 = 2;
 const FORMAT_KEY: &[u8] = b"format-version";
 /// Present only while the store is closed after a clean shutdown.
 const CLEAN_KEY: &[u8] = b"clean-shutdown";
@@ -82,7 +83,7 @@ impl Store {
                     .try_into()
                     .map(u64::from_be_bytes)
                     .unwrap_or(u64::MAX);
-                if found != FORMAT_VERSION {
+                if found != FORMAT_VERSION && found != 1 {
                     return Err(OpenError::Format(path, found));
                 }
                 false
@@ -94,6 +95,9 @@ impl Store {
             }
         };
         let data = db.open_tree("data").map_err(sled_err)?;
+        if !fresh {
+            migrate(&db, &data).map_err(sled_err)?;
+        }
         let catalog = Catalog::load(&data).map_err(OpenError::Corrupt)?;
         let was_clean = db.remove(CLEAN_KEY).map_err(sled_err)?.is_some();
         let durability = Durability::new(db.clone(), dir.is_some());
@@ -110,10 +114,7 @@ impl Store {
             blob_locks: (0..64).map(|_| Mutex::new(())).collect(),
         };
         if !was_clean && !fresh {
-            tracing::warn!("the last shutdown was not clean: recounting messages and collecting orphaned bytes");
-            store
-                .recover()
-                .map_err(|e| OpenError::Corrupt(e.to_string()))?;
+            tracing::warn!("the last shutdown was not clean: collecting orphaned bytes");
             store
                 .collect_garbage()
                 .map_err(|e| OpenError::Corrupt(e.to_string()))?;
@@ -142,9 +143,9 @@ impl Store {
     /// Final checkpoint and flush at shutdown; marks the store as cleanly closed.
     pub fn close(&self) {
         let result = self
-            .checkpoint_counts()
+            .db
+            .flush()
             .map_err(|e| e.to_string())
-            .and_then(|_| self.db.flush().map_err(|e| e.to_string()))
             .and_then(|_| self.db.insert(CLEAN_KEY, &[]).map_err(|e| e.to_string()))
             .and_then(|_| self.db.flush().map_err(|e| e.to_string()));
         if let Err(e) = result {
@@ -185,6 +186,38 @@ impl Store {
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
     }
+}
+
+/// Brings an older store to the current format. Idempotent: a crash part-way through
+/// redoes it at the next open, since the version is written last.
+fn migrate(db: &sled::Db, data: &sled::Tree) -> sled::Result<()> {
+    let version = db
+        .get(FORMAT_KEY)?
+        .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes));
+    if version != Some(1) {
+        return Ok(());
+    }
+    tracing::info!("upgrading the store from format 1 to {FORMAT_VERSION}");
+    for kind in [keys::LEGACY_VISIBLE, keys::LEGACY_COUNT] {
+        loop {
+            let chunk: Vec<sled::IVec> = data
+                .scan_prefix([kind])
+                .keys()
+                .take(4096)
+                .collect::<sled::Result<_>>()?;
+            if chunk.is_empty() {
+                break;
+            }
+            let mut batch = sled::Batch::default();
+            for k in chunk {
+                batch.remove(k);
+            }
+            data.apply_batch(batch)?;
+        }
+    }
+    db.insert(FORMAT_KEY, &FORMAT_VERSION.to_be_bytes())?;
+    db.flush()?;
+    Ok(())
 }
 
 impl Drop for Store {

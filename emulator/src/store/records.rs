@@ -25,6 +25,11 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, RecordError> {
+    decode_borrowed(bytes)
+}
+
+/// `decode` for records that borrow from the stored bytes (no copies of large fields).
+pub fn decode_borrowed<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, RecordError> {
     match bytes.split_first() {
         Some((&V1, rest)) => Ok(postcard::from_bytes(rest)?),
         Some((&v, _)) => Err(RecordError::Version(v)),
