@@ -44,6 +44,9 @@ struct Args {
     /// Run ours with --inMemoryPersistence (to separate fsync cost from the rest).
     #[arg(long)]
     in_memory: bool,
+    /// Extra argument for our emulator (repeatable), e.g. `--emulator-arg=--cacheMiB=16`.
+    #[arg(long = "emulator-arg", allow_hyphen_values = true)]
+    emulator_args: Vec<String>,
     /// Which scenario groups to run.
     #[arg(long, value_delimiter = ',', default_value = "queue,blob")]
     only: Vec<String>,
@@ -305,6 +308,46 @@ fn rss_kib(pid: u32) -> u64 {
 
 type Azurite = conformance_tests::target::AzuriteProcess;
 
+/// Samples the RSS of the server under test every 20 ms, so a scenario's peak is its real
+/// peak and not the value after it ended.
+struct RssSampler {
+    pid: std::sync::atomic::AtomicU32,
+    /// Highest sample since the last `take`.
+    peak: std::sync::atomic::AtomicU64,
+}
+
+static RSS: RssSampler = RssSampler {
+    pid: std::sync::atomic::AtomicU32::new(0),
+    peak: std::sync::atomic::AtomicU64::new(0),
+};
+
+impl RssSampler {
+    /// Starts (once) the sampling thread; it ends with the process.
+    fn watch(&'static self, pid: u32) {
+        use std::sync::atomic::Ordering::Relaxed;
+        static STARTED: std::sync::Once = std::sync::Once::new();
+        self.pid.store(pid, Relaxed);
+        self.peak.store(rss_kib(pid), Relaxed);
+        STARTED.call_once(|| {
+            std::thread::spawn(|| loop {
+                let pid = RSS.pid.load(Relaxed);
+                if pid != 0 {
+                    RSS.peak.fetch_max(rss_kib(pid), Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            });
+        });
+    }
+
+    /// The peak since the last call (KiB), restarting from the current RSS.
+    fn take(&self) -> u64 {
+        use std::sync::atomic::Ordering::Relaxed;
+        let pid = self.pid.load(Relaxed);
+        let now = rss_kib(pid);
+        self.peak.swap(now, Relaxed).max(now)
+    }
+}
+
 /// Bytes under `dir`, recursively.
 fn dir_size(dir: &std::path::Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -545,13 +588,16 @@ fn record_row(rows: &mut Vec<Row>, who: &str, name: String, s: Stats, ours: bool
         "  {who:<9} {name:<40} {:>10.0}/s p50 {:>7} us p99 {:>7} us errors {}",
         s.per_sec, s.p50_us, s.p99_us, s.errors
     );
+    let rss = RSS.take();
     match rows.iter_mut().find(|r| r.scenario == name) {
-        Some(r) if ours => r.ours = Some(s),
-        Some(r) => r.theirs = Some(s),
+        Some(r) if ours => (r.ours, r.ours_rss) = (Some(s), Some(rss)),
+        Some(r) => (r.theirs, r.theirs_rss) = (Some(s), Some(rss)),
         None => rows.push(Row {
             scenario: name,
             ours: ours.then_some(s),
             theirs: (!ours).then_some(s),
+            ours_rss: ours.then_some(rss),
+            theirs_rss: (!ours).then_some(rss),
         }),
     }
 }
@@ -583,6 +629,9 @@ struct Row {
     scenario: String,
     ours: Option<Stats>,
     theirs: Option<Stats>,
+    /// Peak RSS during the scenario, KiB.
+    ours_rss: Option<u64>,
+    theirs_rss: Option<u64>,
 }
 
 async fn scenarios(
@@ -595,24 +644,7 @@ async fn scenarios(
 ) -> Result<()> {
     let secs = args.seconds;
     let record = |rows: &mut Vec<Row>, name: String, s: Stats| {
-        eprintln!(
-            "  {:<9} {:<40} {:>10.0}/s p50 {:>7} us p99 {:>7} us errors {}",
-            ep.name, name, s.per_sec, s.p50_us, s.p99_us, s.errors
-        );
-        match rows.iter_mut().find(|r| r.scenario == name) {
-            Some(r) => {
-                if ours {
-                    r.ours = Some(s)
-                } else {
-                    r.theirs = Some(s)
-                }
-            }
-            None => rows.push(Row {
-                scenario: name,
-                ours: ours.then_some(s),
-                theirs: (!ours).then_some(s),
-            }),
-        }
+        record_row(rows, ep.name, name, s, ours);
     };
     for &c in &args.concurrency {
         let q = format!("put-{c}");
@@ -869,13 +901,16 @@ async fn main() -> Result<()> {
         .clone()
         .unwrap_or_else(|| tmp.path().to_path_buf());
     let location = data_dir.display().to_string();
-    let ours = if args.in_memory {
-        EmulatorProcess::start_bin(&args.emulator, &["--inMemoryPersistence"])
+    let mut emu_args: Vec<&str> = if args.in_memory {
+        vec!["--inMemoryPersistence"]
     } else {
-        EmulatorProcess::start_bin(&args.emulator, &["--location", &location])
+        vec!["--location", &location]
     };
+    emu_args.extend(args.emulator_args.iter().map(String::as_str));
+    let ours = EmulatorProcess::start_bin(&args.emulator, &emu_args);
     let ours_pid = ours.pid();
     let idle_ours = rss_kib(ours_pid);
+    RSS.watch(ours_pid);
     let ep = endpoint(
         "emulator",
         ours.queue_base.rsplit(':').next().unwrap_or("0").parse()?,
@@ -908,6 +943,7 @@ async fn main() -> Result<()> {
         let pid = az.pid();
         idle_az = rss_kib(pid);
         peak_az = idle_az;
+        RSS.watch(pid);
         eprintln!("Azurite queue (on disk), pid {pid}");
         let ep = endpoint("azurite", az.port, "q");
         scenarios(&ep, &args, pid, &mut rows, false, &mut peak_az).await?;
@@ -917,6 +953,7 @@ async fn main() -> Result<()> {
         let pid = az.pid();
         idle_az = idle_az.max(rss_kib(pid));
         peak_az = peak_az.max(idle_az);
+        RSS.watch(pid);
         eprintln!("Azurite blob (on disk), pid {pid}");
         let ep = endpoint("azurite", az.port, "b");
         blob_scenarios(&ep, &args, pid, &mut rows, false, &mut peak_az).await?;
@@ -930,9 +967,9 @@ async fn main() -> Result<()> {
 
     println!();
     println!(
-        "| scenario | ours msg/s | ours p50/p99 ms | Azurite msg/s | Azurite p50/p99 ms | ratio |"
+        "| scenario | ours msg/s | ours p50/p99 ms | Azurite msg/s | Azurite p50/p99 ms | ratio | peak RSS MiB ours / Azurite |"
     );
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     let ms = |us: u64| us as f64 / 1000.0;
     for r in &rows {
         let fmt = |s: &Option<Stats>| match s {
@@ -948,7 +985,19 @@ async fn main() -> Result<()> {
             (Some(o), Some(a)) if a.per_sec > 0.0 => format!("{:.1}x", o.per_sec / a.per_sec),
             _ => "-".into(),
         };
-        println!("| {} | {o} | {ol} | {a} | {al} | {ratio} |", r.scenario);
+        let mib =
+            |k: Option<u64>| k.map_or("n/a".to_string(), |k| format!("{:.0}", k as f64 / 1024.0));
+        let rss = format!("{} / {}", mib(r.ours_rss), mib(r.theirs_rss));
+        println!(
+            "| {} | {o} | {ol} | {a} | {al} | {ratio} | {rss} |",
+            r.scenario
+        );
+        if let Some(k) = r.ours_rss {
+            peak_ours = peak_ours.max(k);
+        }
+        if let Some(k) = r.theirs_rss {
+            peak_az = peak_az.max(k);
+        }
     }
     println!();
     println!(

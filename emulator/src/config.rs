@@ -106,7 +106,7 @@ impl Default for Config {
             accounts: Accounts::dev(),
             loose: false,
             strict_version: false,
-            cache_bytes: 32 * 1024 * 1024,
+            cache_bytes: 8 * 1024 * 1024,
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(60),
         }

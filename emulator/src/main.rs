@@ -57,7 +57,9 @@ struct Cli {
     #[arg(long = "strictApiVersion")]
     strict_api_version: bool,
     /// Store cache size in MiB.
-    #[arg(long = "cacheMiB", default_value_t = 32)]
+    // sled's own accounting: the memory it really holds is several times this. 8 is as fast
+    // as 32 in the benchmarks and peaks 50 MiB lower with 1,000,000 queued messages.
+    #[arg(long = "cacheMiB", default_value_t = 8)]
     cache_mib: u64,
     /// Seconds a connection may take to send a request head (idle keep-alive included).
     #[arg(long = "headerTimeoutSecs", default_value_t = 30)]
