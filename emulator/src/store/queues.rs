@@ -8,7 +8,7 @@
 //! (visible_ms, seq) built from the records when the store opens and changed with every
 //! write after the record. It makes Get Messages O(log n + k), gives the exact count, and
 //! halves the sled writes a durable index would cost (Put Message at concurrency 64 went
-//! from about 18,000 to about 25,000/s). Its price is about 20 bytes per message of memory
+//! from about 18,000 to about 25,000/s). Its price is about 32 bytes per message of memory
 //! and an O(messages) scan at open.
 //!
 //! Concurrency: the catalog (`RwLock`) maps names to queue states. Each queue has a
