@@ -120,6 +120,12 @@ impl Client {
     }
 }
 
+/// The blob name at the end of an image URL (SAS or proxy), without its query.
+fn blob_name(url: &str) -> &str {
+    let last = url.rsplit('/').next().unwrap_or(url);
+    last.split('?').next().unwrap_or(last)
+}
+
 fn state(j: &Value) -> &str {
     j["state"].as_str().unwrap_or("")
 }
@@ -210,14 +216,7 @@ async fn flow(storage: Storage) {
         // The original keeps its name, size and type in metadata.
         let orig = client.image(j["original_url"].as_str().unwrap()).await;
         assert!(orig.width() >= 800);
-        let original_url = j["original_url"].as_str().unwrap();
-        let original_blob = original_url
-            .rsplit('/')
-            .next()
-            .unwrap()
-            .split('?')
-            .next()
-            .unwrap();
+        let original_blob = blob_name(j["original_url"].as_str().unwrap());
         let props = sdk
             .container(job::UPLOADS)
             .blob_client(original_blob)
@@ -337,14 +336,7 @@ async fn flow(storage: Storage) {
         .collect()
         .await
         .unwrap();
-    let original = before["original_url"].as_str().unwrap();
-    let blob = original
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .split('?')
-        .next()
-        .unwrap();
+    let blob = blob_name(before["original_url"].as_str().unwrap());
     let again = JobMessage::new(
         storage_client::job::JobId::parse(first).unwrap(),
         blob.to_string(),

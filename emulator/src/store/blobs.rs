@@ -1118,7 +1118,6 @@ impl Store {
             Storage::File => self
                 .extents
                 .read(p.id, p.offset + offset, len)
-                .map(Bytes::from)
                 .map_err(internal),
         }
     }

@@ -129,12 +129,11 @@ impl Extents {
     }
 
     /// Reads `len` bytes at `offset` of extent `id` (blocking).
-    pub fn read(&self, id: u64, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
-        let mut f = File::open(self.path(id))?;
-        f.seek(SeekFrom::Start(offset))?;
-        let mut buf = vec![0u8; len];
-        f.read_exact(&mut buf)?;
-        Ok(buf)
+    pub fn read(&self, id: u64, offset: u64, len: usize) -> std::io::Result<Bytes> {
+        Ok(self
+            .reader(id, offset, len as u64)?
+            .next_chunk(len)?
+            .unwrap_or_default())
     }
 
     /// A sequential reader over `len` bytes at `offset` of extent `id` (blocking).

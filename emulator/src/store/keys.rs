@@ -13,10 +13,6 @@ pub const BLOB: u8 = b'B';
 pub const BLOCK: u8 = b'U';
 pub const INLINE: u8 = b'D';
 
-pub fn time(ms: i64) -> [u8; 8] {
-    (ms.max(0) as u64).to_be_bytes()
-}
-
 fn u64_at(b: &[u8], at: usize) -> Option<u64> {
     b.get(at..at + 8)
         .and_then(|s| s.try_into().ok())
