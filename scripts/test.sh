@@ -9,6 +9,10 @@ cd "$root"
 
 scripts/setup.sh
 
+# A failed link on a full disk prints only the linker's command line; say up front how much room
+# there is (a clean run needs about 3 GB under target/).
+echo "== disk: $(df -Ph . | awk 'NR==2 {print $4}') free, memory: $(awk '/^MemAvailable/ {print int($2/1024)}' /proc/meminfo) MiB available"
+
 echo "== cargo fmt / clippy"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
