@@ -440,9 +440,11 @@ async fn read_all(ctx: &Ctx<'_>, pieces: Vec<extents::Piece>) -> Result<Bytes> {
     .map_err(StorageError::internal)?
 }
 
-/// Streams pieces from a blocking reader through a small channel (bounded memory).
+/// Streams pieces from a blocking reader through a small channel (bounded memory: a
+/// download holds at most about four chunks, the one being read, two queued and the one
+/// hyper is writing).
 fn stream(ctx: &Ctx<'_>, pieces: Vec<extents::Piece>) -> crate::response::ResBody {
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
     let app = ctx.app.clone();
     tokio::task::spawn_blocking(move || {
         for p in &pieces {

@@ -13,8 +13,11 @@ use std::path::{Path, PathBuf};
 
 /// Bodies up to this size are stored inline in sled.
 pub const INLINE_MAX: usize = 64 * 1024;
-/// Upload bytes are buffered up to this much before a file write.
-const WRITE_CHUNK: usize = 1024 * 1024;
+/// Buffer size for copies between extents.
+const COPY_CHUNK: usize = 1024 * 1024;
+/// Upload bytes are buffered up to this much before a file write. Above `INLINE_MAX`, so a
+/// body that reaches it goes to a file; small, so 16 concurrent uploads hold 4 MiB, not 16.
+const SPILL_AT: usize = 256 * 1024;
 /// Download chunk size.
 pub const READ_CHUNK: usize = 256 * 1024;
 
@@ -149,7 +152,7 @@ impl Extents {
         src.seek(SeekFrom::Start(offset))?;
         let mut w = self.create(to)?;
         let mut left = len;
-        let mut buf = vec![0u8; WRITE_CHUNK];
+        let mut buf = vec![0u8; COPY_CHUNK];
         while left > 0 {
             let n = (left as usize).min(buf.len());
             src.read_exact(&mut buf[..n])?;
@@ -275,9 +278,7 @@ impl Upload {
         self.len += data.len() as u64;
         self.pending_len += data.len();
         self.pending.push(data);
-        if self.pending_len >= WRITE_CHUNK
-            || (self.writer.is_some() && self.pending_len >= READ_CHUNK)
-        {
+        if self.pending_len >= SPILL_AT {
             self.spill(extents).await?;
         }
         Ok(())
