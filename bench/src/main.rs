@@ -72,6 +72,11 @@ struct Args {
     /// Azurite's blob binary.
     #[arg(long, default_value = "tools/azurite/node_modules/.bin/azurite-blob")]
     azurite_blob: PathBuf,
+    /// Instead of benchmarking: fill a queue with this many messages, kill -9 our emulator,
+    /// restart it on the same data, and report the time to listen, RSS through the start-up
+    /// expiry sweep, and Get Messages latency (ours only).
+    #[arg(long)]
+    reopen_deep: Option<usize>,
 }
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -736,6 +741,82 @@ async fn scenarios(
     Ok(())
 }
 
+/// A store holding `n` queued messages, reopened after kill -9: how soon it listens, what
+/// it holds in memory once the start-up expiry sweep (which reads every message) is done,
+/// and whether Get Messages is still as fast.
+async fn reopen_deep(args: &Args, n: usize) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let location = args
+        .data
+        .clone()
+        .unwrap_or_else(|| dir.path().to_path_buf())
+        .display()
+        .to_string();
+    let mut emu_args = vec!["--location", location.as_str()];
+    emu_args.extend(args.emulator_args.iter().map(String::as_str));
+    let port = |base: &str| -> Result<u16> { Ok(base.rsplit(':').next().unwrap_or("0").parse()?) };
+
+    let emu = EmulatorProcess::start_bin(&args.emulator, &emu_args);
+    RSS.watch(emu.pid());
+    let ep = endpoint("emulator", port(&emu.queue_base)?, "q");
+    ep.create_queue("deep").await?;
+    let t = Instant::now();
+    fill(&ep, "deep", n).await?;
+    println!(
+        "filled {n} messages in {:.1} s; RSS {:.1} MiB, peak {:.1} MiB",
+        t.elapsed().as_secs_f64(),
+        rss_kib(emu.pid()) as f64 / 1024.0,
+        RSS.take() as f64 / 1024.0
+    );
+    emu.kill9();
+
+    let t = Instant::now();
+    let emu = EmulatorProcess::start_bin(&args.emulator, &emu_args);
+    let listen_ms = t.elapsed().as_secs_f64() * 1000.0;
+    let pid = emu.pid();
+    let at_listen = rss_kib(pid);
+    RSS.watch(pid);
+    // The full sweep starts with the first housekeeping tick; give it time to finish.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let settled = rss_kib(pid);
+    let peak = RSS.take();
+    println!(
+        "reopened after kill -9: listening in {listen_ms:.0} ms at {:.1} MiB; \
+         peak {:.1} MiB through the start-up sweep, {:.1} MiB 10 s after start",
+        at_listen as f64 / 1024.0,
+        peak as f64 / 1024.0,
+        settled as f64 / 1024.0
+    );
+    let ep = endpoint("emulator", port(&emu.queue_base)?, "q");
+    let e = ep.clone();
+    let s = run_load(1, args.seconds, 2_000, move |_| {
+        let e = e.clone();
+        async move { Ok(e.get("deep", 1).await?.len() as u64) }
+    })
+    .await;
+    println!(
+        "Get Messages, depth {n}, c=1: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, errors {}; peak RSS {:.1} MiB",
+        s.per_sec,
+        s.p50_us as f64 / 1000.0,
+        s.p99_us as f64 / 1000.0,
+        s.errors,
+        RSS.take() as f64 / 1024.0
+    );
+    if s.errors > 0 || s.ops == 0 {
+        bail!("Get Messages failed on the reopened store");
+    }
+    emu.terminate();
+    let t = Instant::now();
+    let emu = EmulatorProcess::start_bin(&args.emulator, &emu_args);
+    println!(
+        "reopened after a clean stop: listening in {:.0} ms at {:.1} MiB",
+        t.elapsed().as_secs_f64() * 1000.0,
+        rss_kib(emu.pid()) as f64 / 1024.0
+    );
+    drop(emu);
+    Ok(())
+}
+
 /// One 10-second window of the soak.
 #[derive(Default)]
 struct Window {
@@ -892,6 +973,9 @@ async fn main() -> Result<()> {
     let args = Args::parse();
     if let Some(minutes) = args.soak_minutes {
         return soak(&args, minutes).await;
+    }
+    if let Some(n) = args.reopen_deep {
+        return reopen_deep(&args, n).await;
     }
     let mut rows = Vec::new();
 
