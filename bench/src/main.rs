@@ -300,6 +300,11 @@ async fn fill(ep: &Endpoint, q: &str, n: usize) -> Result<()> {
     Ok(())
 }
 
+/// The port of an `http://127.0.0.1:<port>` base address.
+fn port_of(base: &str) -> Result<u16> {
+    Ok(base.rsplit(':').next().unwrap_or("0").parse()?)
+}
+
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -483,14 +488,7 @@ fn start_azurite(bin: &std::path::Path, kind: &str) -> Result<Azurite> {
 
 /// Put Blob and Get Blob at each size and concurrency. Small blobs count operations;
 /// large ones count MiB, so the row reads in MiB/s.
-async fn blob_scenarios(
-    ep: &Endpoint,
-    args: &Args,
-    pid: u32,
-    rows: &mut Vec<Row>,
-    ours: bool,
-    peak_rss: &mut u64,
-) -> Result<()> {
+async fn blob_scenarios(ep: &Endpoint, args: &Args, rows: &mut Vec<Row>, ours: bool) -> Result<()> {
     let (s, _) = ep
         .call_bytes(Method::PUT, "/bench?restype=container", &[], Bytes::new())
         .await?;
@@ -543,7 +541,6 @@ async fn blob_scenarios(
                 s,
                 ours,
             );
-            *peak_rss = (*peak_rss).max(rss_kib(pid));
             let e = ep.clone();
             let s = run_load(
                 c,
@@ -575,7 +572,6 @@ async fn blob_scenarios(
                 s,
                 ours,
             );
-            *peak_rss = (*peak_rss).max(rss_kib(pid));
         }
     }
     ep.call_bytes(
@@ -639,14 +635,7 @@ struct Row {
     theirs_rss: Option<u64>,
 }
 
-async fn scenarios(
-    ep: &Endpoint,
-    args: &Args,
-    pid: u32,
-    rows: &mut Vec<Row>,
-    ours: bool,
-    peak_rss: &mut u64,
-) -> Result<()> {
+async fn scenarios(ep: &Endpoint, args: &Args, rows: &mut Vec<Row>, ours: bool) -> Result<()> {
     let secs = args.seconds;
     let record = |rows: &mut Vec<Row>, name: String, s: Stats| {
         record_row(rows, ep.name, name, s, ours);
@@ -662,7 +651,6 @@ async fn scenarios(
         .await;
         record(rows, format!("Put Message, c={c}"), s);
         ep.delete_queue(&q).await?;
-        *peak_rss = (*peak_rss).max(rss_kib(pid));
     }
     for &c in &args.concurrency {
         let q = format!("getdel-{c}");
@@ -687,7 +675,6 @@ async fn scenarios(
             s,
         );
         ep.delete_queue(&q).await?;
-        *peak_rss = (*peak_rss).max(rss_kib(pid));
     }
     for &c in &args.concurrency {
         let q = format!("rt-{c}");
@@ -707,7 +694,6 @@ async fn scenarios(
         .await;
         record(rows, format!("Put→Get→Delete round trips, c={c}"), s);
         ep.delete_queue(&q).await?;
-        *peak_rss = (*peak_rss).max(rss_kib(pid));
     }
     if ours && args.deep > 0 {
         // Get latency from a shallow and a deep queue (peek+get at concurrency 1).
@@ -735,7 +721,6 @@ async fn scenarios(
             .await;
             record(rows, format!("Put Message latency, depth {depth}, c=1"), s);
             ep.delete_queue(&q).await?;
-            *peak_rss = (*peak_rss).max(rss_kib(pid));
         }
     }
     Ok(())
@@ -754,11 +739,10 @@ async fn reopen_deep(args: &Args, n: usize) -> Result<()> {
         .to_string();
     let mut emu_args = vec!["--location", location.as_str()];
     emu_args.extend(args.emulator_args.iter().map(String::as_str));
-    let port = |base: &str| -> Result<u16> { Ok(base.rsplit(':').next().unwrap_or("0").parse()?) };
 
     let emu = EmulatorProcess::start_bin(&args.emulator, &emu_args);
     RSS.watch(emu.pid());
-    let ep = endpoint("emulator", port(&emu.queue_base)?, "q");
+    let ep = endpoint("emulator", port_of(&emu.queue_base)?, "q");
     ep.create_queue("deep").await?;
     let t = Instant::now();
     fill(&ep, "deep", n).await?;
@@ -787,7 +771,7 @@ async fn reopen_deep(args: &Args, n: usize) -> Result<()> {
         peak as f64 / 1024.0,
         settled as f64 / 1024.0
     );
-    let ep = endpoint("emulator", port(&emu.queue_base)?, "q");
+    let ep = endpoint("emulator", port_of(&emu.queue_base)?, "q");
     let e = ep.clone();
     let s = run_load(1, args.seconds, 2_000, move |_| {
         let e = e.clone();
@@ -833,9 +817,8 @@ async fn soak(args: &Args, minutes: f64) -> Result<()> {
     let location = dir.path().display().to_string();
     let emu = EmulatorProcess::start_bin(&args.emulator, &["--location", &location]);
     let pid = emu.pid();
-    let port = |base: &str| -> Result<u16> { Ok(base.rsplit(':').next().unwrap_or("0").parse()?) };
-    let q = endpoint("emulator", port(&emu.queue_base)?, "q");
-    let b = endpoint("emulator", port(&emu.blob_base)?, "b");
+    let q = endpoint("emulator", port_of(&emu.queue_base)?, "q");
+    let b = endpoint("emulator", port_of(&emu.blob_base)?, "b");
     let queues: Vec<String> = (0..8).map(|i| format!("soak{i}")).collect();
     for name in &queues {
         q.create_queue(name).await?;
@@ -995,26 +978,20 @@ async fn main() -> Result<()> {
     let ours_pid = ours.pid();
     let idle_ours = rss_kib(ours_pid);
     RSS.watch(ours_pid);
-    let ep = endpoint(
-        "emulator",
-        ours.queue_base.rsplit(':').next().unwrap_or("0").parse()?,
-        "q",
-    );
+    let ep = endpoint("emulator", port_of(&ours.queue_base)?, "q");
     eprintln!("our emulator (on disk, durable), pid {ours_pid}");
     let mut peak_ours = idle_ours;
     let run_queue = args.only.iter().any(|o| o == "queue");
     let run_blob = args.only.iter().any(|o| o == "blob");
     if run_queue {
-        scenarios(&ep, &args, ours_pid, &mut rows, true, &mut peak_ours).await?;
+        scenarios(&ep, &args, &mut rows, true).await?;
     }
     if run_blob {
-        let blob_ep = endpoint(
-            "emulator",
-            ours.blob_base.rsplit(':').next().unwrap_or("0").parse()?,
-            "b",
-        );
-        blob_scenarios(&blob_ep, &args, ours_pid, &mut rows, true, &mut peak_ours).await?;
+        let blob_ep = endpoint("emulator", port_of(&ours.blob_base)?, "b");
+        blob_scenarios(&blob_ep, &args, &mut rows, true).await?;
     }
+    // Rows carry each scenario's sampled peak; this adds the tail after the last one.
+    peak_ours = peak_ours.max(RSS.take());
     // Every scenario deleted what it made: what is left is the store's own overhead.
     let folder_ours = (!args.in_memory).then(|| settled_size(&data_dir, Duration::from_secs(60)));
     drop(ours);
@@ -1030,7 +1007,8 @@ async fn main() -> Result<()> {
         RSS.watch(pid);
         eprintln!("Azurite queue (on disk), pid {pid}");
         let ep = endpoint("azurite", az.port, "q");
-        scenarios(&ep, &args, pid, &mut rows, false, &mut peak_az).await?;
+        scenarios(&ep, &args, &mut rows, false).await?;
+        peak_az = peak_az.max(RSS.take());
     }
     if !args.no_azurite && run_blob {
         let az = start_azurite(&args.azurite_blob, "blob")?;
@@ -1040,7 +1018,8 @@ async fn main() -> Result<()> {
         RSS.watch(pid);
         eprintln!("Azurite blob (on disk), pid {pid}");
         let ep = endpoint("azurite", az.port, "b");
-        blob_scenarios(&ep, &args, pid, &mut rows, false, &mut peak_az).await?;
+        blob_scenarios(&ep, &args, &mut rows, false).await?;
+        peak_az = peak_az.max(RSS.take());
         folder_az = Some(settled_size(az.location(), Duration::from_secs(60)));
     }
     let startup = startup_ms(
