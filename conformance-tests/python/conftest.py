@@ -196,6 +196,13 @@ def pytest_collection_modifyitems(config, items):
             assert reason, f"{item.nodeid}: azurite_deviation needs reason=... citing the Azure docs"
             if name == "azurite":
                 item.add_marker(pytest.mark.xfail(strict=True, reason=f"Azurite deviation: {reason}"))
+        lacks = item.get_closest_marker("azurite_lacks")
+        if lacks is not None:
+            feature = lacks.kwargs.get("feature") or (lacks.args[0] if lacks.args else "")
+            assert feature, f"{item.nodeid}: azurite_lacks needs the feature's name"
+            if name == "azurite":
+                # strict: the day Azurite implements it, the test starts checking it there too.
+                item.add_marker(pytest.mark.xfail(strict=True, reason=f"Azurite lacks {feature}"))
 
 
 # --------------------------------------------------------------------------------------

@@ -1350,11 +1350,27 @@ async fn put_blob_from_url_within_the_account() {
     put(&source, b"put blob from url").await;
     let dest_container = new_container(&svc).await;
 
-    // Put Blob From URL (synchronous, block blob).
+    // Put Blob From URL (synchronous, block blob). Its source must authorize itself: the
+    // destination's credentials do not reach it (https://learn.microsoft.com/rest/api/storageservices/put-blob-from-url,
+    // x-ms-copy-source: "must either be public or must be authorized via a shared access signature").
     let synced = dest_container.blob_client("synced.bin");
-    synced
+    let e = synced
         .block_blob_client()
         .upload_blob_from_url(source.url().as_str().into(), None)
+        .await
+        .unwrap_err();
+    assert_eq!(status_code(&e), (404, "CannotVerifyCopySource".into()));
+    let sas = conformance_tests::account_sas_query(
+        conformance_tests::DEV_ACCOUNT,
+        conformance_tests::DEV_KEY,
+        "b",
+        "o",
+        "r",
+        "2099-01-01T00:00:00Z",
+    );
+    synced
+        .block_blob_client()
+        .upload_blob_from_url(format!("{}?{sas}", source.url()), None)
         .await
         .unwrap();
     assert_eq!(read(&synced).await, b"put blob from url");

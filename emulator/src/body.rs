@@ -75,3 +75,44 @@ impl Body {
         Ok(out.freeze())
     }
 }
+
+/// Bytes on their way into the store, from wherever they come: the request body, a copy
+/// source fetched over HTTP, or a blob of this emulator read from disk. One loop
+/// (`blob::ingest::receive`) takes them all.
+pub enum ByteStream {
+    Request(Body),
+    /// A copy source's response body (another host).
+    Remote(Incoming),
+    /// A blob of this emulator, read by a blocking task into a small channel.
+    Local(tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>),
+}
+
+impl ByteStream {
+    pub async fn next(&mut self) -> Result<Option<Bytes>> {
+        match self {
+            ByteStream::Request(b) => b.next().await,
+            ByteStream::Remote(inner) => loop {
+                match inner.frame().await {
+                    None => return Ok(None),
+                    Some(Err(e)) => {
+                        return Err(StorageError::new(ErrorCode::CannotVerifyCopySource)
+                            .with_status(http::StatusCode::BAD_GATEWAY)
+                            .with_message(format!("The copy source failed mid-body: {e}")))
+                    }
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            if !data.is_empty() {
+                                return Ok(Some(data));
+                            }
+                        }
+                    }
+                }
+            },
+            ByteStream::Local(rx) => match rx.recv().await {
+                None => Ok(None),
+                Some(Ok(b)) => Ok(Some(b)),
+                Some(Err(e)) => Err(StorageError::internal(e)),
+            },
+        }
+    }
+}

@@ -99,6 +99,7 @@ error_codes! {
     BlockCountExceedsLimit => CONFLICT, "The uncommitted block count cannot exceed the maximum limit of 100,000 blocks.";
     // 412 / 416
     ConditionNotMet => PRECONDITION_FAILED, "The condition specified using HTTP conditional header(s) is not met.";
+    SourceConditionNotMet => PRECONDITION_FAILED, "The source condition specified using HTTP conditional header(s) is not met.";
     LeaseIdMissing => PRECONDITION_FAILED, "There is currently a lease on the blob/container and no lease ID was specified in the request.";
     LeaseIdMismatchWithBlobOperation => PRECONDITION_FAILED, "The lease ID specified did not match the lease ID for the blob.";
     LeaseIdMismatchWithContainerOperation => PRECONDITION_FAILED, "The lease ID specified did not match the lease ID for the container.";

@@ -128,6 +128,7 @@ impl Emulator {
             store,
             clock,
             config,
+            blob_addr,
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let tasks = vec![

@@ -13,6 +13,9 @@ pub struct AppState {
     pub store: Store,
     pub clock: Clock,
     pub config: Config,
+    /// Where the Blob service really listens (the configured port may be 0): copy sources
+    /// addressed here are read locally, any other host is fetched over HTTP.
+    pub blob_addr: std::net::SocketAddr,
 }
 
 impl PolicySource for AppState {

@@ -57,13 +57,13 @@ fn blob_account_sas_needs(op: BlobOp) -> Option<AccountNeed> {
         ListBlobs => need("c", "l"),
         FindBlobsByTagsInContainer => need("c", "f"),
         // `c` creates new blobs only; the handlers refuse it for existing ones.
-        PutBlob | CopyBlob | CopyBlobFromUrl | PutBlobFromUrl | PutBlock | PutBlockList
-        | SnapshotBlob => need("o", "cw"),
+        PutBlob | CopyBlob | CopyBlobFromUrl | PutBlobFromUrl | PutBlock | PutBlockFromUrl
+        | PutBlockList | SnapshotBlob => need("o", "cw"),
         GetBlob | GetBlobProperties | GetBlobMetadata | GetBlockList => need("o", "r"),
         DeleteBlob => need("o", "d"),
         SetBlobProperties | SetBlobMetadata | LeaseBlob | AbortCopyBlob | SealBlob
         | SetBlobTier => need("o", "w"),
-        AppendBlock => need("o", "aw"),
+        AppendBlock | AppendBlockFromUrl => need("o", "aw"),
         GetBlobTags | SetBlobTags => need("o", "t"),
         Unsupported => return None,
     })
@@ -79,9 +79,9 @@ pub fn blob_sas_needs(op: &Operation, _blob_level: bool) -> Option<&'static str>
     Some(match op {
         GetBlob | GetBlobProperties | GetBlobMetadata | GetBlockList => "r",
         // `c` creates new blobs only; the handlers refuse it for existing ones.
-        PutBlob | CopyBlob | CopyBlobFromUrl | PutBlobFromUrl | PutBlock | PutBlockList
-        | SnapshotBlob => "cw",
-        AppendBlock => "aw",
+        PutBlob | CopyBlob | CopyBlobFromUrl | PutBlobFromUrl | PutBlock | PutBlockFromUrl
+        | PutBlockList | SnapshotBlob => "cw",
+        AppendBlock | AppendBlockFromUrl => "aw",
         DeleteBlob => "d",
         SetBlobProperties | SetBlobMetadata | LeaseBlob | AbortCopyBlob | SealBlob
         | SetBlobTier => "w",

@@ -1,12 +1,14 @@
 //! Append blobs: Append Block (with append-position and max-size conditions) and Seal.
 
-use super::blobs::upload;
+use super::ingest::{self, upload};
+use super::source;
 use crate::body::Body;
 use crate::clock::rfc1123;
 use crate::conditions;
 use crate::error::{ErrorCode, Result, StorageError};
 use crate::response::Reply;
 use crate::state::Ctx;
+use crate::store::extents::Uploaded;
 use http::StatusCode;
 
 /// 100 MiB from 2022-11-02, 4 MiB before.
@@ -29,15 +31,10 @@ fn u64_header(ctx: &Ctx<'_>, name: &str) -> Result<Option<u64>> {
     }
 }
 
-pub async fn append_block(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body) -> Result<Reply> {
-    if ctx.req.header("content-length").map(str::trim) == Some("0") {
-        return Err(StorageError::invalid_header("Content-Length", "0"));
-    }
-    let max_size = u64_header(ctx, "x-ms-blob-condition-maxsize")?;
-    let append_pos = u64_header(ctx, "x-ms-blob-condition-appendpos")?;
+/// The blob an append needs, checked before any bytes are read.
+fn check_appendable(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<()> {
     let store = &ctx.app.store;
     let account = &ctx.route.account;
-    // Refuse early what the current state already refuses, before reading the body.
     store.require_container(account, container)?;
     let current = store
         .blob(account, container, blob, "")?
@@ -45,7 +42,70 @@ pub async fn append_block(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body
     if current.blob_type != crate::store::BlobType::Append {
         return Err(StorageError::new(ErrorCode::InvalidBlobType));
     }
+    Ok(())
+}
+
+pub async fn append_block(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body) -> Result<Reply> {
+    if ctx.req.header("content-length").map(str::trim) == Some("0") {
+        return Err(StorageError::invalid_header("Content-Length", "0"));
+    }
+    let max_size = u64_header(ctx, "x-ms-blob-condition-maxsize")?;
+    let append_pos = u64_header(ctx, "x-ms-blob-condition-appendpos")?;
+    check_appendable(ctx, container, blob)?;
     let uploaded = upload(ctx, body, max_block(ctx.version), true).await?;
+    let sent_md5 = ctx.req.header("content-md5").is_some();
+    commit(
+        ctx, container, blob, uploaded, max_size, append_pos, sent_md5,
+    )
+    .await
+}
+
+/// Append Block From URL: the block's bytes are the copy source's range.
+pub async fn append_block_from_url(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Reply> {
+    if let Some(len) = ingest::declared_length(ctx)?.filter(|l| *l != 0) {
+        return Err(StorageError::invalid_header(
+            "Content-Length",
+            &len.to_string(),
+        ));
+    }
+    let max_size = u64_header(ctx, "x-ms-blob-condition-maxsize")?;
+    let append_pos = u64_header(ctx, "x-ms-blob-condition-appendpos")?;
+    let range = source::source_range(ctx)?;
+    let expect = ingest::source_checks(ctx)?;
+    check_appendable(ctx, container, blob)?;
+    let max = max_block(ctx.version);
+    let mut src = source::open(ctx, source::Mode::FromUrl, range).await?;
+    if src.len > max {
+        return Err(StorageError::new(ErrorCode::RequestBodyTooLarge)
+            .with_detail("MaxLimit", max.to_string()));
+    }
+    let uploaded = ingest::receive(
+        ctx,
+        &mut src.stream,
+        max,
+        ingest::block_checksums(&expect),
+        &expect,
+    )
+    .await?;
+    let sent_md5 = expect.md5.is_some();
+    commit(
+        ctx, container, blob, uploaded, max_size, append_pos, sent_md5,
+    )
+    .await
+}
+
+/// Appends received bytes under the blob's lock, with the conditions checked there.
+async fn commit(
+    ctx: &Ctx<'_>,
+    container: &str,
+    blob: &str,
+    uploaded: Uploaded,
+    max_size: Option<u64>,
+    append_pos: Option<u64>,
+    sent_md5: bool,
+) -> Result<Reply> {
+    let store = &ctx.app.store;
+    let account = &ctx.route.account;
     if uploaded.len == 0 {
         store.discard(&uploaded);
         return Err(StorageError::invalid_header("Content-Length", "0"));
@@ -80,7 +140,7 @@ pub async fn append_block(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body
             record.append_blocks.to_string(),
         )
         .set("x-ms-request-server-encrypted", "true");
-    super::blobs::checksum_header(ctx, &mut reply, &uploaded);
+    super::blobs::checksum_header(&mut reply, &uploaded, sent_md5);
     Ok(reply)
 }
 

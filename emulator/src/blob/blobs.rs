@@ -1,14 +1,16 @@
 //! Blobs: Put Blob (streamed), Get Blob and its properties (ranges, conditions), metadata,
 //! properties and delete.
 
+use super::ingest::{decode_md5, upload};
 use crate::body::Body;
 use crate::clock::rfc1123;
 use crate::conditions;
 use crate::error::{ErrorCode, Result, StorageError};
 use crate::lease::Target;
 use crate::response::{channel_body, Reply};
+use crate::state::AppState;
 use crate::state::Ctx;
-use crate::store::extents::{self, Checksums, Upload, Uploaded, READ_CHUNK};
+use crate::store::extents::{self, Uploaded, READ_CHUNK};
 use crate::store::{BlobRecord, BlobType, ContentProperties, DeleteMode};
 use crate::validate;
 use base64::Engine;
@@ -28,103 +30,19 @@ fn header<'a>(ctx: &'a Ctx<'_>, name: &str) -> Option<&'a str> {
     ctx.req.header(name).filter(|v| !v.is_empty())
 }
 
-fn decode_md5(name: &str, v: &str) -> Result<Vec<u8>> {
-    match B64.decode(v.trim()) {
-        Ok(b) if b.len() == 16 => Ok(b),
-        _ => Err(StorageError::new(ErrorCode::InvalidMd5)
-            .with_detail("HeaderName", name)
-            .with_detail("HeaderValue", v)),
-    }
-}
-
 /// The transactional checksum a block write answers with: the MD5 when the client sent
-/// one, else Azure's CRC64.
-pub fn checksum_header(ctx: &Ctx<'_>, reply: &mut Reply, uploaded: &Uploaded) {
-    if header(ctx, "content-md5").is_some() || uploaded.crc64.is_none() {
+/// one (`sent_md5`), else Azure's CRC64.
+pub fn checksum_header(reply: &mut Reply, uploaded: &Uploaded, sent_md5: bool) {
+    if sent_md5 || uploaded.crc64.is_none() {
         if let Some(md5) = uploaded.md5 {
             reply.set("content-md5", B64.encode(md5));
         }
     }
     if let Some(crc) = uploaded.crc64 {
-        if header(ctx, "content-md5").is_none() {
+        if !sent_md5 {
             reply.set("x-ms-content-crc64", B64.encode(crc));
         }
     }
-}
-
-/// Streams a request body into the store. Checks Content-Length against `max` first and
-/// the transactional Content-MD5 at the end; refused uploads leave nothing behind.
-pub async fn upload(ctx: &Ctx<'_>, mut body: Body, max: u64, want_crc64: bool) -> Result<Uploaded> {
-    let declared = match ctx.req.header("content-length") {
-        Some(v) => Some(
-            v.trim()
-                .parse::<u64>()
-                .map_err(|_| StorageError::invalid_header("Content-Length", v))?,
-        ),
-        None => None,
-    };
-    if declared.is_some_and(|l| l > max) {
-        return Err(StorageError::new(ErrorCode::RequestBodyTooLarge)
-            .with_detail("MaxLimit", max.to_string()));
-    }
-    let expected_md5 = header(ctx, "content-md5")
-        .map(|v| decode_md5("Content-MD5", v))
-        .transpose()?;
-    let store = &ctx.app.store;
-    let extents: &Arc<extents::Extents> = store.extents();
-    let expected_crc64 = match header(ctx, "x-ms-content-crc64") {
-        Some(v) => match B64.decode(v.trim()) {
-            Ok(b) if b.len() == 8 => Some(b),
-            _ => return Err(StorageError::invalid_header("x-ms-content-crc64", v)),
-        },
-        None => None,
-    };
-    // Block writes answer with a CRC64 unless the client sent an MD5; Put Blob stores one.
-    let checksums = Checksums {
-        md5: !want_crc64 || expected_md5.is_some(),
-        crc64: want_crc64 || expected_crc64.is_some(),
-    };
-    let mut up = Upload::new(store.new_data_id()?, checksums);
-    let mut total = 0u64;
-    loop {
-        let chunk = match body.next().await {
-            Ok(Some(c)) => c,
-            Ok(None) => break,
-            Err(e) => {
-                up.abandon(extents);
-                return Err(e);
-            }
-        };
-        total += chunk.len() as u64;
-        if total > max {
-            up.abandon(extents);
-            return Err(StorageError::new(ErrorCode::RequestBodyTooLarge)
-                .with_detail("MaxLimit", max.to_string()));
-        }
-        if let Err(e) = up.push(extents, chunk).await {
-            up.abandon(extents);
-            return Err(e);
-        }
-    }
-    let uploaded = up.finish(extents).await?;
-    if let (Some(expected), Some(got)) = (&expected_crc64, uploaded.crc64) {
-        if expected.as_slice() != got {
-            store.discard(&uploaded);
-            return Err(StorageError::new(ErrorCode::Crc64Mismatch)
-                .with_detail("UserSpecifiedCrc64", B64.encode(expected))
-                .with_detail("ServerCalculatedCrc64", B64.encode(got)));
-        }
-    }
-    if let Some(expected) = expected_md5 {
-        let got = uploaded.md5.unwrap_or_default();
-        if expected != got {
-            store.discard(&uploaded);
-            return Err(StorageError::new(ErrorCode::Md5Mismatch)
-                .with_detail("UserSpecifiedMd5", B64.encode(expected))
-                .with_detail("ServerCalculatedMd5", B64.encode(got)));
-        }
-    }
-    Ok(uploaded)
 }
 
 /// Content properties from `x-ms-blob-*` headers (Put Blob also reads the plain ones).
@@ -444,8 +362,17 @@ async fn read_all(ctx: &Ctx<'_>, pieces: Vec<extents::Piece>) -> Result<Bytes> {
 /// download holds at most about four chunks, the one being read, two queued and the one
 /// hyper is writing).
 fn stream(ctx: &Ctx<'_>, pieces: Vec<extents::Piece>) -> crate::response::ResBody {
+    channel_body(read_pieces(ctx.app, pieces))
+}
+
+/// Reads pieces in order on the blocking pool into a two-slot channel; the reader stops
+/// when the receiver goes away.
+pub fn read_pieces(
+    app: &Arc<AppState>,
+    pieces: Vec<extents::Piece>,
+) -> tokio::sync::mpsc::Receiver<std::io::Result<Bytes>> {
     let (tx, rx) = tokio::sync::mpsc::channel(2);
-    let app = ctx.app.clone();
+    let app = app.clone();
     tokio::task::spawn_blocking(move || {
         for p in &pieces {
             let mut gone = false;
@@ -462,7 +389,7 @@ fn stream(ctx: &Ctx<'_>, pieces: Vec<extents::Piece>) -> crate::response::ResBod
             }
         }
     });
-    channel_body(rx)
+    rx
 }
 
 pub fn get_metadata(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Reply> {

@@ -1,11 +1,14 @@
 //! Block blobs built from blocks: Put Block, Put Block List, Get Block List.
 
-use super::blobs::{check_write, upload};
+use super::blobs::check_write;
+use super::ingest::{self, upload};
+use super::source;
 use crate::body::Body;
 use crate::clock::rfc1123;
 use crate::error::{ErrorCode, Result, StorageError};
 use crate::response::Reply;
 use crate::state::Ctx;
+use crate::store::extents::Uploaded;
 use crate::store::{BlobRecord, BlobType, BlockSource};
 use crate::validate;
 use crate::xml::Writer;
@@ -31,30 +34,46 @@ fn decode_block_id(raw: &str) -> Result<Vec<u8>> {
     Ok(id)
 }
 
-pub async fn put_block(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body) -> Result<Reply> {
+fn block_id_param(ctx: &Ctx<'_>) -> Result<Vec<u8>> {
     let raw = ctx
         .req
         .query
         .get("blockid")
         .ok_or_else(|| StorageError::missing_query("blockid"))?;
-    let id = decode_block_id(raw)?;
+    decode_block_id(raw)
+}
+
+/// What refuses a block before its bytes are read, in Azure's order: the container, the
+/// blob type, then the lease.
+fn check_stageable(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<()> {
     let store = &ctx.app.store;
     store.require_container(&ctx.route.account, container)?;
-    // Checked before reading the body, in Azure's order: the blob type, then the lease.
     if let Some(current) = store.blob(&ctx.route.account, container, blob, "")? {
         if current.blob_type != crate::store::BlobType::Block {
             return Err(StorageError::new(ErrorCode::InvalidBlobType));
         }
         super::leases::check_write(ctx, &current.lease, crate::lease::Target::Blob)?;
     }
-    let uploaded = upload(ctx, body, MAX_BLOCK, true).await?;
+    Ok(())
+}
+
+/// Stages received bytes as block `id` and answers like Put Block.
+async fn stage(
+    ctx: &Ctx<'_>,
+    container: &str,
+    blob: &str,
+    id: &[u8],
+    uploaded: Uploaded,
+    sent_md5: bool,
+) -> Result<Reply> {
+    let store = &ctx.app.store;
     let returned = uploaded.clone();
     if let Err(e) = store
         .stage_block(
             &ctx.route.account,
             container,
             blob,
-            &id,
+            id,
             uploaded.clone(),
             MAX_STAGED,
         )
@@ -64,9 +83,45 @@ pub async fn put_block(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body) -
         return Err(e);
     }
     let mut reply = Reply::empty(StatusCode::CREATED);
-    super::blobs::checksum_header(ctx, &mut reply, &returned);
+    super::blobs::checksum_header(&mut reply, &returned, sent_md5);
     reply.set("x-ms-request-server-encrypted", "true");
     Ok(reply)
+}
+
+pub async fn put_block(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body) -> Result<Reply> {
+    let id = block_id_param(ctx)?;
+    check_stageable(ctx, container, blob)?;
+    let uploaded = upload(ctx, body, MAX_BLOCK, true).await?;
+    let sent_md5 = ctx.req.header("content-md5").is_some();
+    stage(ctx, container, blob, &id, uploaded, sent_md5).await
+}
+
+/// Put Block From URL: the block's bytes are the copy source's range.
+pub async fn put_block_from_url(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Reply> {
+    let id = block_id_param(ctx)?;
+    if let Some(len) = ingest::declared_length(ctx)?.filter(|l| *l != 0) {
+        return Err(StorageError::invalid_header(
+            "Content-Length",
+            &len.to_string(),
+        ));
+    }
+    let range = source::source_range(ctx)?;
+    let expect = ingest::source_checks(ctx)?;
+    check_stageable(ctx, container, blob)?;
+    let mut src = source::open(ctx, source::Mode::FromUrl, range).await?;
+    if src.len > MAX_BLOCK {
+        return Err(StorageError::new(ErrorCode::RequestBodyTooLarge)
+            .with_detail("MaxLimit", MAX_BLOCK.to_string()));
+    }
+    let uploaded = ingest::receive(
+        ctx,
+        &mut src.stream,
+        MAX_BLOCK,
+        ingest::block_checksums(&expect),
+        &expect,
+    )
+    .await?;
+    stage(ctx, container, blob, &id, uploaded, expect.md5.is_some()).await
 }
 
 pub(crate) fn parse_block_list(body: &[u8]) -> Result<Vec<(BlockSource, Vec<u8>)>> {

@@ -5,8 +5,10 @@ pub(crate) mod blobs;
 pub(crate) mod blocks;
 mod containers;
 mod copy;
+pub(crate) mod ingest;
 mod leases;
 mod service;
+mod source;
 pub(crate) mod tags;
 
 use crate::body::Body;
@@ -41,6 +43,7 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: BlobOp, body: Body) -> Result<Reply> {
             op,
             BlobOp::PutBlob
                 | BlobOp::PutBlock
+                | BlobOp::PutBlockFromUrl
                 | BlobOp::PutBlockList
                 | BlobOp::CopyBlob
                 | BlobOp::CopyBlobFromUrl
@@ -85,16 +88,18 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: BlobOp, body: Body) -> Result<Reply> {
         BlobOp::SetBlobProperties => blobs::set_properties(ctx, container, blob).await,
         BlobOp::DeleteBlob => blobs::delete(ctx, container, blob).await,
         BlobOp::PutBlock => blocks::put_block(ctx, container, blob, body).await,
+        BlobOp::PutBlockFromUrl => blocks::put_block_from_url(ctx, container, blob).await,
         BlobOp::PutBlockList => {
             blocks::put_block_list(ctx, container, blob, &body.collect(MAX_XML_BODY).await?).await
         }
         BlobOp::GetBlockList => blocks::get_block_list(ctx, container, blob),
         BlobOp::AppendBlock => append::append_block(ctx, container, blob, body).await,
+        BlobOp::AppendBlockFromUrl => append::append_block_from_url(ctx, container, blob).await,
         BlobOp::SealBlob => append::seal(ctx, container, blob).await,
         BlobOp::SnapshotBlob => blobs::snapshot(ctx, container, blob).await,
         BlobOp::LeaseBlob => leases::lease_blob(ctx, container, blob).await,
-        BlobOp::CopyBlob => copy::copy(ctx, container, blob).await,
-        BlobOp::CopyBlobFromUrl => copy::copy(ctx, container, blob).await,
+        BlobOp::CopyBlob => copy::copy(ctx, container, blob, source::Mode::Copy).await,
+        BlobOp::CopyBlobFromUrl => copy::copy(ctx, container, blob, source::Mode::FromUrl).await,
         BlobOp::PutBlobFromUrl => copy::put_from_url(ctx, container, blob).await,
         BlobOp::AbortCopyBlob => copy::abort(ctx, container, blob).await,
         BlobOp::GetBlobTags => tags::get(ctx, container, blob),
@@ -126,8 +131,10 @@ fn is_write(op: BlobOp) -> bool {
             | LeaseBlob
             | SnapshotBlob
             | PutBlock
+            | PutBlockFromUrl
             | PutBlockList
             | AppendBlock
+            | AppendBlockFromUrl
             | SealBlob
             | SetBlobTags
             | SetBlobTier

@@ -41,9 +41,11 @@ pub enum BlobOp {
     SnapshotBlob,
     AbortCopyBlob,
     PutBlock,
+    PutBlockFromUrl,
     PutBlockList,
     GetBlockList,
     AppendBlock,
+    AppendBlockFromUrl,
     SealBlob,
     GetBlobTags,
     SetBlobTags,
@@ -85,9 +87,11 @@ impl BlobOp {
             BlobOp::SnapshotBlob => "SnapshotBlob",
             BlobOp::AbortCopyBlob => "AbortCopyBlob",
             BlobOp::PutBlock => "PutBlock",
+            BlobOp::PutBlockFromUrl => "PutBlockFromUrl",
             BlobOp::PutBlockList => "PutBlockList",
             BlobOp::GetBlockList => "GetBlockList",
             BlobOp::AppendBlock => "AppendBlock",
+            BlobOp::AppendBlockFromUrl => "AppendBlockFromUrl",
             BlobOp::SealBlob => "SealBlob",
             BlobOp::GetBlobTags => "GetBlobTags",
             BlobOp::SetBlobTags => "SetBlobTags",
@@ -199,9 +203,15 @@ pub fn route(req: &RequestParts, rest: &str) -> Result<(Option<String>, Option<S
             ("lease", &Method::PUT) => BlobOp::LeaseBlob,
             ("snapshot", &Method::PUT) => BlobOp::SnapshotBlob,
             ("copy", &Method::PUT) => BlobOp::AbortCopyBlob,
+            ("block", &Method::PUT) if header("x-ms-copy-source").is_some() => {
+                BlobOp::PutBlockFromUrl
+            }
             ("block", &Method::PUT) => BlobOp::PutBlock,
             ("blocklist", &Method::PUT) => BlobOp::PutBlockList,
             ("blocklist", &Method::GET | &Method::HEAD) => BlobOp::GetBlockList,
+            ("appendblock", &Method::PUT) if header("x-ms-copy-source").is_some() => {
+                BlobOp::AppendBlockFromUrl
+            }
             ("appendblock", &Method::PUT) => BlobOp::AppendBlock,
             ("seal", &Method::PUT) => BlobOp::SealBlob,
             ("tags", &Method::GET | &Method::HEAD) => BlobOp::GetBlobTags,
@@ -224,5 +234,68 @@ pub fn route(req: &RequestParts, rest: &str) -> Result<(Option<String>, Option<S
             (c, _) => return Err(StorageError::invalid_query("comp", c)),
         },
     };
+    refuse_unimplemented(req, op)?;
     Ok((Some(container), Some(blob), op))
+}
+
+/// A request whose headers ask for a feature this emulator does not have is refused with
+/// 501, never served as if the header were absent (that would acknowledge a write done
+/// differently from what was asked, or answer a read the condition should have stopped).
+fn refuse_unimplemented(req: &RequestParts, op: BlobOp) -> Result<()> {
+    let header = |n: &str| req.header(n).map(str::trim).filter(|v| !v.is_empty());
+    let not_implemented = |what: &str| {
+        Err(StorageError::new(ErrorCode::NotImplemented)
+            .with_message(format!("{what} is not supported by this emulator yet.")))
+    };
+    for (name, what) in [
+        (
+            "x-ms-copy-source-authorization",
+            "Authorizing a copy source with a bearer token (x-ms-copy-source-authorization)",
+        ),
+        (
+            "x-ms-encryption-key",
+            "A customer-provided encryption key (x-ms-encryption-key)",
+        ),
+        (
+            "x-ms-encryption-scope",
+            "An encryption scope (x-ms-encryption-scope)",
+        ),
+        (
+            "x-ms-immutability-policy-until-date",
+            "An immutability policy (x-ms-immutability-policy-until-date)",
+        ),
+        ("x-ms-legal-hold", "A legal hold (x-ms-legal-hold)"),
+        ("x-ms-expiry-option", "Blob expiry (x-ms-expiry-option)"),
+        ("x-ms-if-tags", "The tag condition x-ms-if-tags"),
+        (
+            "x-ms-source-if-tags",
+            "The source tag condition x-ms-source-if-tags",
+        ),
+        (
+            "x-ms-rehydrate-priority",
+            "Rehydration from the archive tier (x-ms-rehydrate-priority)",
+        ),
+    ] {
+        if header(name).is_some() {
+            return not_implemented(what);
+        }
+    }
+    if header("x-ms-access-tier").is_some_and(|t| !t.eq_ignore_ascii_case("hot")) {
+        return not_implemented("An access tier other than Hot (x-ms-access-tier)");
+    }
+    if header("x-ms-copy-source-tag-option").is_some_and(|t| !t.eq_ignore_ascii_case("replace")) {
+        return not_implemented("Copying the source's tags (x-ms-copy-source-tag-option: COPY)");
+    }
+    if header("x-ms-seal-blob").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        return not_implemented("Sealing the destination of a copy (x-ms-seal-blob)");
+    }
+    if op == BlobOp::PutBlobFromUrl
+        && header("x-ms-copy-source-blob-properties")
+            .is_some_and(|v| v.eq_ignore_ascii_case("false"))
+    {
+        return not_implemented(
+            "Put Blob From URL without the source's properties (x-ms-copy-source-blob-properties: false)",
+        );
+    }
+    Ok(())
 }

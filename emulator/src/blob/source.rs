@@ -1,0 +1,294 @@
+//! Copy sources: the blob an `x-ms-copy-source` URL names, opened for reading with the
+//! source range and source conditions applied. One path for Copy Blob, Copy Blob From URL,
+//! Put Blob From URL, Put Block From URL and Append Block From URL.
+//!
+//! A URL that addresses this emulator's Blob endpoint is read from the store, authorized
+//! by what the URL itself carries (a SAS, or the container's public access), exactly as a
+//! Get Blob of that URL would be; any other host is fetched over HTTP.
+
+use crate::auth::{self, AuthContext};
+use crate::body::ByteStream;
+use crate::error::{ErrorCode, Result, StorageError};
+use crate::request::{Query, RequestParts, Service};
+use crate::router::{self, BlobOp, Operation};
+use crate::state::Ctx;
+use crate::store::{extents, BlobRecord, BlobType, ContentProperties};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use std::net::IpAddr;
+
+/// How the source must be authorized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Copy Blob: a source in the caller's own account needs nothing more (the destination
+    /// request's credentials cover it, as Azure's Copy Blob page says).
+    Copy,
+    /// The From-URL operations: the source URL must authorize itself (SAS) or be public.
+    FromUrl,
+}
+
+/// An opened copy source.
+pub struct Source {
+    /// What the source says about itself: type, content properties, metadata, and for a
+    /// local source its committed block list and append count.
+    pub record: BlobRecord,
+    /// The bytes of the source (or of its range).
+    pub stream: ByteStream,
+    /// Bytes the stream will deliver.
+    pub len: u64,
+}
+
+/// A refused source read, as Azure reports it: `CannotVerifyCopySource` with the status
+/// the source answered.
+fn cannot(status: StatusCode, message: impl Into<String>) -> StorageError {
+    StorageError::new(ErrorCode::CannotVerifyCopySource)
+        .with_status(status)
+        .with_message(message)
+}
+
+fn mirror(e: StorageError) -> StorageError {
+    let mut out = cannot(e.status, e.message);
+    out.details = e.details;
+    out
+}
+
+/// `x-ms-source-range: bytes=start-end` (end inclusive, or open).
+pub fn source_range(ctx: &Ctx<'_>) -> Result<Option<(u64, Option<u64>)>> {
+    match ctx.req.header("x-ms-source-range") {
+        None => Ok(None),
+        Some(v) => super::blobs::parse_range(v)
+            .map(Some)
+            .ok_or_else(|| StorageError::invalid_header("x-ms-source-range", v)),
+    }
+}
+
+/// The source conditions, renamed to the headers a read of the source answers.
+fn source_conditions(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
+    [
+        ("x-ms-source-if-match", "if-match"),
+        ("x-ms-source-if-none-match", "if-none-match"),
+        ("x-ms-source-if-modified-since", "if-modified-since"),
+        ("x-ms-source-if-unmodified-since", "if-unmodified-since"),
+    ]
+    .into_iter()
+    .filter_map(|(from, to)| ctx.req.header(from).map(|v| (to, v.to_string())))
+    .collect()
+}
+
+/// Does `authority` address this emulator's Blob endpoint?
+fn is_local(ctx: &Ctx<'_>, authority: &http::uri::Authority) -> bool {
+    if ctx
+        .req
+        .host()
+        .is_some_and(|h| h.eq_ignore_ascii_case(authority.as_str()))
+    {
+        return true;
+    }
+    let ours = ctx.app.blob_addr;
+    if authority.port_u16().unwrap_or(80) != ours.port() {
+        return false;
+    }
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback() || ip == ours.ip())
+}
+
+/// Opens the source named by `x-ms-copy-source` (its `range`, when given).
+pub async fn open(ctx: &Ctx<'_>, mode: Mode, range: Option<(u64, Option<u64>)>) -> Result<Source> {
+    let url = ctx
+        .req
+        .header("x-ms-copy-source")
+        .ok_or_else(|| StorageError::missing_header("x-ms-copy-source"))?;
+    let bad_url = || StorageError::invalid_header("x-ms-copy-source", url);
+    let uri: http::Uri = url.trim().parse().map_err(|_| bad_url())?;
+    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+        return Err(bad_url());
+    };
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Err(bad_url());
+    }
+    if is_local(ctx, authority) && scheme.eq_ignore_ascii_case("http") {
+        return open_local(ctx, mode, &uri, range);
+    }
+    open_remote(ctx, uri, range).await
+}
+
+fn open_local(
+    ctx: &Ctx<'_>,
+    mode: Mode,
+    uri: &http::Uri,
+    range: Option<(u64, Option<u64>)>,
+) -> Result<Source> {
+    let mut headers = HeaderMap::new();
+    let mut put = |name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(HeaderName::from_static(name), v);
+        }
+    };
+    if let Some(a) = uri.authority() {
+        put("host", a.as_str());
+    }
+    put("x-ms-version", ctx.version);
+    for (name, value) in source_conditions(ctx) {
+        put(name, &value);
+    }
+    let parts = RequestParts {
+        method: Method::GET,
+        raw_path: uri.path().to_string(),
+        raw_query: uri.query().map(str::to_string),
+        query: Query::parse(uri.query()),
+        headers,
+        peer_ip: ctx.req.peer_ip,
+        service: Service::Blob,
+        meta_case: Vec::new(),
+    };
+    let route = router::route(&parts).map_err(mirror)?;
+    if route.op != Operation::Blob(BlobOp::GetBlob) {
+        return Err(cannot(
+            StatusCode::BAD_REQUEST,
+            "The copy source URL does not name a blob.",
+        ));
+    }
+    let account = route.account.clone();
+    let container = route.container.clone().unwrap_or_default();
+    let blob = route.blob.clone().unwrap_or_default();
+    let own_account = mode == Mode::Copy && account == ctx.route.account && !parts.query.has("sig");
+    if !own_account {
+        let auth_ctx = AuthContext {
+            accounts: &ctx.app.config.accounts,
+            clock: &ctx.app.clock,
+            policies: ctx.app.as_ref(),
+        };
+        auth::authorize(&auth_ctx, &parts, &route, ctx.version).map_err(mirror)?;
+    }
+    let store = &ctx.app.store;
+    store
+        .require_container(&account, &container)
+        .map_err(mirror)?;
+    let snapshot = parts.query.get("snapshot").unwrap_or("");
+    let record = store
+        .blob(&account, &container, &blob, snapshot)?
+        .ok_or_else(|| match mode {
+            Mode::Copy => StorageError::new(ErrorCode::BlobNotFound)
+                .with_message("The specified copy source blob does not exist."),
+            Mode::FromUrl => cannot(
+                StatusCode::NOT_FOUND,
+                "The specified copy source blob does not exist.",
+            ),
+        })?;
+    crate::conditions::check(&parts, Some((&record.etag, record.last_modified_ms)), true)
+        .map_err(|_| StorageError::new(ErrorCode::SourceConditionNotMet))?;
+    let size = record.len();
+    let (start, len) = match range {
+        None => (0, size),
+        Some((start, _)) if start >= size => {
+            return Err(cannot(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "The range specified is invalid for the current size of the copy source.",
+            ))
+        }
+        Some((start, end)) => {
+            let end = end.map_or(size - 1, |e| e.min(size - 1));
+            (start, end - start + 1)
+        }
+    };
+    let pieces = extents::slice(&record.pieces, start, len);
+    let stream = ByteStream::Local(super::blobs::read_pieces(ctx.app, pieces));
+    Ok(Source {
+        record,
+        stream,
+        len,
+    })
+}
+
+/// GETs a URL of another host (a SAS in it authorizes the read at the other end) with
+/// the range and source conditions as HTTP headers.
+async fn open_remote(
+    ctx: &Ctx<'_>,
+    uri: http::Uri,
+    range: Option<(u64, Option<u64>)>,
+) -> Result<Source> {
+    if uri.scheme_str() != Some("http") {
+        return Err(cannot(
+            StatusCode::BAD_REQUEST,
+            "Only http:// copy sources are supported by this emulator.",
+        ));
+    }
+    let mut req = http::Request::get(uri);
+    if let Some((start, end)) = range {
+        let spec = match end {
+            Some(e) => format!("bytes={start}-{e}"),
+            None => format!("bytes={start}-"),
+        };
+        req = req.header("range", spec);
+    }
+    for (name, value) in source_conditions(ctx) {
+        req = req.header(name, value);
+    }
+    let req = req
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .map_err(|e| cannot(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let resp = client.request(req).await.map_err(|e| {
+        cannot(
+            StatusCode::NOT_FOUND,
+            format!("The copy source could not be reached: {e}"),
+        )
+    })?;
+    let status = resp.status();
+    if status == StatusCode::NOT_MODIFIED || status == StatusCode::PRECONDITION_FAILED {
+        return Err(StorageError::new(ErrorCode::SourceConditionNotMet));
+    }
+    // A server that ignored the range would hand over the wrong bytes.
+    let wanted = if range.is_some() {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    if status != wanted {
+        return Err(cannot(
+            status,
+            format!("The copy source answered {status}."),
+        ));
+    }
+    let h = resp.headers().clone();
+    let text = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let len = text("content-length")
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let md5 = text("content-md5")
+        .and_then(|v| base64::Engine::decode(&base64::engine::general_purpose::STANDARD, v).ok());
+    let record = BlobRecord {
+        blob_type: BlobType::Block,
+        properties: ContentProperties {
+            content_type: text("content-type"),
+            content_encoding: text("content-encoding"),
+            content_language: text("content-language"),
+            content_md5: md5,
+            cache_control: text("cache-control"),
+            content_disposition: text("content-disposition"),
+        },
+        metadata: h
+            .iter()
+            .filter_map(|(k, v)| {
+                Some((
+                    k.as_str().strip_prefix("x-ms-meta-")?.to_string(),
+                    v.to_str().ok()?.to_string(),
+                ))
+            })
+            .collect(),
+        ..BlobRecord::uncommitted()
+    };
+    Ok(Source {
+        record,
+        stream: ByteStream::Remote(resp.into_body()),
+        len,
+    })
+}
