@@ -2,11 +2,11 @@
 //! the Blob service's extra sections) and geo-replication stats on the secondary endpoint.
 
 use crate::clock::rfc1123;
-use crate::error::{ErrorCode, Result, StorageError};
-use crate::request::Service;
-use crate::response::Reply;
+use crate::http::request::Service;
+use crate::http::response::Reply;
+use crate::protocol::error::{ErrorCode, Result, StorageError};
+use crate::protocol::xml::Writer;
 use crate::state::Ctx;
-use crate::xml::Writer;
 use http::StatusCode;
 
 pub fn get_properties(ctx: &Ctx<'_>) -> Result<Reply> {

@@ -2,9 +2,9 @@
 //! health (anonymous) and the controllable clock (needs an account key).
 
 use crate::auth::shared_key;
-use crate::error::{ErrorCode, Result, StorageError};
-use crate::request::RequestParts;
-use crate::response::Reply;
+use crate::http::request::RequestParts;
+use crate::http::response::Reply;
+use crate::protocol::error::{ErrorCode, Result, StorageError};
 use crate::state::AppState;
 use base64::Engine;
 use http::{Method, StatusCode};

@@ -5,10 +5,11 @@
 use crate::auth::{self, sas, shared_key, AuthContext, PolicySource};
 use crate::clock::Clock;
 use crate::config::Accounts;
-use crate::error::Result;
-use crate::model::{AccessPolicy, ServiceProperties};
-use crate::request::{Query, RequestParts, Service};
-use crate::{blob, conditions, lease, queue, router, validate, version, xml};
+use crate::http::request::{RequestParts, Service};
+use crate::protocol::error::Result;
+use crate::protocol::model::{AccessPolicy, ServiceProperties};
+use crate::protocol::{conditions, lease, validate, version, xml};
+use crate::{blob, queue, router};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use std::net::IpAddr;
 
@@ -46,10 +47,7 @@ pub fn request(data: &[u8]) {
     let Ok(method) = Method::from_bytes(method.as_bytes()) else {
         return;
     };
-    let (raw_path, raw_query) = match target.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (target, None),
-    };
+    let raw_path = target.split_once('?').map_or(target, |(p, _)| p);
     let mut map = HeaderMap::new();
     for h in req.headers.iter() {
         if let (Ok(n), Ok(v)) = (
@@ -68,16 +66,7 @@ pub fn request(data: &[u8]) {
         policies: &NoPolicies,
     };
     for service in [Service::Blob, Service::Queue] {
-        let parts = RequestParts {
-            method: method.clone(),
-            raw_path: raw_path.to_string(),
-            raw_query: raw_query.map(str::to_string),
-            query: Query::parse(raw_query),
-            headers: map.clone(),
-            peer_ip: peer,
-            service,
-            meta_case: Vec::new(),
-        };
+        let parts = RequestParts::new(service, method.clone(), target, map.clone(), peer);
         let version = version::resolve(parts.header("x-ms-version"), false)
             .unwrap_or_else(|_| "2025-11-05".to_string());
         let _ = validate::metadata(&parts);
@@ -120,7 +109,7 @@ pub fn xml_bodies(data: &[u8]) {
     let _ = queue::messages::message_text(data);
     let _ = blob::blocks::parse_block_list(data);
     let _ = blob::tags::parse_body(data);
-    let _ = crate::model::parse_signed_identifiers(data, "raup");
-    let _ = crate::model::parse_signed_identifiers(data, "racwdl");
+    let _ = crate::protocol::model::parse_signed_identifiers(data, "raup");
+    let _ = crate::protocol::model::parse_signed_identifiers(data, "racwdl");
     let _ = ServiceProperties::default().apply_xml(data);
 }

@@ -1,4 +1,4 @@
-//! A local, durable, fast emulator of the Azure Storage Queue (and soon Blob) REST APIs.
+//! A local, durable, fast emulator of the Azure Storage Queue and Blob REST APIs.
 //!
 //! Start it inside a test:
 //! ```no_run
@@ -11,35 +11,24 @@
 //! ```
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
-pub mod account;
-pub mod admin;
-pub mod auth;
-pub mod blob;
-pub mod body;
-pub mod clock;
-pub mod conditions;
-pub mod config;
-pub mod cors;
-pub mod error;
+pub(crate) mod account;
+pub(crate) mod admin;
+pub(crate) mod auth;
+pub(crate) mod blob;
+pub(crate) mod clock;
+pub(crate) mod config;
+#[cfg(feature = "fuzz")]
 #[doc(hidden)]
 pub mod fuzz_entry;
-pub mod header_case;
-pub mod lease;
-pub mod model;
-pub mod queue;
-pub mod request;
-pub mod response;
-pub mod router;
-pub mod server;
-pub mod state;
-pub mod store;
-pub mod validate;
-pub mod version;
-pub mod xml;
+pub(crate) mod http;
+pub(crate) mod protocol;
+pub(crate) mod queue;
+pub(crate) mod router;
+pub(crate) mod state;
+pub(crate) mod store;
 
-use clock::Clock;
-use config::Config;
-use request::Service;
+use http::listener;
+use http::request::Service;
 use state::AppState;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,7 +38,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use config::{Accounts, DEV_ACCOUNT, DEV_KEY};
+pub use clock::Clock;
+pub use config::{Account, Accounts, Config, DEV_ACCOUNT, DEV_KEY};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -132,13 +122,13 @@ impl Emulator {
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let tasks = vec![
-            tokio::spawn(server::serve(
+            tokio::spawn(listener::serve(
                 queue_listener,
                 Service::Queue,
                 app.clone(),
                 shutdown_rx.clone(),
             )),
-            tokio::spawn(server::serve(
+            tokio::spawn(listener::serve(
                 blob_listener,
                 Service::Blob,
                 app.clone(),
@@ -167,12 +157,13 @@ async fn housekeeping(app: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
         let work = app.clone();
         let full = tick.is_multiple_of(300);
         tick += 1;
-        let result = tokio::task::spawn_blocking(move || -> Result<(), error::StorageError> {
-            work.store.sweep_expired(full)?;
-            work.store.purge_orphans(PURGE_BUDGET)?;
-            Ok(())
-        })
-        .await;
+        let result =
+            tokio::task::spawn_blocking(move || -> Result<(), protocol::error::StorageError> {
+                work.store.sweep_expired(full)?;
+                work.store.purge_orphans(PURGE_BUDGET)?;
+                Ok(())
+            })
+            .await;
         if let Ok(Err(e)) = result {
             tracing::warn!(error = %e, "housekeeping failed");
         }

@@ -1,8 +1,8 @@
 //! The `emulator` command: Azurite's command line, our engine.
 
 use clap::Parser;
-use emulator::config::{Accounts, Config};
 use emulator::Emulator;
+use emulator::{Accounts, Config};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -3,9 +3,9 @@
 use crate::auth::PolicySource;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::error::Result;
-use crate::model::AccessPolicy;
-use crate::request::RequestParts;
+use crate::http::request::RequestParts;
+use crate::protocol::error::Result;
+use crate::protocol::model::AccessPolicy;
 use crate::router::Route;
 use crate::store::Store;
 

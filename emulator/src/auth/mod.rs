@@ -7,9 +7,9 @@ pub mod shared_key;
 
 use crate::clock::Clock;
 use crate::config::{Account, Accounts};
-use crate::error::{ErrorCode, Result, StorageError};
-use crate::model::AccessPolicy;
-use crate::request::{RequestParts, Service};
+use crate::http::request::{RequestParts, Service};
+use crate::protocol::error::{ErrorCode, Result, StorageError};
+use crate::protocol::model::AccessPolicy;
 use crate::router::{Operation, Route};
 use sas::SasToken;
 

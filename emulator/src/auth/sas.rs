@@ -2,8 +2,8 @@
 //! not need the operation (signature, time window, protocol, source IP).
 
 use crate::clock::parse_iso8601;
-use crate::error::{ErrorCode, Result, StorageError};
-use crate::request::Query;
+use crate::http::request::Query;
+use crate::protocol::error::{ErrorCode, Result, StorageError};
 use std::net::IpAddr;
 
 /// The SAS fields of a query string, values decoded. Absent fields are empty strings,
@@ -141,7 +141,7 @@ pub fn blob_string_to_sign(resource: &str, snapshot: &str, t: &SasToken) -> Stri
 }
 
 fn version_ok(v: &str) -> bool {
-    crate::version::is_valid(v)
+    crate::protocol::version::is_valid(v)
 }
 
 /// Checks that apply to every SAS once the signature matched: version, time window,

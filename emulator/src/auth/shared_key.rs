@@ -1,12 +1,13 @@
 //! Shared Key and Shared Key Lite: string-to-sign builders (pure functions) and verification.
 
-use crate::request::RequestParts;
+use crate::http::request::RequestParts;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
 
+#[cfg(test)]
 pub fn sign(key: &[u8], string_to_sign: &str) -> String {
     let mut mac = HmacSha256::new_from_slice(key).expect("HMAC accepts keys of any length");
     mac.update(string_to_sign.as_bytes());
@@ -171,8 +172,7 @@ pub fn lite_string_to_sign(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::{Query, Service};
-    use http::HeaderMap;
+    use crate::http::request::Service;
 
     fn req(
         method: &str,
@@ -180,23 +180,11 @@ mod tests {
         query: Option<&str>,
         headers: &[(&str, &str)],
     ) -> RequestParts {
-        let mut map = HeaderMap::new();
-        for (k, v) in headers {
-            map.append(
-                http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
-                v.parse().expect("value"),
-            );
-        }
-        RequestParts {
-            method: method.parse().expect("method"),
-            raw_path: path.into(),
-            raw_query: query.map(String::from),
-            query: Query::parse(query),
-            headers: map,
-            peer_ip: [127, 0, 0, 1].into(),
-            service: Service::Queue,
-            meta_case: Vec::new(),
-        }
+        let target = match query {
+            Some(q) => format!("{path}?{q}"),
+            None => path.to_string(),
+        };
+        RequestParts::for_test(Service::Queue, method, &target, headers)
     }
 
     /// The example of Microsoft's "Authorize with Shared Key" page.

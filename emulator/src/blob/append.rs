@@ -2,11 +2,11 @@
 
 use super::ingest::{self, upload};
 use super::source;
-use crate::body::Body;
 use crate::clock::rfc1123;
-use crate::conditions;
-use crate::error::{ErrorCode, Result, StorageError};
-use crate::response::Reply;
+use crate::http::body::Body;
+use crate::http::response::Reply;
+use crate::protocol::conditions;
+use crate::protocol::error::{ErrorCode, Result, StorageError};
 use crate::state::Ctx;
 use crate::store::extents::Uploaded;
 use http::StatusCode;
@@ -113,7 +113,7 @@ async fn commit(
     let result = store
         .append_block(account, container, blob, &uploaded, |r, len| {
             conditions::check(ctx.req, Some((&r.etag, r.last_modified_ms)), false)?;
-            super::leases::check_write(ctx, &r.lease, crate::lease::Target::Blob)?;
+            super::leases::check_write(ctx, &r.lease, crate::protocol::lease::Target::Blob)?;
             if append_pos.is_some_and(|p| p != r.len()) {
                 return Err(StorageError::new(ErrorCode::AppendPositionConditionNotMet));
             }
@@ -154,7 +154,7 @@ pub async fn seal(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Reply> {
                 return Err(StorageError::new(ErrorCode::InvalidBlobType));
             }
             conditions::check(ctx.req, Some((&r.etag, r.last_modified_ms)), false)?;
-            super::leases::check_write(ctx, &r.lease, crate::lease::Target::Blob)?;
+            super::leases::check_write(ctx, &r.lease, crate::protocol::lease::Target::Blob)?;
             if append_pos.is_some_and(|p| p != r.len()) {
                 return Err(StorageError::new(ErrorCode::AppendPositionConditionNotMet));
             }

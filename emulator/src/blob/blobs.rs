@@ -2,17 +2,17 @@
 //! properties and delete.
 
 use super::ingest::{decode_md5, upload};
-use crate::body::Body;
 use crate::clock::rfc1123;
-use crate::conditions;
-use crate::error::{ErrorCode, Result, StorageError};
-use crate::lease::Target;
-use crate::response::{channel_body, Reply};
+use crate::http::body::Body;
+use crate::http::response::{channel_body, Reply};
+use crate::protocol::conditions;
+use crate::protocol::error::{ErrorCode, Result, StorageError};
+use crate::protocol::lease::Target;
+use crate::protocol::validate;
 use crate::state::AppState;
 use crate::state::Ctx;
 use crate::store::extents::{self, Uploaded, READ_CHUNK};
 use crate::store::{BlobRecord, BlobType, ContentProperties, DeleteMode};
-use crate::validate;
 use base64::Engine;
 use bytes::Bytes;
 use http::StatusCode;
@@ -338,7 +338,7 @@ pub async fn get(ctx: &Ctx<'_>, container: &str, blob: &str, head: bool) -> Resu
         // Small by the check above: read it whole to hash it.
         let bytes = read_all(ctx, pieces).await?;
         reply.set("content-md5", B64.encode(Md5::digest(&bytes)));
-        reply.body = crate::response::bytes_body(bytes);
+        reply.body = crate::http::response::bytes_body(bytes);
         return Ok(reply);
     }
     reply.body = stream(ctx, pieces);
@@ -361,7 +361,7 @@ async fn read_all(ctx: &Ctx<'_>, pieces: Vec<extents::Piece>) -> Result<Bytes> {
 /// Streams pieces from a blocking reader through a small channel (bounded memory: a
 /// download holds at most about four chunks, the one being read, two queued and the one
 /// hyper is writing).
-fn stream(ctx: &Ctx<'_>, pieces: Vec<extents::Piece>) -> crate::response::ResBody {
+fn stream(ctx: &Ctx<'_>, pieces: Vec<extents::Piece>) -> crate::http::response::ResBody {
     channel_body(read_pieces(ctx.app, pieces))
 }
 

@@ -3,15 +3,15 @@
 use super::blobs::check_write;
 use super::ingest::{self, upload};
 use super::source;
-use crate::body::Body;
 use crate::clock::rfc1123;
-use crate::error::{ErrorCode, Result, StorageError};
-use crate::response::Reply;
+use crate::http::body::Body;
+use crate::http::response::Reply;
+use crate::protocol::error::{ErrorCode, Result, StorageError};
+use crate::protocol::validate;
+use crate::protocol::xml::Writer;
 use crate::state::Ctx;
 use crate::store::extents::Uploaded;
 use crate::store::{BlobRecord, BlobType, BlockSource};
-use crate::validate;
-use crate::xml::Writer;
 use base64::Engine;
 use http::StatusCode;
 
@@ -52,7 +52,7 @@ fn check_stageable(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<()> {
         if current.blob_type != crate::store::BlobType::Block {
             return Err(StorageError::new(ErrorCode::InvalidBlobType));
         }
-        super::leases::check_write(ctx, &current.lease, crate::lease::Target::Blob)?;
+        super::leases::check_write(ctx, &current.lease, crate::protocol::lease::Target::Blob)?;
     }
     Ok(())
 }
@@ -125,7 +125,7 @@ pub async fn put_block_from_url(ctx: &Ctx<'_>, container: &str, blob: &str) -> R
 }
 
 pub(crate) fn parse_block_list(body: &[u8]) -> Result<Vec<(BlockSource, Vec<u8>)>> {
-    let root = crate::xml::parse(body)?;
+    let root = crate::protocol::xml::parse(body)?;
     if root.name != "BlockList" {
         return Err(StorageError::xml("The root element must be BlockList."));
     }

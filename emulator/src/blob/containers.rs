@@ -2,12 +2,12 @@
 //! the blobs in one).
 
 use crate::clock::rfc1123;
-use crate::error::{Result, StorageError};
-use crate::response::Reply;
+use crate::http::response::Reply;
+use crate::protocol::error::{Result, StorageError};
+use crate::protocol::validate::{self, int_param};
+use crate::protocol::xml::Writer;
 use crate::state::Ctx;
 use crate::store::{ContainerRecord, ListItem};
-use crate::validate::{self, int_param};
-use crate::xml::Writer;
 use base64::Engine;
 use http::StatusCode;
 
@@ -81,7 +81,7 @@ pub fn get_acl(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
         .require_container(&ctx.route.account, container)?;
     let mut reply = Reply::xml(
         StatusCode::OK,
-        crate::model::write_signed_identifiers(&c.acl),
+        crate::protocol::model::write_signed_identifiers(&c.acl),
     );
     container_headers(&mut reply, &c);
     if let Some(a) = &c.public_access {
@@ -93,7 +93,7 @@ pub fn get_acl(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
 /// Replaces the public access level (absent header: private) and the stored policies.
 pub async fn set_acl(ctx: &Ctx<'_>, container: &str, body: &[u8]) -> Result<Reply> {
     let access = public_access(ctx)?;
-    let acl = crate::model::parse_signed_identifiers(body, "racwdxyltfmeiop")?;
+    let acl = crate::protocol::model::parse_signed_identifiers(body, "racwdxyltfmeiop")?;
     let c = ctx
         .app
         .store
@@ -111,8 +111,12 @@ pub async fn delete(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
     ctx.app
         .store
         .delete_container(&ctx.route.account, container, |c| {
-            crate::conditions::check(ctx.req, Some((&c.etag, c.last_modified_ms)), false)?;
-            super::leases::check_write(ctx, &c.lease, crate::lease::Target::Container)
+            crate::protocol::conditions::check(
+                ctx.req,
+                Some((&c.etag, c.last_modified_ms)),
+                false,
+            )?;
+            super::leases::check_write(ctx, &c.lease, crate::protocol::lease::Target::Container)
         })
         .await?;
     Ok(Reply::empty(StatusCode::ACCEPTED))
@@ -133,7 +137,7 @@ fn includes(ctx: &Ctx<'_>, allowed: &[&str]) -> Result<Vec<String>> {
 }
 
 /// `LeaseStatus`, `LeaseState` and, while leased, `LeaseDuration` in listings.
-fn write_lease(w: &mut Writer, lease: &crate::lease::Lease, now_ms: i64) {
+fn write_lease(w: &mut Writer, lease: &crate::protocol::lease::Lease, now_ms: i64) {
     for (name, value) in lease.headers(now_ms) {
         let el = match name {
             "x-ms-lease-status" => "LeaseStatus",
@@ -252,8 +256,8 @@ pub fn list_blobs(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
     let endpoint = ctx.service_endpoint();
     w.raw(&format!(
         "<EnumerationResults ServiceEndpoint=\"{}\" ContainerName=\"{}\">",
-        crate::xml::escape(&endpoint),
-        crate::xml::escape(container)
+        crate::protocol::xml::escape(&endpoint),
+        crate::protocol::xml::escape(container)
     ));
     if q.has("prefix") {
         w.elem("Prefix", prefix);

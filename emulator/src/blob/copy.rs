@@ -5,12 +5,12 @@ use super::blobs::check_write;
 use super::ingest;
 use super::source::{self, Mode};
 use crate::clock::rfc1123;
-use crate::error::{ErrorCode, Result, StorageError};
-use crate::response::Reply;
+use crate::http::response::Reply;
+use crate::protocol::error::{ErrorCode, Result, StorageError};
+use crate::protocol::validate;
 use crate::state::Ctx;
 use crate::store::extents::{Checksums, Uploaded};
 use crate::store::{BlobRecord, CopyInfo};
-use crate::validate;
 use http::StatusCode;
 
 /// Copy Blob, Copy Blob From URL and the copy half of Put Blob From URL: the source is
@@ -27,7 +27,7 @@ pub async fn copy(ctx: &Ctx<'_>, container: &str, blob: &str, mode: Mode) -> Res
     // A remote source that sends no Content-MD5 gets the one computed on the way.
     let checksums = Checksums {
         md5: source.record.properties.content_md5.is_none()
-            && matches!(source.stream, crate::body::ByteStream::Remote(_)),
+            && matches!(source.stream, crate::http::body::ByteStream::Remote(_)),
         crc64: false,
     };
     let uploaded = ingest::receive(

@@ -2,8 +2,8 @@
 //! limit and the checksums the client asked to have verified. A refused or failed body
 //! leaves nothing behind.
 
-use crate::body::{Body, ByteStream};
-use crate::error::{ErrorCode, Result, StorageError};
+use crate::http::body::{Body, ByteStream};
+use crate::protocol::error::{ErrorCode, Result, StorageError};
 use crate::state::Ctx;
 use crate::store::extents::{Checksums, Upload, Uploaded};
 use base64::Engine;

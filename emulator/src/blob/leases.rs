@@ -1,9 +1,9 @@
 //! Lease Blob and Lease Container, and the lease checks of data operations.
 
 use crate::clock::rfc1123;
-use crate::error::Result;
-use crate::lease::{self, Lease, Target};
-use crate::response::Reply;
+use crate::http::response::Reply;
+use crate::protocol::error::Result;
+use crate::protocol::lease::{self, Lease, Target};
 use crate::state::Ctx;
 
 fn action(ctx: &Ctx<'_>) -> Result<lease::Action> {
@@ -50,7 +50,7 @@ pub async fn lease_blob(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Re
         .app
         .store
         .lease_blob(&ctx.route.account, container, blob, action, |r| {
-            crate::conditions::check(ctx.req, Some((&r.etag, r.last_modified_ms)), false)
+            crate::protocol::conditions::check(ctx.req, Some((&r.etag, r.last_modified_ms)), false)
         })
         .await?;
     Ok(reply(ctx, &record.etag, record.last_modified_ms, outcome))
@@ -62,7 +62,7 @@ pub async fn lease_container(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
         .app
         .store
         .lease_container(&ctx.route.account, container, action, |c| {
-            crate::conditions::check(ctx.req, Some((&c.etag, c.last_modified_ms)), false)
+            crate::protocol::conditions::check(ctx.req, Some((&c.etag, c.last_modified_ms)), false)
         })
         .await?;
     Ok(reply(ctx, &record.etag, record.last_modified_ms, outcome))

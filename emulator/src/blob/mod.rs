@@ -11,9 +11,9 @@ mod service;
 mod source;
 pub(crate) mod tags;
 
-use crate::body::Body;
-use crate::error::{ErrorCode, Result, StorageError};
-use crate::response::Reply;
+use crate::http::body::Body;
+use crate::http::response::Reply;
+use crate::protocol::error::{ErrorCode, Result, StorageError};
 use crate::router::BlobOp;
 use crate::state::Ctx;
 
@@ -147,7 +147,7 @@ pub fn validate_container_name(name: &str) -> Result<()> {
     if matches!(name, "$root" | "$logs" | "$web") {
         return Ok(());
     }
-    crate::validate::resource_name(name)
+    crate::protocol::validate::resource_name(name)
 }
 
 /// Blob names: 1-1024 characters, no NUL (our keys use it as a separator).

@@ -1,8 +1,8 @@
 //! Account-level blob operations of the Blob service alone (properties and stats are in
 //! `account`).
 
-use crate::error::Result;
-use crate::response::Reply;
+use crate::http::response::Reply;
+use crate::protocol::error::Result;
 use crate::state::Ctx;
 use http::StatusCode;
 

@@ -7,9 +7,9 @@
 //! Get Blob of that URL would be; any other host is fetched over HTTP.
 
 use crate::auth::{self, AuthContext};
-use crate::body::ByteStream;
-use crate::error::{ErrorCode, Result, StorageError};
-use crate::request::{Query, RequestParts, Service};
+use crate::http::body::ByteStream;
+use crate::http::request::{RequestParts, Service};
+use crate::protocol::error::{ErrorCode, Result, StorageError};
 use crate::router::{self, BlobOp, Operation};
 use crate::state::Ctx;
 use crate::store::{extents, BlobRecord, BlobType, ContentProperties};
@@ -138,16 +138,8 @@ fn open_local(
     for (name, value) in source_conditions(ctx) {
         put(name, &value);
     }
-    let parts = RequestParts {
-        method: Method::GET,
-        raw_path: uri.path().to_string(),
-        raw_query: uri.query().map(str::to_string),
-        query: Query::parse(uri.query()),
-        headers,
-        peer_ip: ctx.req.peer_ip,
-        service: Service::Blob,
-        meta_case: Vec::new(),
-    };
+    let target = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
+    let parts = RequestParts::new(Service::Blob, Method::GET, target, headers, ctx.req.peer_ip);
     let route = router::route(&parts).map_err(mirror)?;
     if route.op != Operation::Blob(BlobOp::GetBlob) {
         return Err(cannot(
@@ -182,7 +174,7 @@ fn open_local(
                 "The specified copy source blob does not exist.",
             ),
         })?;
-    crate::conditions::check(&parts, Some((&record.etag, record.last_modified_ms)), true)
+    crate::protocol::conditions::check(&parts, Some((&record.etag, record.last_modified_ms)), true)
         .map_err(|_| StorageError::new(ErrorCode::SourceConditionNotMet))?;
     let size = record.len();
     let (start, len) = match range {

@@ -1,11 +1,11 @@
 //! Blob index tags: Set/Get Blob Tags, `x-ms-tags` on writes, and Find Blobs by Tags.
 
 use crate::clock::rfc1123;
-use crate::error::{ErrorCode, Result, StorageError};
-use crate::lease::Target;
-use crate::response::Reply;
+use crate::http::response::Reply;
+use crate::protocol::error::{ErrorCode, Result, StorageError};
+use crate::protocol::lease::Target;
+use crate::protocol::xml::Writer;
 use crate::state::Ctx;
-use crate::xml::Writer;
 use http::StatusCode;
 
 pub type Tags = Vec<(String, String)>;
@@ -50,7 +50,7 @@ pub fn from_header(ctx: &Ctx<'_>) -> Result<Option<Tags>> {
 }
 
 pub(crate) fn parse_body(body: &[u8]) -> Result<Tags> {
-    let root = crate::xml::parse(body)?;
+    let root = crate::protocol::xml::parse(body)?;
     if root.name != "Tags" {
         return Err(StorageError::xml("The root element must be Tags."));
     }
@@ -178,7 +178,7 @@ pub fn find(ctx: &Ctx<'_>, container: Option<&str>) -> Result<Reply> {
     let expr = ctx.req.query.get("where").unwrap_or("");
     let conds = parse_where(expr, container.is_none())
         .ok_or_else(|| StorageError::invalid_query("where", expr))?;
-    let max = crate::validate::int_param(ctx.req, "maxresults", None, 1, i64::MAX)?
+    let max = crate::protocol::validate::int_param(ctx.req, "maxresults", None, 1, i64::MAX)?
         .unwrap_or(5000)
         .min(5000) as usize;
     let marker = ctx.req.query.get("marker").filter(|m| !m.is_empty());

@@ -1,12 +1,12 @@
 //! Messages: put, get, peek, delete, update, clear.
 
 use crate::clock::rfc1123;
-use crate::error::{ErrorCode, Result, StorageError};
-use crate::response::Reply;
+use crate::http::response::Reply;
+use crate::protocol::error::{ErrorCode, Result, StorageError};
+use crate::protocol::validate::int_param;
+use crate::protocol::xml::Writer;
 use crate::state::Ctx;
 use crate::store::MessageView;
-use crate::validate::int_param;
-use crate::xml::Writer;
 use http::StatusCode;
 
 const SEVEN_DAYS: i64 = 7 * 24 * 3600;
@@ -15,7 +15,7 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
 /// Extracts `MessageText` from a `QueueMessage` document.
 pub(crate) fn message_text(body: &[u8]) -> Result<String> {
-    let root = crate::xml::parse(body)?;
+    let root = crate::protocol::xml::parse(body)?;
     if root.name != "QueueMessage" {
         return Err(StorageError::xml("The root element must be QueueMessage."));
     }

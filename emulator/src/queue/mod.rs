@@ -4,11 +4,11 @@ pub(crate) mod messages;
 mod queues;
 mod service;
 
-use crate::error::Result;
-use crate::response::Reply;
+use crate::http::response::Reply;
+use crate::protocol::error::Result;
+use crate::protocol::validate;
 use crate::router::QueueOp;
 use crate::state::Ctx;
-use crate::validate;
 use bytes::Bytes;
 
 /// Largest request body any queue operation takes (a 64 KiB message, XML-escaped).

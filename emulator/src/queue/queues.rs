@@ -1,11 +1,11 @@
 //! Queue resources: create, delete, metadata, ACL.
 
-use crate::error::Result;
-use crate::model::{parse_signed_identifiers, write_signed_identifiers};
-use crate::response::Reply;
+use crate::http::response::Reply;
+use crate::protocol::error::Result;
+use crate::protocol::model::{parse_signed_identifiers, write_signed_identifiers};
+use crate::protocol::validate;
 use crate::state::Ctx;
 use crate::store::CreateOutcome;
-use crate::validate;
 use http::StatusCode;
 
 pub async fn create(ctx: &Ctx<'_>, queue: &str) -> Result<Reply> {

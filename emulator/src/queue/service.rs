@@ -1,11 +1,11 @@
 //! Account-level queue operations of the Queue service alone: List Queues (properties and
 //! stats are in `account`).
 
-use crate::error::{Result, StorageError};
-use crate::response::Reply;
+use crate::http::response::Reply;
+use crate::protocol::error::{Result, StorageError};
+use crate::protocol::validate::int_param;
+use crate::protocol::xml::Writer;
 use crate::state::Ctx;
-use crate::validate::int_param;
-use crate::xml::Writer;
 use http::StatusCode;
 
 const MAX_RESULTS: i64 = 5000;

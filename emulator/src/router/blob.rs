@@ -1,8 +1,8 @@
 //! Blob service routing: container and blob names from the path, the operation from method,
 //! `restype`, `comp` and a few headers.
 
-use crate::error::{ErrorCode, Result, StorageError};
-use crate::request::RequestParts;
+use crate::http::request::RequestParts;
+use crate::protocol::error::{ErrorCode, Result, StorageError};
 use http::Method;
 use percent_encoding::percent_decode_str;
 

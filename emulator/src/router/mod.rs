@@ -7,8 +7,8 @@ pub mod blob;
 
 pub use blob::BlobOp;
 
-use crate::error::{ErrorCode, Result, StorageError};
-use crate::request::{RequestParts, Service};
+use crate::http::request::{RequestParts, Service};
+use crate::protocol::error::{ErrorCode, Result, StorageError};
 use http::Method;
 use percent_encoding::percent_decode_str;
 
@@ -251,26 +251,9 @@ pub fn route(req: &RequestParts) -> Result<Route> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::Query;
-    use http::HeaderMap;
 
     fn req(service: Service, method: &str, host: &str, target: &str) -> RequestParts {
-        let (path, query) = match target.split_once('?') {
-            Some((p, q)) => (p.to_string(), Some(q.to_string())),
-            None => (target.to_string(), None),
-        };
-        let mut headers = HeaderMap::new();
-        headers.insert("host", host.parse().expect("host"));
-        RequestParts {
-            method: method.parse().expect("method"),
-            query: Query::parse(query.as_deref()),
-            raw_path: path,
-            raw_query: query,
-            headers,
-            peer_ip: [127, 0, 0, 1].into(),
-            service,
-            meta_case: Vec::new(),
-        }
+        RequestParts::for_test(service, method, target, &[("host", host)])
     }
 
     #[test]

@@ -8,9 +8,9 @@ use super::extents::{self, Piece, Storage, Uploaded};
 use super::keys;
 use super::records::{decode, encode};
 use super::Store;
-use crate::error::{ErrorCode, Result, StorageError};
-use crate::lease::{self, Lease};
-use crate::model::{Metadata, SignedIdentifier};
+use crate::protocol::error::{ErrorCode, Result, StorageError};
+use crate::protocol::lease::{self, Lease};
+use crate::protocol::model::{Metadata, SignedIdentifier};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -119,10 +119,6 @@ impl BlobRecord {
 
     pub fn len(&self) -> u64 {
         extents::total_len(&self.pieces)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -389,11 +385,6 @@ impl Store {
                 .map_err(internal)?;
         }
         Ok(())
-    }
-
-    /// Frees pieces that no record references (a refused copy).
-    pub fn free_pieces(&self, pieces: &[Piece]) {
-        self.free(pieces);
     }
 
     /// Frees the bytes of an upload that was refused before any record referenced it.

@@ -3,7 +3,7 @@
 //! (or staged block) is a list of pieces: (storage, offset, length). Every piece is owned
 //! by exactly one blob version or staged block, so deleting it gives the space back at once.
 
-use crate::error::{Result, StorageError};
+use crate::protocol::error::{Result, StorageError};
 use bytes::{Bytes, BytesMut};
 use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};

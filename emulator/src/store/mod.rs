@@ -10,14 +10,14 @@ mod queues;
 pub mod records;
 
 pub use blobs::{
-    BlobEntry, BlobRecord, BlobType, BlockSource, CommittedBlock, ContainerRecord,
-    ContentProperties, CopyInfo, DeleteMode, ListItem, ListQuery, StagedBlock,
+    BlobRecord, BlobType, BlockSource, ContainerRecord, ContentProperties, CopyInfo, DeleteMode,
+    ListItem, ListQuery,
 };
-pub use queues::{CreateOutcome, MessageView, QueueInfo, QueueList, NEVER_EXPIRES_MS};
+pub use queues::{CreateOutcome, MessageView};
 
 use crate::clock::Clock;
-use crate::error::{Result, StorageError};
-use crate::model::ServiceProperties;
+use crate::protocol::error::{Result, StorageError};
+use crate::protocol::model::ServiceProperties;
 use durability::Durability;
 use parking_lot::{Mutex, RwLock};
 use queues::Catalog;
@@ -131,10 +131,6 @@ impl Store {
         &self.blob_locks[(h.finish() % self.blob_locks.len() as u64) as usize]
     }
 
-    pub fn clock(&self) -> &Clock {
-        &self.clock
-    }
-
     /// Returns once every write made before the call is on disk.
     async fn durable(&self) -> Result<()> {
         self.durability.wait().await.map_err(StorageError::internal)
@@ -180,11 +176,6 @@ impl Store {
             )
             .map_err(StorageError::internal)?;
         self.durable().await
-    }
-
-    /// Size of the data on disk, in bytes (for diagnostics).
-    pub fn size_on_disk(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or(0)
     }
 }
 

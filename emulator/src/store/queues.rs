@@ -20,8 +20,8 @@
 use super::keys;
 use super::records::{decode, decode_borrowed, encode, MessageRecord, QueueRecord};
 use super::Store;
-use crate::error::{ErrorCode, Result, StorageError};
-use crate::model::{metadata_equal, AccessPolicy, Metadata, SignedIdentifier};
+use crate::protocol::error::{ErrorCode, Result, StorageError};
+use crate::protocol::model::{metadata_equal, AccessPolicy, Metadata, SignedIdentifier};
 use parking_lot::{Mutex, RwLock};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};

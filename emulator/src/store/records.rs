@@ -1,7 +1,7 @@
 //! Stored values. Each is one version byte followed by the postcard encoding of the
 //! struct, so the format can change: a reader sees the version and migrates.
 
-use crate::model::{Metadata, ServiceProperties, SignedIdentifier};
+use crate::protocol::model::{Metadata, ServiceProperties, SignedIdentifier};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 

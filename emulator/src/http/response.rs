@@ -2,8 +2,8 @@
 //! response carries are added.
 
 use crate::clock::{iso8601_7, rfc1123};
-use crate::error::StorageError;
-use crate::xml::{escape, DECL};
+use crate::protocol::error::StorageError;
+use crate::protocol::xml::{escape, DECL};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
 use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
@@ -89,18 +89,6 @@ impl Reply {
             meta_case: Vec::new(),
         };
         r.set("content-type", "application/json");
-        r
-    }
-
-    pub fn text(status: StatusCode, text: &'static str) -> Reply {
-        let mut r = Reply {
-            status,
-            headers: Vec::new(),
-            body: full(text),
-            head_length: None,
-            meta_case: Vec::new(),
-        };
-        r.set("content-type", "text/plain; charset=utf-8");
         r
     }
 

@@ -1,7 +1,7 @@
 //! XML in and out. Request bodies are parsed into a small element tree (bodies here are
 //! bounded and small); responses are written with a tiny escaping writer.
 
-use crate::error::{Result, StorageError};
+use crate::protocol::error::{Result, StorageError};
 use quick_xml::events::Event;
 use quick_xml::Reader;
 

@@ -1,6 +1,6 @@
 //! The lease state machine shared by blobs and containers (pure: no I/O, time passed in).
 
-use crate::error::{ErrorCode, Result, StorageError};
+use crate::protocol::error::{ErrorCode, Result, StorageError};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 

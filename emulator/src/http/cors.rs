@@ -1,10 +1,10 @@
 //! CORS: preflight answers and the headers added to actual cross-origin requests, from the
 //! rules stored with the service properties.
 
-use crate::error::{ErrorCode, Result, StorageError};
-use crate::model::CorsRule;
-use crate::request::RequestParts;
-use crate::response::Reply;
+use crate::http::request::RequestParts;
+use crate::http::response::Reply;
+use crate::protocol::error::{ErrorCode, Result, StorageError};
+use crate::protocol::model::CorsRule;
 use http::StatusCode;
 
 fn list(s: &str) -> impl Iterator<Item = &str> {

@@ -1,8 +1,8 @@
 //! Input checks shared by the services: names, metadata headers, numeric query parameters.
 
-use crate::error::{ErrorCode, Result, StorageError};
-use crate::model::Metadata;
-use crate::request::RequestParts;
+use crate::http::request::RequestParts;
+use crate::protocol::error::{ErrorCode, Result, StorageError};
+use crate::protocol::model::Metadata;
 
 /// Queue and container names: 3-63 chars of `a-z 0-9 -`, alphanumeric at both ends, no
 /// `--`. Length errors are OutOfRangeInput, the rest InvalidResourceName (as Azurite answers).
@@ -99,27 +99,10 @@ pub fn int_param(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::{Query, Service};
-    use http::HeaderMap;
+    use crate::http::request::Service;
 
     fn req(query: &str, headers: &[(&str, &str)]) -> RequestParts {
-        let mut map = HeaderMap::new();
-        for (k, v) in headers {
-            map.append(
-                http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
-                v.parse().expect("value"),
-            );
-        }
-        RequestParts {
-            method: http::Method::GET,
-            raw_path: "/".into(),
-            raw_query: Some(query.into()),
-            query: Query::parse(Some(query)),
-            headers: map,
-            peer_ip: [127, 0, 0, 1].into(),
-            service: Service::Queue,
-            meta_case: Vec::new(),
-        }
+        RequestParts::for_test(Service::Queue, "GET", &format!("/?{query}"), headers)
     }
 
     #[test]

@@ -59,7 +59,6 @@ pub struct RequestParts {
     pub method: Method,
     /// The path exactly as sent (still percent-encoded): Shared Key signs it this way.
     pub raw_path: String,
-    pub raw_query: Option<String>,
     pub query: Query,
     pub headers: HeaderMap,
     pub peer_ip: IpAddr,
@@ -69,6 +68,49 @@ pub struct RequestParts {
 }
 
 impl RequestParts {
+    /// The one way a request is built, by the listener, copy sources, tests and fuzzing:
+    /// `target` is the request target as sent (`/path` and `?query` if any).
+    pub fn new(
+        service: Service,
+        method: Method,
+        target: &str,
+        headers: HeaderMap,
+        peer_ip: IpAddr,
+    ) -> RequestParts {
+        let (path, query) = match target.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (target, None),
+        };
+        RequestParts {
+            method,
+            raw_path: path.to_string(),
+            query: Query::parse(query),
+            headers,
+            peer_ip,
+            service,
+            meta_case: Vec::new(),
+        }
+    }
+
+    /// A request from loopback with these headers (tests; header pairs must be valid).
+    #[cfg(test)]
+    pub fn for_test(
+        service: Service,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+    ) -> Self {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.append(
+                http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                v.parse().expect("value"),
+            );
+        }
+        let method = method.parse().expect("method");
+        RequestParts::new(service, method, target, map, [127, 0, 0, 1].into())
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }

@@ -1,7 +1,7 @@
 //! Request bodies as handlers see them: a stream of byte chunks, read as they arrive so an
 //! upload never sits whole in memory. Wraps hyper's body type so handlers don't name it.
 
-use crate::error::{ErrorCode, Result, StorageError};
+use crate::protocol::error::{ErrorCode, Result, StorageError};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;

@@ -2,8 +2,8 @@
 //! ETags compare without quotes; times compare at whole seconds, as Azure does.
 
 use crate::clock::parse_rfc1123;
-use crate::error::{ErrorCode, Result, StorageError};
-use crate::request::RequestParts;
+use crate::http::request::RequestParts;
+use crate::protocol::error::{ErrorCode, Result, StorageError};
 use http::StatusCode;
 
 fn strip(etag: &str) -> &str {
@@ -72,27 +72,10 @@ pub fn check(req: &RequestParts, current: Option<(&str, i64)>, read: bool) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::{Query, Service};
-    use http::HeaderMap;
+    use crate::http::request::Service;
 
     fn req(headers: &[(&str, &str)]) -> RequestParts {
-        let mut map = HeaderMap::new();
-        for (k, v) in headers {
-            map.append(
-                http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
-                v.parse().expect("value"),
-            );
-        }
-        RequestParts {
-            method: http::Method::GET,
-            raw_path: "/".into(),
-            raw_query: None,
-            query: Query::parse(None),
-            headers: map,
-            peer_ip: [127, 0, 0, 1].into(),
-            service: Service::Blob,
-            meta_case: Vec::new(),
-        }
+        RequestParts::for_test(Service::Blob, "GET", "/", headers)
     }
 
     fn status(r: Result<()>) -> Option<u16> {

@@ -2,8 +2,8 @@
 //! service properties. Stored with serde; rendered to and parsed from Azure's XML here.
 
 use crate::clock::{iso8601_7, parse_iso8601};
-use crate::error::{ErrorCode, Result, StorageError};
-use crate::xml::{Element, Writer};
+use crate::protocol::error::{ErrorCode, Result, StorageError};
+use crate::protocol::xml::{Element, Writer};
 use serde::{Deserialize, Serialize};
 
 /// User metadata in the order given, names with their original case.
@@ -39,7 +39,7 @@ pub fn parse_signed_identifiers(body: &[u8], allowed: &str) -> Result<Vec<Signed
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Vec::new());
     }
-    let root = crate::xml::parse(body)?;
+    let root = crate::protocol::xml::parse(body)?;
     if root.name != "SignedIdentifiers" {
         return Err(StorageError::xml(
             "The root element must be SignedIdentifiers.",
@@ -266,7 +266,7 @@ impl ServiceProperties {
     /// Applies a Set Service Properties body: each section present replaces the stored one,
     /// sections left out keep their value.
     pub fn apply_xml(&mut self, body: &[u8]) -> Result<()> {
-        let root = crate::xml::parse(body)?;
+        let root = crate::protocol::xml::parse(body)?;
         if root.name != "StorageServiceProperties" {
             return Err(StorageError::xml(
                 "The root element must be StorageServiceProperties.",
@@ -323,7 +323,7 @@ impl ServiceProperties {
         }
         if let Some(v) = root.child_text("DefaultServiceVersion") {
             let v = v.trim();
-            if !crate::version::is_valid(v) {
+            if !crate::protocol::version::is_valid(v) {
                 return Err(invalid_node("DefaultServiceVersion", v));
             }
             next.default_service_version = Some(v.to_string());
@@ -475,7 +475,7 @@ mod tests {
         assert_eq!(again, ids);
         assert_eq!(
             write_signed_identifiers(&[]),
-            format!("{}<SignedIdentifiers />", crate::xml::DECL)
+            format!("{}<SignedIdentifiers />", crate::protocol::xml::DECL)
         );
         assert!(parse_signed_identifiers(b"", "raup")
             .expect("empty")

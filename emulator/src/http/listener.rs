@@ -3,14 +3,16 @@
 //! hyper types.
 
 use crate::auth::{self, AuthContext};
-use crate::body::Body;
-use crate::error::{ErrorCode, Result, StorageError};
-use crate::header_case::{MetaNames, Watched};
-use crate::request::{Query, RequestParts, Service};
-use crate::response::{date_header, error_reply, Reply, ResBody};
+use crate::http::body::Body;
+use crate::http::cors;
+use crate::http::header_case::{MetaNames, Watched};
+use crate::http::request::{RequestParts, Service};
+use crate::http::response::{date_header, error_reply, Reply, ResBody};
+use crate::protocol::error::{ErrorCode, Result, StorageError};
+use crate::protocol::version;
 use crate::router::{self, Operation, Route};
 use crate::state::{AppState, Ctx};
-use crate::{admin, blob, cors, queue, version};
+use crate::{admin, blob, queue};
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
@@ -98,16 +100,12 @@ async fn handle(
     } else {
         names.take_matching(&lower_meta).unwrap_or_default()
     };
-    let parts = RequestParts {
-        meta_case,
-        raw_path: head.uri.path().to_string(),
-        raw_query: head.uri.query().map(str::to_string),
-        query: Query::parse(head.uri.query()),
-        method: head.method,
-        headers: head.headers,
-        peer_ip: peer.ip(),
-        service,
-    };
+    let target = head
+        .uri
+        .path_and_query()
+        .map_or(head.uri.path(), |pq| pq.as_str());
+    let mut parts = RequestParts::new(service, head.method, target, head.headers, peer.ip());
+    parts.meta_case = meta_case;
     let request_id = uuid::Uuid::new_v4().to_string();
     let head_request = parts.method == http::Method::HEAD;
     let span = tracing::debug_span!("request", id = %request_id, method = %parts.method, path = %parts.raw_path);

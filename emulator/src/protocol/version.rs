@@ -3,7 +3,7 @@
 //! get the newest behaviour we know.
 
 use crate::config::LATEST_VERSION;
-use crate::error::{Result, StorageError};
+use crate::protocol::error::{Result, StorageError};
 
 pub const OLDEST_VERSION: &str = "2009-09-19";
 
