@@ -92,7 +92,7 @@ pub fn handle(app: &AppState, req: &RequestParts) -> Result<Reply> {
                 .ok_or_else(|| StorageError::invalid_query("seconds", raw))?;
             app.clock.advance_ms((seconds * 1000.0).round() as i64);
             // Expired messages leave at once, so counts are right when this returns.
-            app.store.sweep_expired(true)?;
+            app.store.queues.sweep_expired(true)?;
             Ok(Reply::json(StatusCode::OK, clock_json(app)))
         }
         (_, "/_emulator/health" | "/_emulator/clock" | "/_emulator/clock/advance") => {

@@ -8,7 +8,7 @@ use crate::config::Accounts;
 use crate::http::request::{RequestParts, Service};
 use crate::protocol::error::Result;
 use crate::protocol::model::{AccessPolicy, ServiceProperties};
-use crate::protocol::{conditions, lease, validate, version, xml};
+use crate::protocol::{conditions, lease, tags, validate, version, xml};
 use crate::{blob, queue, router};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use std::net::IpAddr;
@@ -79,13 +79,25 @@ pub fn request(data: &[u8]) {
         let _ = lease::parse_action(&|n| parts.header(n).map(str::to_string));
         for name in ["x-ms-range", "range"] {
             if let Some(r) = parts.header(name) {
-                let _ = blob::blobs::parse_range(r);
+                let _ = blob::parse_range(r);
             }
         }
         if let Some(w) = parts.query.get("where") {
-            let _ = blob::tags::parse_where(w, true);
-            let _ = blob::tags::parse_where(w, false);
+            for account_level in [true, false] {
+                let _ = tags::parse(w, tags::Dialect::Find { account_level });
+            }
         }
+        for name in ["x-ms-if-tags", "x-ms-source-if-tags"] {
+            if let Some(expr) = parts.header(name) {
+                if let Ok(e) = tags::parse(expr, tags::Dialect::Condition) {
+                    let _ = e.matches("c", &[("k".into(), "v".into())]);
+                }
+            }
+        }
+        let _ = crate::protocol::conditions::Preconditions::from_request(
+            &parts,
+            crate::protocol::conditions::Access::Replace,
+        );
         let _ = shared_key::string_to_sign(&parts, "devstoreaccount1", raw_path, &version, "");
         let _ = shared_key::lite_string_to_sign(&parts, "devstoreaccount1", raw_path, &version, "");
         if let Some(t) = sas::SasToken::from_query(&parts.query) {
@@ -107,7 +119,7 @@ pub fn request(data: &[u8]) {
 pub fn xml_bodies(data: &[u8]) {
     let _ = xml::parse(data);
     let _ = queue::messages::message_text(data);
-    let _ = blob::blocks::parse_block_list(data);
+    let _ = blob::parse_block_list(data);
     let _ = blob::tags::parse_body(data);
     let _ = crate::protocol::model::parse_signed_identifiers(data, "raup");
     let _ = crate::protocol::model::parse_signed_identifiers(data, "racwdl");

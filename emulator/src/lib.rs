@@ -159,8 +159,8 @@ async fn housekeeping(app: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
         tick += 1;
         let result =
             tokio::task::spawn_blocking(move || -> Result<(), protocol::error::StorageError> {
-                work.store.sweep_expired(full)?;
-                work.store.purge_orphans(PURGE_BUDGET)?;
+                work.store.queues.sweep_expired(full)?;
+                work.store.queues.purge_orphans(PURGE_BUDGET)?;
                 Ok(())
             })
             .await;

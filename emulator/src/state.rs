@@ -1,6 +1,6 @@
 //! What every request handler can reach: the store, the clock and the configuration.
 
-use crate::auth::PolicySource;
+use crate::auth::{PolicySource, Principal};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::request::RequestParts;
@@ -20,7 +20,7 @@ pub struct AppState {
 
 impl PolicySource for AppState {
     fn queue_policy(&self, account: &str, queue: &str, id: &str) -> Result<Option<AccessPolicy>> {
-        self.store.queue_policy(account, queue, id)
+        self.store.queues.queue_policy(account, queue, id)
     }
 
     fn container_policy(
@@ -31,6 +31,7 @@ impl PolicySource for AppState {
     ) -> Result<Option<AccessPolicy>> {
         Ok(self
             .store
+            .blobs
             .container(account, container)?
             .and_then(|c| c.acl.into_iter().find(|s| s.id == id).map(|s| s.policy)))
     }
@@ -38,6 +39,7 @@ impl PolicySource for AppState {
     fn container_access(&self, account: &str, container: &str) -> Result<Option<Option<String>>> {
         Ok(self
             .store
+            .blobs
             .container(account, container)?
             .map(|c| c.public_access))
     }
@@ -49,11 +51,16 @@ pub struct Ctx<'a> {
     pub req: &'a RequestParts,
     pub route: &'a Route,
     pub version: &'a str,
-    /// The request's SAS may create blobs but not overwrite them.
-    pub create_only: bool,
+    /// Who authorization found the caller to be.
+    pub principal: Principal,
 }
 
 impl Ctx<'_> {
+    /// The request's SAS may create blobs but not overwrite them (`c` without `w`).
+    pub fn create_only(&self) -> bool {
+        matches!(self.principal, Principal::Sas { create_only: true })
+    }
+
     /// The account's endpoint as the client addressed it (for `ServiceEndpoint`).
     pub fn service_endpoint(&self) -> String {
         let host = self.req.host().unwrap_or("127.0.0.1");

@@ -61,13 +61,14 @@ pub fn authorize(
         return Ok(Principal::Anonymous);
     }
     if let Some(auth) = req.header("authorization") {
+        // The signature names its account; it must be the one addressed.
         shared_key(ctx, req, route, version, auth)?;
         return Ok(Principal::Owner);
     }
+    let account = ctx.accounts.get(&route.account).ok_or_else(|| {
+        StorageError::auth_failed(format!("The account '{}' does not exist.", route.account))
+    })?;
     if let Some(token) = SasToken::from_query(&req.query) {
-        let account = ctx.accounts.get(&route.account).ok_or_else(|| {
-            StorageError::auth_failed(format!("The account '{}' does not exist.", route.account))
-        })?;
         let granted = if token.is_account_sas() {
             account_sas(ctx, req, route, account, &token)?
         } else {
@@ -77,24 +78,21 @@ pub fn authorize(
             create_only: create_only(&granted),
         });
     }
-    anonymous(ctx, route)?;
+    anonymous(ctx, route, account)?;
     Ok(Principal::Anonymous)
 }
 
 /// Anonymous requests: only blob reads that the container's public access level allows.
 /// Anything else on a container or blob answers 404, so private resources stay unseen.
-fn anonymous(ctx: &AuthContext<'_>, route: &Route) -> Result<()> {
+fn anonymous(ctx: &AuthContext<'_>, route: &Route, account: &Account) -> Result<()> {
     let no_auth =
         || StorageError::auth_failed("No authentication information was found in the request.");
     let (Operation::Blob(op), Some(container)) = (&route.op, &route.container) else {
         return Err(no_auth());
     };
-    if ctx.accounts.get(&route.account).is_none() {
-        return Err(StorageError::new(ErrorCode::ResourceNotFound));
-    }
     let level = ctx
         .policies
-        .container_access(&route.account, container)?
+        .container_access(&account.name, container)?
         .flatten();
     let allowed = match level.as_deref() {
         Some("container") => {

@@ -1,23 +1,20 @@
 //! Blobs: Put Blob (streamed), Get Blob and its properties (ranges, conditions), metadata,
-//! properties and delete.
+//! properties, snapshots and delete.
 
+use super::headers::{blob_headers, copy_headers, sas_overrides};
 use super::ingest::{decode_md5, upload};
+use super::{name, pre, snapshot_param};
 use crate::clock::rfc1123;
 use crate::http::body::Body;
 use crate::http::response::{channel_body, Reply};
-use crate::protocol::conditions;
+use crate::protocol::conditions::Access;
 use crate::protocol::error::{ErrorCode, Result, StorageError};
-use crate::protocol::lease::Target;
 use crate::protocol::validate;
-use crate::state::AppState;
 use crate::state::Ctx;
-use crate::store::extents::{self, Uploaded, READ_CHUNK};
-use crate::store::{BlobRecord, BlobType, ContentProperties, DeleteMode};
+use crate::store::blob::{BlobType, ContentProperties, DeleteMode, NewBlob};
 use base64::Engine;
-use bytes::Bytes;
 use http::StatusCode;
 use md5::{Digest, Md5};
-use std::sync::Arc;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
@@ -30,23 +27,8 @@ fn header<'a>(ctx: &'a Ctx<'_>, name: &str) -> Option<&'a str> {
     ctx.req.header(name).filter(|v| !v.is_empty())
 }
 
-/// The transactional checksum a block write answers with: the MD5 when the client sent
-/// one (`sent_md5`), else Azure's CRC64.
-pub fn checksum_header(reply: &mut Reply, uploaded: &Uploaded, sent_md5: bool) {
-    if sent_md5 || uploaded.crc64.is_none() {
-        if let Some(md5) = uploaded.md5 {
-            reply.set("content-md5", B64.encode(md5));
-        }
-    }
-    if let Some(crc) = uploaded.crc64 {
-        if !sent_md5 {
-            reply.set("x-ms-content-crc64", B64.encode(crc));
-        }
-    }
-}
-
 /// Content properties from `x-ms-blob-*` headers (Put Blob also reads the plain ones).
-fn content_properties(ctx: &Ctx<'_>, plain_fallback: bool) -> Result<ContentProperties> {
+pub(super) fn content_properties(ctx: &Ctx<'_>, plain_fallback: bool) -> Result<ContentProperties> {
     let pick = |ms: &str, plain: &str| -> Option<String> {
         header(ctx, ms)
             .or(if plain_fallback {
@@ -68,44 +50,27 @@ fn content_properties(ctx: &Ctx<'_>, plain_fallback: bool) -> Result<ContentProp
     })
 }
 
-/// Write conditions on an existing blob: `If-None-Match: *` on an existing blob is 409
-/// BlobAlreadyExists (what SDKs' overwrite=false relies on), anything else failing is 412.
-pub fn check_write(ctx: &Ctx<'_>, current: Option<&BlobRecord>) -> Result<()> {
-    if current.is_some() && ctx.req.header("if-none-match").map(str::trim) == Some("*") {
-        return Err(StorageError::new(ErrorCode::BlobAlreadyExists));
+fn blob_type(ctx: &Ctx<'_>) -> Result<BlobType> {
+    match ctx.req.header("x-ms-blob-type") {
+        Some("BlockBlob") => Ok(BlobType::Block),
+        Some("AppendBlob") => Ok(BlobType::Append),
+        Some("PageBlob") => Err(StorageError::new(ErrorCode::NotImplemented)
+            .with_message("Page blobs are not supported by this emulator.")),
+        Some(v) => Err(StorageError::invalid_header("x-ms-blob-type", v)),
+        None => Err(StorageError::missing_header("x-ms-blob-type")),
     }
-    conditions::check(
-        ctx.req,
-        current.map(|c| (c.etag.as_str(), c.last_modified_ms)),
-        false,
-    )?;
-    let lease = current.map(|c| &c.lease).cloned().unwrap_or_default();
-    super::leases::check_write(ctx, &lease, Target::Blob)
 }
 
-pub async fn put(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body) -> Result<Reply> {
-    let blob_type = match ctx.req.header("x-ms-blob-type") {
-        Some("BlockBlob") => BlobType::Block,
-        Some("AppendBlob") => BlobType::Append,
-        Some("PageBlob") => {
-            return Err(StorageError::new(ErrorCode::NotImplemented)
-                .with_message("Page blobs are not supported by this emulator."))
-        }
-        Some(v) => return Err(StorageError::invalid_header("x-ms-blob-type", v)),
-        None => return Err(StorageError::missing_header("x-ms-blob-type")),
-    };
-    let metadata = validate::metadata(ctx.req)?;
-    let tags = super::tags::from_header(ctx)?;
-    let mut properties = content_properties(ctx, true)?;
-    let store = &ctx.app.store;
+pub async fn put(ctx: &Ctx<'_>, body: Body) -> Result<Reply> {
+    let blob_type = blob_type(ctx)?;
+    let mut new = NewBlob::new(blob_type);
+    new.metadata = validate::metadata(ctx.req)?;
+    new.tags = super::tags::from_header(ctx)?.unwrap_or_default();
+    new.properties = content_properties(ctx, true)?;
+    let pre = pre(ctx, Access::Replace)?;
+    let store = &ctx.app.store.blobs;
     // Fail fast before reading a large body.
-    store.require_container(&ctx.route.account, container)?;
-    check_write(
-        ctx,
-        store
-            .blob(&ctx.route.account, container, blob, "")?
-            .as_ref(),
-    )?;
+    store.precheck(name(ctx), &pre, false, None)?;
     // An append blob is created empty; its bytes come through Append Block.
     let declared_len = ctx
         .req
@@ -115,75 +80,36 @@ pub async fn put(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body) -> Resu
     if blob_type == BlobType::Append && declared_len != "0" {
         return Err(StorageError::invalid_header("Content-Length", declared_len));
     }
-    let max = if blob_type == BlobType::Append {
-        0
-    } else {
-        MAX_PUT_BLOB
+    let max = match blob_type {
+        BlobType::Append => 0,
+        BlobType::Block => MAX_PUT_BLOB,
     };
-    let uploaded = upload(ctx, body, max, false).await?;
-    if blob_type == BlobType::Block && properties.content_md5.is_none() {
-        properties.content_md5 = uploaded.md5.map(|m| m.to_vec());
+    let received = upload(ctx, body, max, false).await?;
+    let md5 = received.md5();
+    if blob_type == BlobType::Block && new.properties.content_md5.is_none() {
+        new.properties.content_md5 = md5.map(|m| m.to_vec());
     }
-    store.store_inline(&uploaded)?;
-    let pieces = uploaded.pieces.clone();
-    let result = store
-        .put_blob_record(
-            &ctx.route.account,
-            container,
-            blob,
-            |cur| check_write(ctx, cur),
-            |cur, now, etag| BlobRecord {
-                blob_type,
-                pieces,
-                blocks: Vec::new(),
-                properties,
-                metadata,
-                tags: tags.unwrap_or_default(),
-                ..BlobRecord::successor(cur, now, etag)
-            },
-        )
-        .await;
-    let record = match result {
-        Ok(r) => r,
-        Err(e) => {
-            store.discard(&uploaded);
-            return Err(e);
-        }
-    };
+    let record = store.put_blob(name(ctx), received, new, &pre).await?;
     let mut reply = Reply::empty(StatusCode::CREATED);
     reply
         .set("etag", &record.etag)
         .set("last-modified", rfc1123(record.last_modified_ms))
         .set("x-ms-request-server-encrypted", "true");
-    if let (BlobType::Block, Some(md5)) = (blob_type, uploaded.md5) {
+    if let (BlobType::Block, Some(md5)) = (blob_type, md5) {
         reply.set("content-md5", B64.encode(md5));
     }
     Ok(reply)
 }
 
-/// The blob a read addresses: the base, or the snapshot named by `snapshot=`.
-fn require_blob(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<BlobRecord> {
-    let store = &ctx.app.store;
-    store.require_container(&ctx.route.account, container)?;
-    let snapshot = ctx.req.query.get("snapshot").unwrap_or("");
-    store
-        .blob(&ctx.route.account, container, blob, snapshot)?
-        .ok_or_else(|| StorageError::new(ErrorCode::BlobNotFound))
-}
-
-pub async fn snapshot(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Reply> {
+pub async fn snapshot(ctx: &Ctx<'_>) -> Result<Reply> {
     let metadata = validate::metadata(ctx.req)?;
-    let metadata = if metadata.is_empty() {
-        None
-    } else {
-        Some(metadata)
-    };
+    let metadata = (!metadata.is_empty()).then_some(metadata);
+    let pre = pre(ctx, Access::Passive)?;
     let (id, r) = ctx
         .app
         .store
-        .snapshot_blob(&ctx.route.account, container, blob, metadata, |r| {
-            conditions::check(ctx.req, Some((&r.etag, r.last_modified_ms)), false)
-        })
+        .blobs
+        .snapshot_blob(name(ctx), metadata, &pre)
         .await?;
     let mut reply = Reply::empty(StatusCode::CREATED);
     reply
@@ -194,67 +120,7 @@ pub async fn snapshot(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Repl
     Ok(reply)
 }
 
-fn blob_headers(reply: &mut Reply, r: &BlobRecord, now_ms: i64) {
-    let p = &r.properties;
-    for (name, value) in r.lease.headers(now_ms) {
-        reply.set(name, value);
-    }
-    reply
-        .set("etag", &r.etag)
-        .set("last-modified", rfc1123(r.last_modified_ms))
-        .set("x-ms-creation-time", rfc1123(r.created_ms))
-        .set("x-ms-blob-type", r.blob_type.as_str())
-        .set("x-ms-server-encrypted", "true")
-        .set("accept-ranges", "bytes")
-        .set(
-            "content-type",
-            p.content_type
-                .as_deref()
-                .unwrap_or("application/octet-stream"),
-        );
-    for (name, v) in [
-        ("content-encoding", &p.content_encoding),
-        ("content-language", &p.content_language),
-        ("cache-control", &p.cache_control),
-        ("content-disposition", &p.content_disposition),
-    ] {
-        if let Some(v) = v {
-            reply.set(name, v);
-        }
-    }
-    if r.blob_type == BlobType::Append {
-        reply.set(
-            "x-ms-blob-committed-block-count",
-            r.append_blocks.to_string(),
-        );
-        if r.sealed {
-            reply.set("x-ms-blob-sealed", "true");
-        }
-    }
-    reply.set_metadata(&r.metadata);
-}
-
-/// A SAS may name response headers (`rscc`, `rscd`, `rsce`, `rscl`, `rsct`) that replace
-/// the blob's own on reads.
-fn sas_overrides(ctx: &Ctx<'_>, reply: &mut Reply) {
-    if !ctx.req.query.has("sig") {
-        return;
-    }
-    for (param, name) in [
-        ("rscc", "cache-control"),
-        ("rscd", "content-disposition"),
-        ("rsce", "content-encoding"),
-        ("rscl", "content-language"),
-        ("rsct", "content-type"),
-    ] {
-        if let Some(v) = ctx.req.query.get(param).filter(|v| !v.is_empty()) {
-            reply.headers.retain(|(n, _)| n.as_str() != name);
-            reply.set(name, v);
-        }
-    }
-}
-
-/// Parses `bytes=a-b` / `bytes=a-`; None when absent. Errors when malformed.
+/// Parses `bytes=a-b` / `bytes=a-`; None when absent or malformed.
 pub(crate) fn parse_range(v: &str) -> Option<(u64, Option<u64>)> {
     let spec = v.trim().strip_prefix("bytes=")?;
     let (a, b) = spec.split_once('-')?;
@@ -269,15 +135,28 @@ pub(crate) fn parse_range(v: &str) -> Option<(u64, Option<u64>)> {
     Some((start, end))
 }
 
-pub async fn get(ctx: &Ctx<'_>, container: &str, blob: &str, head: bool) -> Result<Reply> {
-    let r = require_blob(ctx, container, blob)?;
-    super::leases::check_read(ctx, &r.lease, Target::Blob)?;
-    if let Err(e) = conditions::check(ctx.req, Some((&r.etag, r.last_modified_ms)), true) {
-        // A 304 still names the current version.
-        return Err(e
-            .with_header("etag", r.etag.clone())
-            .with_header("last-modified", rfc1123(r.last_modified_ms)));
-    }
+pub async fn get(ctx: &Ctx<'_>, head: bool) -> Result<Reply> {
+    let store = &ctx.app.store.blobs;
+    let pre = pre(ctx, Access::Read)?;
+    let r = match store.read_blob(name(ctx), snapshot_param(ctx), &pre) {
+        Ok(r) => r,
+        Err(e) if e.status == StatusCode::NOT_MODIFIED => {
+            // A 304 still names the current version.
+            let current = store.blob(
+                &ctx.route.account,
+                name(ctx).container,
+                name(ctx).blob,
+                snapshot_param(ctx),
+            )?;
+            return Err(match current {
+                Some(c) => e
+                    .with_header("etag", c.etag.clone())
+                    .with_header("last-modified", rfc1123(c.last_modified_ms)),
+                None => e,
+            });
+        }
+        Err(e) => return Err(e),
+    };
     let size = r.len();
     let range_header = if head {
         None
@@ -302,7 +181,7 @@ pub async fn get(ctx: &Ctx<'_>, container: &str, blob: &str, head: bool) -> Resu
     };
     let mut reply = Reply::empty(status);
     blob_headers(&mut reply, &r, ctx.app.clock.now_ms());
-    super::copy::headers(&mut reply, &r);
+    copy_headers(&mut reply, &r);
     if !r.tags.is_empty() {
         reply.set("x-ms-tag-count", r.tags.len().to_string());
     }
@@ -333,68 +212,27 @@ pub async fn get(ctx: &Ctx<'_>, container: &str, blob: &str, head: bool) -> Resu
         return Ok(reply);
     }
     reply.set("content-length", len.to_string());
-    let pieces = extents::slice(&r.pieces, start, len);
     if want_range_md5 {
         // Small by the check above: read it whole to hash it.
-        let bytes = read_all(ctx, pieces).await?;
+        let app = ctx.app.clone();
+        let bytes = tokio::task::spawn_blocking(move || app.store.blobs.read_small(&r, start, len))
+            .await
+            .map_err(StorageError::internal)??;
         reply.set("content-md5", B64.encode(Md5::digest(&bytes)));
         reply.body = crate::http::response::bytes_body(bytes);
         return Ok(reply);
     }
-    reply.body = stream(ctx, pieces);
+    reply.body = channel_body(store.read_range(&r, start, len));
     Ok(reply)
 }
 
-async fn read_all(ctx: &Ctx<'_>, pieces: Vec<extents::Piece>) -> Result<Bytes> {
-    let app = ctx.app.clone();
-    tokio::task::spawn_blocking(move || -> Result<Bytes> {
-        let mut out = Vec::new();
-        for p in &pieces {
-            out.extend_from_slice(&app.store.read_piece(p, 0, p.len as usize)?);
-        }
-        Ok(Bytes::from(out))
-    })
-    .await
-    .map_err(StorageError::internal)?
-}
-
-/// Streams pieces from a blocking reader through a small channel (bounded memory: a
-/// download holds at most about four chunks, the one being read, two queued and the one
-/// hyper is writing).
-fn stream(ctx: &Ctx<'_>, pieces: Vec<extents::Piece>) -> crate::http::response::ResBody {
-    channel_body(read_pieces(ctx.app, pieces))
-}
-
-/// Reads pieces in order on the blocking pool into a two-slot channel; the reader stops
-/// when the receiver goes away.
-pub fn read_pieces(
-    app: &Arc<AppState>,
-    pieces: Vec<extents::Piece>,
-) -> tokio::sync::mpsc::Receiver<std::io::Result<Bytes>> {
-    let (tx, rx) = tokio::sync::mpsc::channel(2);
-    let app = app.clone();
-    tokio::task::spawn_blocking(move || {
-        for p in &pieces {
-            let mut gone = false;
-            let read = app.store.read_piece_chunks(p, READ_CHUNK, |chunk| {
-                gone = tx.blocking_send(Ok(chunk)).is_err();
-                !gone
-            });
-            if let Err(e) = read {
-                let _ = tx.blocking_send(Err(std::io::Error::other(e.message)));
-                return;
-            }
-            if gone {
-                return;
-            }
-        }
-    });
-    rx
-}
-
-pub fn get_metadata(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Reply> {
-    let r = require_blob(ctx, container, blob)?;
-    conditions::check(ctx.req, Some((&r.etag, r.last_modified_ms)), true)?;
+pub fn get_metadata(ctx: &Ctx<'_>) -> Result<Reply> {
+    let pre = pre(ctx, Access::Read)?;
+    let r = ctx
+        .app
+        .store
+        .blobs
+        .read_blob(name(ctx), snapshot_param(ctx), &pre)?;
     let mut reply = Reply::empty(StatusCode::OK);
     reply
         .set("etag", &r.etag)
@@ -403,17 +241,14 @@ pub fn get_metadata(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Reply>
     Ok(reply)
 }
 
-pub async fn set_metadata(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Reply> {
+pub async fn set_metadata(ctx: &Ctx<'_>) -> Result<Reply> {
     let metadata = validate::metadata(ctx.req)?;
+    let pre = pre(ctx, Access::Modify)?;
     let r = ctx
         .app
         .store
-        .update_blob(&ctx.route.account, container, blob, |r| {
-            conditions::check(ctx.req, Some((&r.etag, r.last_modified_ms)), false)?;
-            super::leases::check_write(ctx, &r.lease, Target::Blob)?;
-            r.metadata = metadata;
-            Ok(())
-        })
+        .blobs
+        .set_blob_metadata(name(ctx), metadata, &pre)
         .await?;
     let mut reply = Reply::empty(StatusCode::OK);
     reply
@@ -424,17 +259,14 @@ pub async fn set_metadata(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<
 }
 
 /// Set Blob Properties replaces every content header (those not sent are cleared).
-pub async fn set_properties(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Reply> {
+pub async fn set_properties(ctx: &Ctx<'_>) -> Result<Reply> {
     let properties = content_properties(ctx, false)?;
+    let pre = pre(ctx, Access::Modify)?;
     let r = ctx
         .app
         .store
-        .update_blob(&ctx.route.account, container, blob, |r| {
-            conditions::check(ctx.req, Some((&r.etag, r.last_modified_ms)), false)?;
-            super::leases::check_write(ctx, &r.lease, Target::Blob)?;
-            r.properties = properties;
-            Ok(())
-        })
+        .blobs
+        .set_blob_properties(name(ctx), properties, &pre)
         .await?;
     let mut reply = Reply::empty(StatusCode::OK);
     reply
@@ -443,7 +275,7 @@ pub async fn set_properties(ctx: &Ctx<'_>, container: &str, blob: &str) -> Resul
     Ok(reply)
 }
 
-pub async fn delete(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Reply> {
+pub async fn delete(ctx: &Ctx<'_>) -> Result<Reply> {
     let snapshot = ctx.req.query.get("snapshot").filter(|s| !s.is_empty());
     let mode = match (snapshot, ctx.req.header("x-ms-delete-snapshots")) {
         (Some(_), Some(v)) => {
@@ -456,18 +288,11 @@ pub async fn delete(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Reply>
         (None, Some("only")) => DeleteMode::OnlySnapshots,
         (None, Some(v)) => return Err(StorageError::invalid_header("x-ms-delete-snapshots", v)),
     };
+    let pre = pre(ctx, Access::Modify)?;
     ctx.app
         .store
-        .delete_blob(
-            &ctx.route.account,
-            container,
-            blob,
-            mode,
-            |r: &BlobRecord| {
-                conditions::check(ctx.req, Some((&r.etag, r.last_modified_ms)), false)?;
-                super::leases::check_write(ctx, &r.lease, Target::Blob)
-            },
-        )
+        .blobs
+        .delete_blob(name(ctx), mode, &pre)
         .await?;
     let mut reply = Reply::empty(StatusCode::ACCEPTED);
     reply.set("x-ms-delete-type-permanent", "true");

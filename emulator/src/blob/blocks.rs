@@ -1,17 +1,17 @@
-//! Block blobs built from blocks: Put Block, Put Block List, Get Block List.
+//! Block blobs built from blocks: Put Block, Put Block From URL, Put Block List, Get Block
+//! List.
 
-use super::blobs::check_write;
 use super::ingest::{self, upload};
-use super::source;
+use super::{name, pre, source};
 use crate::clock::rfc1123;
 use crate::http::body::Body;
 use crate::http::response::Reply;
+use crate::protocol::conditions::{Access, Preconditions};
 use crate::protocol::error::{ErrorCode, Result, StorageError};
 use crate::protocol::validate;
 use crate::protocol::xml::Writer;
 use crate::state::Ctx;
-use crate::store::extents::Uploaded;
-use crate::store::{BlobRecord, BlobType, BlockSource};
+use crate::store::blob::{BlobType, BlockSource, NewBlob, Received};
 use base64::Engine;
 use http::StatusCode;
 
@@ -43,85 +43,65 @@ fn block_id_param(ctx: &Ctx<'_>) -> Result<Vec<u8>> {
     decode_block_id(raw)
 }
 
-/// What refuses a block before its bytes are read, in Azure's order: the container, the
-/// blob type, then the lease.
-fn check_stageable(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<()> {
-    let store = &ctx.app.store;
-    store.require_container(&ctx.route.account, container)?;
-    if let Some(current) = store.blob(&ctx.route.account, container, blob, "")? {
-        if current.blob_type != crate::store::BlobType::Block {
-            return Err(StorageError::new(ErrorCode::InvalidBlobType));
-        }
-        super::leases::check_write(ctx, &current.lease, crate::protocol::lease::Target::Blob)?;
-    }
-    Ok(())
+/// A block write checks only the lease (and a create-only SAS), against the committed blob.
+fn block_pre(ctx: &Ctx<'_>) -> Result<Preconditions> {
+    Ok(pre(ctx, Access::Replace)?.lease_only())
 }
 
 /// Stages received bytes as block `id` and answers like Put Block.
 async fn stage(
     ctx: &Ctx<'_>,
-    container: &str,
-    blob: &str,
     id: &[u8],
-    uploaded: Uploaded,
+    received: Received,
     sent_md5: bool,
+    pre: &Preconditions,
 ) -> Result<Reply> {
-    let store = &ctx.app.store;
-    let returned = uploaded.clone();
-    if let Err(e) = store
-        .stage_block(
-            &ctx.route.account,
-            container,
-            blob,
-            id,
-            uploaded.clone(),
-            MAX_STAGED,
-        )
-        .await
-    {
-        store.discard(&uploaded);
-        return Err(e);
-    }
     let mut reply = Reply::empty(StatusCode::CREATED);
-    super::blobs::checksum_header(&mut reply, &returned, sent_md5);
+    ingest::checksum_header(&mut reply, &received, sent_md5);
+    ctx.app
+        .store
+        .blobs
+        .stage_block(name(ctx), id, received, MAX_STAGED, pre)
+        .await?;
     reply.set("x-ms-request-server-encrypted", "true");
     Ok(reply)
 }
 
-pub async fn put_block(ctx: &Ctx<'_>, container: &str, blob: &str, body: Body) -> Result<Reply> {
+pub async fn put_block(ctx: &Ctx<'_>, body: Body) -> Result<Reply> {
     let id = block_id_param(ctx)?;
-    check_stageable(ctx, container, blob)?;
-    let uploaded = upload(ctx, body, MAX_BLOCK, true).await?;
+    let pre = block_pre(ctx)?;
+    // Refused before the body is read, in Azure's order: the blob type, then the lease.
+    ctx.app
+        .store
+        .blobs
+        .precheck(name(ctx), &pre, false, Some(BlobType::Block))?;
+    let received = upload(ctx, body, MAX_BLOCK, true).await?;
     let sent_md5 = ctx.req.header("content-md5").is_some();
-    stage(ctx, container, blob, &id, uploaded, sent_md5).await
+    stage(ctx, &id, received, sent_md5, &pre).await
 }
 
 /// Put Block From URL: the block's bytes are the copy source's range.
-pub async fn put_block_from_url(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Reply> {
+pub async fn put_block_from_url(ctx: &Ctx<'_>) -> Result<Reply> {
     let id = block_id_param(ctx)?;
-    if let Some(len) = ingest::declared_length(ctx)?.filter(|l| *l != 0) {
-        return Err(StorageError::invalid_header(
-            "Content-Length",
-            &len.to_string(),
-        ));
-    }
+    ingest::refuse_body(ctx)?;
     let range = source::source_range(ctx)?;
     let expect = ingest::source_checks(ctx)?;
-    check_stageable(ctx, container, blob)?;
+    let pre = block_pre(ctx)?;
+    let store = &ctx.app.store.blobs;
+    store.precheck(name(ctx), &pre, false, Some(BlobType::Block))?;
     let mut src = source::open(ctx, source::Mode::FromUrl, range).await?;
     if src.len > MAX_BLOCK {
-        return Err(StorageError::new(ErrorCode::RequestBodyTooLarge)
-            .with_detail("MaxLimit", MAX_BLOCK.to_string()));
+        return Err(ingest::too_large(MAX_BLOCK));
     }
-    let uploaded = ingest::receive(
-        ctx,
-        &mut src.stream,
-        MAX_BLOCK,
-        ingest::block_checksums(&expect),
-        &expect,
-    )
-    .await?;
-    stage(ctx, container, blob, &id, uploaded, expect.md5.is_some()).await
+    let received = store
+        .receive(
+            &mut src.stream,
+            MAX_BLOCK,
+            ingest::block_checksums(&expect),
+            &expect,
+        )
+        .await?;
+    stage(ctx, &id, received, expect.md5.is_some(), &pre).await
 }
 
 pub(crate) fn parse_block_list(body: &[u8]) -> Result<Vec<(BlockSource, Vec<u8>)>> {
@@ -148,58 +128,19 @@ pub(crate) fn parse_block_list(body: &[u8]) -> Result<Vec<(BlockSource, Vec<u8>)
     Ok(out)
 }
 
-pub async fn put_block_list(
-    ctx: &Ctx<'_>,
-    container: &str,
-    blob: &str,
-    body: &[u8],
-) -> Result<Reply> {
+pub async fn put_block_list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Reply> {
     let list = parse_block_list(body)?;
-    let metadata = validate::metadata(ctx.req)?;
-    let tags = super::tags::from_header(ctx)?;
-    let pick = |name: &str| {
-        ctx.req
-            .header(name)
-            .filter(|v| !v.is_empty())
-            .map(str::to_string)
-    };
-    let content_md5 = match pick("x-ms-blob-content-md5") {
-        Some(v) => Some(
-            B64.decode(v.trim())
-                .ok()
-                .filter(|b| b.len() == 16)
-                .ok_or_else(|| StorageError::new(ErrorCode::InvalidMd5))?,
-        ),
-        None => None,
-    };
+    let mut new = NewBlob::new(BlobType::Block);
+    new.metadata = validate::metadata(ctx.req)?;
+    new.tags = super::tags::from_header(ctx)?.unwrap_or_default();
     // Anything not supplied is reset, as Azure does.
-    let properties = crate::store::ContentProperties {
-        content_type: pick("x-ms-blob-content-type"),
-        content_encoding: pick("x-ms-blob-content-encoding"),
-        content_language: pick("x-ms-blob-content-language"),
-        cache_control: pick("x-ms-blob-cache-control"),
-        content_disposition: pick("x-ms-blob-content-disposition"),
-        content_md5,
-    };
+    new.properties = super::blobs::content_properties(ctx, false)?;
+    let pre = pre(ctx, Access::Replace)?;
     let record = ctx
         .app
         .store
-        .commit_block_list(
-            &ctx.route.account,
-            container,
-            blob,
-            &list,
-            |cur| check_write(ctx, cur),
-            |cur, pieces, blocks, now, etag| BlobRecord {
-                blob_type: BlobType::Block,
-                pieces,
-                blocks,
-                properties,
-                metadata,
-                tags: tags.unwrap_or_default(),
-                ..BlobRecord::successor(cur, now, etag)
-            },
-        )
+        .blobs
+        .commit_block_list(name(ctx), &list, new, &pre)
         .await?;
     let mut reply = Reply::empty(StatusCode::CREATED);
     reply
@@ -209,7 +150,7 @@ pub async fn put_block_list(
     Ok(reply)
 }
 
-pub fn get_block_list(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Reply> {
+pub fn get_block_list(ctx: &Ctx<'_>) -> Result<Reply> {
     let which = ctx
         .req
         .query
@@ -222,11 +163,11 @@ pub fn get_block_list(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Repl
         "all" => (true, true),
         other => return Err(StorageError::invalid_query("blocklisttype", other)),
     };
-    let store = &ctx.app.store;
-    let account = &ctx.route.account;
-    store.require_container(account, container)?;
-    let record = store.blob(account, container, blob, "")?;
-    let staged = store.staged_blocks(account, container, blob)?;
+    let store = &ctx.app.store.blobs;
+    let n = name(ctx);
+    store.require_container(n.account, n.container)?;
+    let record = store.blob(n.account, n.container, n.blob, "")?;
+    let staged = store.staged_blocks(n)?;
     if record.is_none() && staged.is_empty() {
         return Err(StorageError::new(ErrorCode::BlobNotFound));
     }

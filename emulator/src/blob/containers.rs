@@ -3,11 +3,12 @@
 
 use crate::clock::rfc1123;
 use crate::http::response::Reply;
+use crate::protocol::conditions::{Access, Preconditions};
 use crate::protocol::error::{Result, StorageError};
 use crate::protocol::validate::{self, int_param};
 use crate::protocol::xml::Writer;
 use crate::state::Ctx;
-use crate::store::{ContainerRecord, ListItem};
+use crate::store::blob::{ContainerRecord, ListItem};
 use base64::Engine;
 use http::StatusCode;
 
@@ -33,6 +34,7 @@ pub async fn create(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
     let c = ctx
         .app
         .store
+        .blobs
         .create_container(&ctx.route.account, container, metadata, access)
         .await?;
     let mut reply = Reply::empty(StatusCode::CREATED);
@@ -44,6 +46,7 @@ pub fn get_properties(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
     let c = ctx
         .app
         .store
+        .blobs
         .require_container(&ctx.route.account, container)?;
     let mut reply = Reply::empty(StatusCode::OK);
     container_headers(&mut reply, &c);
@@ -64,10 +67,12 @@ pub fn get_properties(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
 
 pub async fn set_metadata(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
     let metadata = validate::metadata(ctx.req)?;
+    let pre = Preconditions::from_request(ctx.req, Access::Passive)?.for_container();
     let c = ctx
         .app
         .store
-        .update_container(&ctx.route.account, container, |c| c.metadata = metadata)
+        .blobs
+        .set_container_metadata(&ctx.route.account, container, metadata, &pre)
         .await?;
     let mut reply = Reply::empty(StatusCode::OK);
     container_headers(&mut reply, &c);
@@ -78,6 +83,7 @@ pub fn get_acl(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
     let c = ctx
         .app
         .store
+        .blobs
         .require_container(&ctx.route.account, container)?;
     let mut reply = Reply::xml(
         StatusCode::OK,
@@ -94,13 +100,12 @@ pub fn get_acl(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
 pub async fn set_acl(ctx: &Ctx<'_>, container: &str, body: &[u8]) -> Result<Reply> {
     let access = public_access(ctx)?;
     let acl = crate::protocol::model::parse_signed_identifiers(body, "racwdxyltfmeiop")?;
+    let pre = Preconditions::from_request(ctx.req, Access::Passive)?.for_container();
     let c = ctx
         .app
         .store
-        .update_container(&ctx.route.account, container, |c| {
-            c.public_access = access;
-            c.acl = acl;
-        })
+        .blobs
+        .set_container_acl(&ctx.route.account, container, access, acl, &pre)
         .await?;
     let mut reply = Reply::empty(StatusCode::OK);
     container_headers(&mut reply, &c);
@@ -108,16 +113,11 @@ pub async fn set_acl(ctx: &Ctx<'_>, container: &str, body: &[u8]) -> Result<Repl
 }
 
 pub async fn delete(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
+    let pre = Preconditions::from_request(ctx.req, Access::Modify)?.for_container();
     ctx.app
         .store
-        .delete_container(&ctx.route.account, container, |c| {
-            crate::protocol::conditions::check(
-                ctx.req,
-                Some((&c.etag, c.last_modified_ms)),
-                false,
-            )?;
-            super::leases::check_write(ctx, &c.lease, crate::protocol::lease::Target::Container)
-        })
+        .blobs
+        .delete_container(&ctx.route.account, container, &pre)
         .await?;
     Ok(Reply::empty(StatusCode::ACCEPTED))
 }
@@ -127,11 +127,13 @@ fn includes(ctx: &Ctx<'_>, allowed: &[&str]) -> Result<Vec<String>> {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
+    // Azure reads the values case-insensitively (`include=Snapshots`).
     for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        if !allowed.contains(&part) {
+        let part = part.to_ascii_lowercase();
+        if !allowed.contains(&part.as_str()) {
             return Err(StorageError::invalid_query("include", raw));
         }
-        out.push(part.to_string());
+        out.push(part);
     }
     Ok(out)
 }
@@ -167,10 +169,11 @@ pub fn list(ctx: &Ctx<'_>) -> Result<Reply> {
     let include = includes(ctx, &["metadata", "deleted", "system"])?;
     let marker = q.get("marker").filter(|m| !m.is_empty());
     let limit = max.unwrap_or(MAX_RESULTS).min(MAX_RESULTS) as usize;
-    let (items, next) = ctx
-        .app
-        .store
-        .list_containers(&ctx.route.account, prefix, marker, limit)?;
+    let (items, next) =
+        ctx.app
+            .store
+            .blobs
+            .list_containers(&ctx.route.account, prefix, marker, limit)?;
     let mut w = Writer::new();
     w.open_attr(
         "EnumerationResults",
@@ -219,7 +222,7 @@ pub fn list(ctx: &Ctx<'_>) -> Result<Reply> {
 }
 
 pub fn list_blobs(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
-    let store = &ctx.app.store;
+    let store = &ctx.app.store.blobs;
     store.require_container(&ctx.route.account, container)?;
     let q = &ctx.req.query;
     let prefix = q.get("prefix").unwrap_or("");
@@ -243,7 +246,7 @@ pub fn list_blobs(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
     )?;
     let marker = q.get("marker").filter(|m| !m.is_empty());
     let limit = max.unwrap_or(MAX_RESULTS).min(MAX_RESULTS) as usize;
-    let query = crate::store::ListQuery {
+    let query = crate::store::blob::ListQuery {
         prefix,
         delimiter,
         marker,
@@ -325,6 +328,9 @@ pub fn list_blobs(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
                         .elem("AccessTierInferred", "true");
                     write_lease(&mut w, &r.lease, ctx.app.clock.now_ms());
                     w.elem("ServerEncrypted", "true");
+                    if r.blob_type == crate::store::blob::BlobType::Append {
+                        w.elem("Sealed", if r.sealed { "true" } else { "false" });
+                    }
                     if !r.tags.is_empty() {
                         w.elem("TagCount", &r.tags.len().to_string());
                     }

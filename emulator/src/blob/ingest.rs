@@ -1,20 +1,20 @@
-//! Bytes into the store: one loop for request bodies and copy sources alike, with the size
-//! limit and the checksums the client asked to have verified. A refused or failed body
-//! leaves nothing behind.
+//! What a handler tells the store about incoming bytes: the size limit, the checksums the
+//! client sent (request body or copy source range), and which checksums to compute. The
+//! streaming itself is the store's (`BlobStore::receive`).
 
 use crate::http::body::{Body, ByteStream};
 use crate::protocol::error::{ErrorCode, Result, StorageError};
 use crate::state::Ctx;
-use crate::store::extents::{Checksums, Upload, Uploaded};
+use crate::store::blob::{Checksums, ChunkSource, Expect, Received};
 use base64::Engine;
+use bytes::Bytes;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
-/// Checksums the client sent for the bytes (request body or copy source range).
-#[derive(Debug, Default)]
-pub struct Expect {
-    pub md5: Option<Vec<u8>>,
-    pub crc64: Option<Vec<u8>>,
+impl ChunkSource for ByteStream {
+    fn next_chunk(&mut self) -> impl std::future::Future<Output = Result<Option<Bytes>>> + Send {
+        self.next()
+    }
 }
 
 fn header<'a>(ctx: &'a Ctx<'_>, name: &str) -> Option<&'a str> {
@@ -66,12 +66,23 @@ pub fn declared_length(ctx: &Ctx<'_>) -> Result<Option<u64>> {
     }
 }
 
-fn too_large(max: u64) -> StorageError {
+/// A From-URL request sends no body: Content-Length must be 0 when given.
+pub fn refuse_body(ctx: &Ctx<'_>) -> Result<()> {
+    match declared_length(ctx)? {
+        Some(len) if len != 0 => Err(StorageError::invalid_header(
+            "Content-Length",
+            &len.to_string(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+pub fn too_large(max: u64) -> StorageError {
     StorageError::new(ErrorCode::RequestBodyTooLarge).with_detail("MaxLimit", max.to_string())
 }
 
 /// What a block write computes: the CRC64 it answers with, or the MD5 when the client
-/// sent one (`expect`); other writes compute the MD5 that Azure stores or returns.
+/// sent one.
 pub fn block_checksums(expect: &Expect) -> Checksums {
     Checksums {
         md5: expect.md5.is_some(),
@@ -79,70 +90,34 @@ pub fn block_checksums(expect: &Expect) -> Checksums {
     }
 }
 
-/// Streams bytes into the store, computing `checksums` and whatever `expect` needs.
-pub async fn receive(
-    ctx: &Ctx<'_>,
-    stream: &mut ByteStream,
-    max: u64,
-    checksums: Checksums,
-    expect: &Expect,
-) -> Result<Uploaded> {
-    let store = &ctx.app.store;
-    let extents = store.extents().clone();
-    let checksums = Checksums {
-        md5: checksums.md5 || expect.md5.is_some(),
-        crc64: checksums.crc64 || expect.crc64.is_some(),
-    };
-    let mut up = Upload::new(store.new_data_id()?, checksums);
-    let mut total = 0u64;
-    loop {
-        let chunk = match stream.next().await {
-            Ok(Some(c)) => c,
-            Ok(None) => break,
-            Err(e) => {
-                up.abandon(&extents);
-                return Err(e);
-            }
-        };
-        total += chunk.len() as u64;
-        if total > max {
-            up.abandon(&extents);
-            return Err(too_large(max));
-        }
-        if let Err(e) = up.push(&extents, chunk).await {
-            up.abandon(&extents);
-            return Err(e);
+/// The checksum a block write answers with: the MD5 when the client sent one
+/// (`sent_md5`), else Azure's CRC64.
+pub fn checksum_header(
+    reply: &mut crate::http::response::Reply,
+    received: &Received,
+    sent_md5: bool,
+) {
+    if sent_md5 || received.crc64().is_none() {
+        if let Some(md5) = received.md5() {
+            reply.set("content-md5", B64.encode(md5));
         }
     }
-    let uploaded = up.finish(&extents).await?;
-    if let (Some(expected), Some(got)) = (&expect.crc64, uploaded.crc64) {
-        if expected.as_slice() != got {
-            store.discard(&uploaded);
-            return Err(StorageError::new(ErrorCode::Crc64Mismatch)
-                .with_detail("UserSpecifiedCrc64", B64.encode(expected))
-                .with_detail("ServerCalculatedCrc64", B64.encode(got)));
+    if let Some(crc) = received.crc64() {
+        if !sent_md5 {
+            reply.set("x-ms-content-crc64", B64.encode(crc));
         }
     }
-    if let Some(expected) = &expect.md5 {
-        let got = uploaded.md5.unwrap_or_default();
-        if expected.as_slice() != got {
-            store.discard(&uploaded);
-            return Err(StorageError::new(ErrorCode::Md5Mismatch)
-                .with_detail("UserSpecifiedMd5", B64.encode(expected))
-                .with_detail("ServerCalculatedMd5", B64.encode(got)));
-        }
-    }
-    Ok(uploaded)
 }
 
 /// Streams the request body into the store, refusing a declared length over `max` before
-/// reading anything, and checking the transactional Content-MD5 / CRC64 at the end.
-pub async fn upload(ctx: &Ctx<'_>, body: Body, max: u64, want_crc64: bool) -> Result<Uploaded> {
+/// reading anything and checking the transactional Content-MD5 / CRC64 at the end. Block
+/// writes (`block`) answer with a CRC64; Put Blob computes the MD5 it stores.
+pub async fn upload(ctx: &Ctx<'_>, body: Body, max: u64, block: bool) -> Result<Received> {
     if declared_length(ctx)?.is_some_and(|l| l > max) {
         return Err(too_large(max));
     }
     let expect = request_checks(ctx)?;
-    let checksums = if want_crc64 {
+    let checksums = if block {
         block_checksums(&expect)
     } else {
         Checksums {
@@ -150,5 +125,9 @@ pub async fn upload(ctx: &Ctx<'_>, body: Body, max: u64, want_crc64: bool) -> Re
             crc64: false,
         }
     };
-    receive(ctx, &mut ByteStream::Request(body), max, checksums, &expect).await
+    ctx.app
+        .store
+        .blobs
+        .receive(&mut ByteStream::Request(body), max, checksums, &expect)
+        .await
 }

@@ -1,36 +1,26 @@
-//! Lease Blob and Lease Container, and the lease checks of data operations.
+//! Lease Blob and Lease Container. The lease checks of data operations are part of their
+//! `Preconditions`.
 
+use super::{name, pre};
 use crate::clock::rfc1123;
 use crate::http::response::Reply;
+use crate::protocol::conditions::{Access, Preconditions};
 use crate::protocol::error::Result;
-use crate::protocol::lease::{self, Lease, Target};
+use crate::protocol::lease::{self, Outcome};
 use crate::state::Ctx;
 
 fn action(ctx: &Ctx<'_>) -> Result<lease::Action> {
     lease::parse_action(&|name: &str| ctx.req.header(name).map(str::to_string))
 }
 
-/// The lease check of a write: an active lease needs its id in `x-ms-lease-id`.
-pub fn check_write(ctx: &Ctx<'_>, lease: &Lease, target: Target) -> Result<()> {
-    lease.check(
-        ctx.req.header("x-ms-lease-id"),
-        ctx.app.clock.now_ms(),
-        target,
-        true,
-    )
+/// A lease operation's conditions; its `x-ms-lease-id` is the action's, not a check.
+fn lease_pre(ctx: &Ctx<'_>) -> Result<Preconditions> {
+    let mut p = pre(ctx, Access::Passive)?;
+    p.lease_id = None;
+    Ok(p)
 }
 
-/// Reads only check an id when one is given.
-pub fn check_read(ctx: &Ctx<'_>, lease: &Lease, target: Target) -> Result<()> {
-    lease.check(
-        ctx.req.header("x-ms-lease-id"),
-        ctx.app.clock.now_ms(),
-        target,
-        false,
-    )
-}
-
-fn reply(ctx: &Ctx<'_>, etag: &str, last_modified_ms: i64, outcome: lease::Outcome) -> Reply {
+fn reply(etag: &str, last_modified_ms: i64, outcome: Outcome) -> Reply {
     let mut r = Reply::empty(outcome.status);
     r.set("etag", etag)
         .set("last-modified", rfc1123(last_modified_ms));
@@ -40,30 +30,29 @@ fn reply(ctx: &Ctx<'_>, etag: &str, last_modified_ms: i64, outcome: lease::Outco
     if let Some(t) = outcome.time_s {
         r.set("x-ms-lease-time", t.to_string());
     }
-    let _ = ctx;
     r
 }
 
-pub async fn lease_blob(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Reply> {
+pub async fn lease_blob(ctx: &Ctx<'_>) -> Result<Reply> {
     let action = action(ctx)?;
+    let pre = lease_pre(ctx)?;
     let (record, outcome) = ctx
         .app
         .store
-        .lease_blob(&ctx.route.account, container, blob, action, |r| {
-            crate::protocol::conditions::check(ctx.req, Some((&r.etag, r.last_modified_ms)), false)
-        })
+        .blobs
+        .lease_blob(name(ctx), action, &pre)
         .await?;
-    Ok(reply(ctx, &record.etag, record.last_modified_ms, outcome))
+    Ok(reply(&record.etag, record.last_modified_ms, outcome))
 }
 
 pub async fn lease_container(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
     let action = action(ctx)?;
+    let pre = lease_pre(ctx)?.for_container();
     let (record, outcome) = ctx
         .app
         .store
-        .lease_container(&ctx.route.account, container, action, |c| {
-            crate::protocol::conditions::check(ctx.req, Some((&c.etag, c.last_modified_ms)), false)
-        })
+        .blobs
+        .lease_container(&ctx.route.account, container, action, &pre)
         .await?;
-    Ok(reply(ctx, &record.etag, record.last_modified_ms, outcome))
+    Ok(reply(&record.etag, record.last_modified_ms, outcome))
 }

@@ -1,11 +1,14 @@
-//! The Blob service: one handler per operation, grouped by what it acts on.
+//! The Blob service: one handler per operation, grouped by what it acts on. A handler
+//! parses and bounds the request, builds its `Preconditions`, makes one store call (two
+//! when bytes arrive: `receive`, then the commit that takes them) and renders the reply.
 
 mod append;
-pub(crate) mod blobs;
-pub(crate) mod blocks;
+mod blobs;
+mod blocks;
 mod containers;
 mod copy;
-pub(crate) mod ingest;
+mod headers;
+mod ingest;
 mod leases;
 mod service;
 mod source;
@@ -13,61 +16,72 @@ pub(crate) mod tags;
 
 use crate::http::body::Body;
 use crate::http::response::Reply;
+use crate::protocol::conditions::{Access, Preconditions};
 use crate::protocol::error::{ErrorCode, Result, StorageError};
 use crate::router::BlobOp;
 use crate::state::Ctx;
+use crate::store::blob::BlobName;
+
+#[cfg(feature = "fuzz")]
+pub(crate) use blobs::parse_range;
+#[cfg(feature = "fuzz")]
+pub(crate) use blocks::parse_block_list;
 
 /// Largest XML body a blob operation takes (block lists of 50,000 ids, tags, ACLs...).
 pub const MAX_XML_BODY: usize = 4 * 1024 * 1024;
 
+/// The blob the request addresses.
+fn name<'a>(ctx: &'a Ctx<'_>) -> BlobName<'a> {
+    BlobName {
+        account: &ctx.route.account,
+        container: ctx.route.container.as_deref().unwrap_or_default(),
+        blob: ctx.route.blob.as_deref().unwrap_or_default(),
+    }
+}
+
+/// The request's preconditions for an operation of this kind; a write that creates a
+/// blob carries the create-only limit of its SAS.
+fn pre(ctx: &Ctx<'_>, access: Access) -> Result<Preconditions> {
+    let create_only = ctx.create_only()
+        && matches!(ctx.route.op, crate::router::Operation::Blob(op) if op.creates_blob());
+    Ok(Preconditions::from_request(ctx.req, access)?.create_only(create_only))
+}
+
+/// `snapshot=` of the request (empty: the base blob).
+fn snapshot_param<'a>(ctx: &'a Ctx<'_>) -> &'a str {
+    ctx.req.query.get("snapshot").unwrap_or("")
+}
+
+fn not_implemented(op: BlobOp) -> Result<Reply> {
+    Err(
+        StorageError::new(ErrorCode::NotImplemented).with_message(format!(
+            "{} is not implemented by this emulator yet.",
+            op.name()
+        )),
+    )
+}
+
 pub async fn dispatch(ctx: &Ctx<'_>, op: BlobOp, body: Body) -> Result<Reply> {
     let container = ctx.route.container.as_deref().unwrap_or_default();
-    let blob = ctx.route.blob.as_deref().unwrap_or_default();
     if ctx.route.container.is_some() {
         validate_container_name(container)?;
     }
-    if ctx.route.blob.is_some() {
+    if let Some(blob) = &ctx.route.blob {
         validate_blob_name(blob)?;
     }
-    // Snapshots are read-only.
-    if ctx.req.query.has("snapshot") && is_write(op) {
-        return Err(StorageError::invalid_query(
-            "snapshot",
-            ctx.req.query.get("snapshot").unwrap_or_default(),
-        )
-        .with_message("Cannot perform this operation on a blob snapshot."));
+    if ctx.req.query.has("snapshot") && op.is_blob_write() {
+        return Err(StorageError::invalid_query("snapshot", snapshot_param(ctx))
+            .with_message("Cannot perform this operation on a blob snapshot."));
     }
-    // A SAS with `c` but not `w` writes new blobs only.
-    if ctx.create_only
-        && matches!(
-            op,
-            BlobOp::PutBlob
-                | BlobOp::PutBlock
-                | BlobOp::PutBlockFromUrl
-                | BlobOp::PutBlockList
-                | BlobOp::CopyBlob
-                | BlobOp::CopyBlobFromUrl
-                | BlobOp::PutBlobFromUrl
-        )
-        && ctx
-            .app
-            .store
-            .blob(&ctx.route.account, container, blob, "")?
-            .is_some()
-    {
-        return Err(
-            StorageError::new(ErrorCode::AuthorizationPermissionMismatch).with_message(
-                "A SAS with create but not write permission cannot overwrite an existing blob.",
-            ),
-        );
-    }
+    let xml = |body: Body| body.collect(MAX_XML_BODY);
     match op {
         BlobOp::GetAccountInfo => service::account_info(ctx),
         BlobOp::GetServiceProperties => crate::account::get_properties(ctx),
         BlobOp::SetServiceProperties => {
-            crate::account::set_properties(ctx, &body.collect(MAX_XML_BODY).await?).await
+            crate::account::set_properties(ctx, &xml(body).await?).await
         }
         BlobOp::GetServiceStats => crate::account::get_stats(ctx),
+        BlobOp::FindBlobsByTags => tags::find(ctx, None),
         BlobOp::ListContainers => containers::list(ctx),
         BlobOp::CreateContainer => containers::create(ctx, container).await,
         BlobOp::GetContainerProperties | BlobOp::GetContainerMetadata => {
@@ -76,69 +90,34 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: BlobOp, body: Body) -> Result<Reply> {
         BlobOp::SetContainerMetadata => containers::set_metadata(ctx, container).await,
         BlobOp::DeleteContainer => containers::delete(ctx, container).await,
         BlobOp::GetContainerAcl => containers::get_acl(ctx, container),
-        BlobOp::SetContainerAcl => {
-            containers::set_acl(ctx, container, &body.collect(MAX_XML_BODY).await?).await
-        }
-        BlobOp::ListBlobs => containers::list_blobs(ctx, container),
-        BlobOp::PutBlob => blobs::put(ctx, container, blob, body).await,
-        BlobOp::GetBlob => blobs::get(ctx, container, blob, false).await,
-        BlobOp::GetBlobProperties => blobs::get(ctx, container, blob, true).await,
-        BlobOp::GetBlobMetadata => blobs::get_metadata(ctx, container, blob),
-        BlobOp::SetBlobMetadata => blobs::set_metadata(ctx, container, blob).await,
-        BlobOp::SetBlobProperties => blobs::set_properties(ctx, container, blob).await,
-        BlobOp::DeleteBlob => blobs::delete(ctx, container, blob).await,
-        BlobOp::PutBlock => blocks::put_block(ctx, container, blob, body).await,
-        BlobOp::PutBlockFromUrl => blocks::put_block_from_url(ctx, container, blob).await,
-        BlobOp::PutBlockList => {
-            blocks::put_block_list(ctx, container, blob, &body.collect(MAX_XML_BODY).await?).await
-        }
-        BlobOp::GetBlockList => blocks::get_block_list(ctx, container, blob),
-        BlobOp::AppendBlock => append::append_block(ctx, container, blob, body).await,
-        BlobOp::AppendBlockFromUrl => append::append_block_from_url(ctx, container, blob).await,
-        BlobOp::SealBlob => append::seal(ctx, container, blob).await,
-        BlobOp::SnapshotBlob => blobs::snapshot(ctx, container, blob).await,
-        BlobOp::LeaseBlob => leases::lease_blob(ctx, container, blob).await,
-        BlobOp::CopyBlob => copy::copy(ctx, container, blob, source::Mode::Copy).await,
-        BlobOp::CopyBlobFromUrl => copy::copy(ctx, container, blob, source::Mode::FromUrl).await,
-        BlobOp::PutBlobFromUrl => copy::put_from_url(ctx, container, blob).await,
-        BlobOp::AbortCopyBlob => copy::abort(ctx, container, blob).await,
-        BlobOp::GetBlobTags => tags::get(ctx, container, blob),
-        BlobOp::SetBlobTags => {
-            tags::set(ctx, container, blob, &body.collect(MAX_XML_BODY).await?).await
-        }
-        BlobOp::FindBlobsByTags => tags::find(ctx, None),
-        BlobOp::FindBlobsByTagsInContainer => tags::find(ctx, Some(container)),
+        BlobOp::SetContainerAcl => containers::set_acl(ctx, container, &xml(body).await?).await,
         BlobOp::LeaseContainer => leases::lease_container(ctx, container).await,
-        _ => Err(
-            StorageError::new(ErrorCode::NotImplemented).with_message(format!(
-                "{} is not implemented by this emulator yet.",
-                op.name()
-            )),
-        ),
+        BlobOp::ListBlobs => containers::list_blobs(ctx, container),
+        BlobOp::FindBlobsByTagsInContainer => tags::find(ctx, Some(container)),
+        BlobOp::PutBlob => blobs::put(ctx, body).await,
+        BlobOp::GetBlob => blobs::get(ctx, false).await,
+        BlobOp::GetBlobProperties => blobs::get(ctx, true).await,
+        BlobOp::GetBlobMetadata => blobs::get_metadata(ctx),
+        BlobOp::SetBlobMetadata => blobs::set_metadata(ctx).await,
+        BlobOp::SetBlobProperties => blobs::set_properties(ctx).await,
+        BlobOp::DeleteBlob => blobs::delete(ctx).await,
+        BlobOp::SnapshotBlob => blobs::snapshot(ctx).await,
+        BlobOp::LeaseBlob => leases::lease_blob(ctx).await,
+        BlobOp::PutBlock => blocks::put_block(ctx, body).await,
+        BlobOp::PutBlockFromUrl => blocks::put_block_from_url(ctx).await,
+        BlobOp::PutBlockList => blocks::put_block_list(ctx, &xml(body).await?).await,
+        BlobOp::GetBlockList => blocks::get_block_list(ctx),
+        BlobOp::AppendBlock => append::append_block(ctx, body).await,
+        BlobOp::AppendBlockFromUrl => append::append_block_from_url(ctx).await,
+        BlobOp::SealBlob => append::seal(ctx).await,
+        BlobOp::CopyBlob => copy::copy(ctx, source::Mode::Copy).await,
+        BlobOp::CopyBlobFromUrl => copy::copy(ctx, source::Mode::FromUrl).await,
+        BlobOp::PutBlobFromUrl => copy::put_from_url(ctx).await,
+        BlobOp::AbortCopyBlob => copy::abort(ctx),
+        BlobOp::GetBlobTags => tags::get(ctx),
+        BlobOp::SetBlobTags => tags::set(ctx, &xml(body).await?).await,
+        BlobOp::SetBlobTier | BlobOp::Unsupported => not_implemented(op),
     }
-}
-
-fn is_write(op: BlobOp) -> bool {
-    use BlobOp::*;
-    matches!(
-        op,
-        PutBlob
-            | CopyBlob
-            | CopyBlobFromUrl
-            | PutBlobFromUrl
-            | SetBlobProperties
-            | SetBlobMetadata
-            | LeaseBlob
-            | SnapshotBlob
-            | PutBlock
-            | PutBlockFromUrl
-            | PutBlockList
-            | AppendBlock
-            | AppendBlockFromUrl
-            | SealBlob
-            | SetBlobTags
-            | SetBlobTier
-    )
 }
 
 /// Container names follow the queue name rules; the special containers `$root`, `$logs`

@@ -10,9 +10,10 @@ use crate::auth::{self, AuthContext};
 use crate::http::body::ByteStream;
 use crate::http::request::{RequestParts, Service};
 use crate::protocol::error::{ErrorCode, Result, StorageError};
+use crate::protocol::tags::{self, Dialect, TagExpr};
 use crate::router::{self, BlobOp, Operation};
 use crate::state::Ctx;
-use crate::store::{extents, BlobRecord, BlobType, ContentProperties};
+use crate::store::blob::{BlobRecord, BlobType, ContentProperties};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use std::net::IpAddr;
 
@@ -72,6 +73,16 @@ fn source_conditions(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
     .into_iter()
     .filter_map(|(from, to)| ctx.req.header(from).map(|v| (to, v.to_string())))
     .collect()
+}
+
+/// `x-ms-source-if-tags`, parsed (a malformed expression is refused before any read).
+fn source_tag_condition(ctx: &Ctx<'_>) -> Result<Option<TagExpr>> {
+    match ctx.req.header("x-ms-source-if-tags") {
+        None => Ok(None),
+        Some(v) => tags::parse(v, Dialect::Condition).map(Some).map_err(|e| {
+            StorageError::invalid_header("x-ms-source-if-tags", v).with_message(e.to_string())
+        }),
+    }
 }
 
 /// Does `authority` address this emulator's Blob endpoint?
@@ -159,7 +170,7 @@ fn open_local(
         };
         auth::authorize(&auth_ctx, &parts, &route, ctx.version).map_err(mirror)?;
     }
-    let store = &ctx.app.store;
+    let store = &ctx.app.store.blobs;
     store
         .require_container(&account, &container)
         .map_err(mirror)?;
@@ -176,6 +187,11 @@ fn open_local(
         })?;
     crate::protocol::conditions::check(&parts, Some((&record.etag, record.last_modified_ms)), true)
         .map_err(|_| StorageError::new(ErrorCode::SourceConditionNotMet))?;
+    if let Some(expr) = source_tag_condition(ctx)? {
+        if !expr.matches(&container, &record.tags) {
+            return Err(StorageError::new(ErrorCode::SourceConditionNotMet));
+        }
+    }
     let size = record.len();
     let (start, len) = match range {
         None => (0, size),
@@ -190,8 +206,7 @@ fn open_local(
             (start, end - start + 1)
         }
     };
-    let pieces = extents::slice(&record.pieces, start, len);
-    let stream = ByteStream::Local(super::blobs::read_pieces(ctx.app, pieces));
+    let stream = ByteStream::Local(store.read_range(&record, start, len));
     Ok(Source {
         record,
         stream,
@@ -222,6 +237,10 @@ async fn open_remote(
     }
     for (name, value) in source_conditions(ctx) {
         req = req.header(name, value);
+    }
+    if let Some(v) = ctx.req.header("x-ms-source-if-tags") {
+        source_tag_condition(ctx)?;
+        req = req.header("x-ms-if-tags", v);
     }
     let req = req
         .body(http_body_util::Empty::<bytes::Bytes>::new())

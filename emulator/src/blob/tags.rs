@@ -1,9 +1,11 @@
 //! Blob index tags: Set/Get Blob Tags, `x-ms-tags` on writes, and Find Blobs by Tags.
 
+use super::{name, pre, snapshot_param};
 use crate::clock::rfc1123;
 use crate::http::response::Reply;
+use crate::protocol::conditions::Access;
 use crate::protocol::error::{ErrorCode, Result, StorageError};
-use crate::protocol::lease::Target;
+use crate::protocol::tags::{self as expr, valid_tag_chars, Dialect};
 use crate::protocol::xml::Writer;
 use crate::state::Ctx;
 use http::StatusCode;
@@ -11,11 +13,6 @@ use http::StatusCode;
 pub type Tags = Vec<(String, String)>;
 
 const MAX_TAGS: usize = 10;
-
-fn valid_chars(s: &str) -> bool {
-    s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || " +-./:=_".contains(c))
-}
 
 /// The rules of Azure's blob index tags.
 pub fn validate(tags: &Tags) -> Result<()> {
@@ -26,7 +23,10 @@ pub fn validate(tags: &Tags) -> Result<()> {
         if k.is_empty() {
             return Err(StorageError::new(ErrorCode::EmptyTagName));
         }
-        if k.chars().count() > 128 || v.chars().count() > 256 || !valid_chars(k) || !valid_chars(v)
+        if k.chars().count() > 128
+            || v.chars().count() > 256
+            || !valid_tag_chars(k)
+            || !valid_tag_chars(v)
         {
             return Err(StorageError::new(ErrorCode::InvalidTag));
         }
@@ -80,26 +80,36 @@ pub fn write(w: &mut Writer, tags: &[(String, String)]) {
     w.close("Tags");
 }
 
-pub async fn set(ctx: &Ctx<'_>, container: &str, blob: &str, body: &[u8]) -> Result<Reply> {
+/// Tags on snapshots (and versions) arrived with 2020-08-04.
+fn check_snapshot(ctx: &Ctx<'_>) -> Result<()> {
+    if !snapshot_param(ctx).is_empty() && ctx.version < "2020-08-04" {
+        return Err(StorageError::invalid_query("snapshot", snapshot_param(ctx))
+            .with_message("Blob tags on a snapshot need version 2020-08-04 or later."));
+    }
+    Ok(())
+}
+
+pub async fn set(ctx: &Ctx<'_>, body: &[u8]) -> Result<Reply> {
+    check_snapshot(ctx)?;
     let tags = parse_body(body)?;
+    // Set Blob Tags takes the lease and the tag condition, not the HTTP conditions.
+    let pre = pre(ctx, Access::Modify)?.lease_only();
     ctx.app
         .store
-        .update_blob_keep_etag(&ctx.route.account, container, blob, |r| {
-            super::leases::check_write(ctx, &r.lease, Target::Blob)?;
-            r.tags = tags;
-            Ok(())
-        })
+        .blobs
+        .set_blob_tags(name(ctx), snapshot_param(ctx), tags, &pre)
         .await?;
     Ok(Reply::empty(StatusCode::NO_CONTENT))
 }
 
-pub fn get(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Reply> {
-    let store = &ctx.app.store;
-    store.require_container(&ctx.route.account, container)?;
-    let snapshot = ctx.req.query.get("snapshot").unwrap_or("");
-    let r = store
-        .blob(&ctx.route.account, container, blob, snapshot)?
-        .ok_or_else(|| StorageError::new(ErrorCode::BlobNotFound))?;
+pub fn get(ctx: &Ctx<'_>) -> Result<Reply> {
+    check_snapshot(ctx)?;
+    let pre = pre(ctx, Access::Read)?.lease_only();
+    let r = ctx
+        .app
+        .store
+        .blobs
+        .read_blob(name(ctx), snapshot_param(ctx), &pre)?;
     let mut w = Writer::new();
     write(&mut w, &r.tags);
     let mut reply = Reply::xml(StatusCode::OK, w.finish());
@@ -107,82 +117,18 @@ pub fn get(ctx: &Ctx<'_>, container: &str, blob: &str) -> Result<Reply> {
     Ok(reply)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Condition {
-    key: String,
-    op: &'static str,
-    value: String,
-}
-
-/// `"key" op 'value' AND ...`; `@container` is allowed at account level only.
-pub(crate) fn parse_where(expr: &str, account_level: bool) -> Option<Vec<Condition>> {
-    let mut out = Vec::new();
-    let mut rest = expr.trim();
-    loop {
-        let (key, after) = if let Some(r) = rest.strip_prefix('"') {
-            let end = r.find('"')?;
-            (r[..end].to_string(), r[end + 1..].trim_start())
-        } else if let Some(r) = rest.strip_prefix("@container") {
-            if !account_level {
-                return None;
-            }
-            ("@container".to_string(), r.trim_start())
-        } else {
-            let end = rest.find(|c: char| c.is_whitespace() || "=<>".contains(c))?;
-            (rest[..end].to_string(), rest[end..].trim_start())
-        };
-        let op = [">=", "<=", "=", ">", "<"]
-            .into_iter()
-            .find(|o| after.starts_with(o))?;
-        if key == "@container" && op != "=" {
-            return None;
-        }
-        let after = after[op.len()..].trim_start().strip_prefix('\'')?;
-        let end = after.find('\'')?;
-        out.push(Condition {
-            key,
-            op,
-            value: after[..end].to_string(),
-        });
-        rest = after[end + 1..].trim_start();
-        if rest.is_empty() {
-            break;
-        }
-        let upper = rest.get(..3)?.to_ascii_uppercase();
-        if upper != "AND" {
-            return None;
-        }
-        rest = rest[3..].trim_start();
-    }
-    (!out.is_empty() && out.len() <= MAX_TAGS + 1).then_some(out)
-}
-
-fn matches(conds: &[Condition], container: &str, tags: &[(String, String)]) -> bool {
-    conds.iter().all(|c| {
-        if c.key == "@container" {
-            return container == c.value;
-        }
-        tags.iter()
-            .find(|(k, _)| *k == c.key)
-            .is_some_and(|(_, v)| match c.op {
-                "=" => *v == c.value,
-                ">" => *v > c.value,
-                ">=" => *v >= c.value,
-                "<" => *v < c.value,
-                _ => *v <= c.value,
-            })
-    })
-}
-
 pub fn find(ctx: &Ctx<'_>, container: Option<&str>) -> Result<Reply> {
-    let expr = ctx.req.query.get("where").unwrap_or("");
-    let conds = parse_where(expr, container.is_none())
-        .ok_or_else(|| StorageError::invalid_query("where", expr))?;
+    let raw = ctx.req.query.get("where").unwrap_or("");
+    let dialect = Dialect::Find {
+        account_level: container.is_none(),
+    };
+    let expr = expr::parse(raw, dialect)
+        .map_err(|e| StorageError::invalid_query("where", raw).with_message(e.to_string()))?;
     let max = crate::protocol::validate::int_param(ctx.req, "maxresults", None, 1, i64::MAX)?
         .unwrap_or(5000)
         .min(5000) as usize;
     let marker = ctx.req.query.get("marker").filter(|m| !m.is_empty());
-    let store = &ctx.app.store;
+    let store = &ctx.app.store.blobs;
     if let Some(c) = container {
         store.require_container(&ctx.route.account, c)?;
     }
@@ -190,7 +136,7 @@ pub fn find(ctx: &Ctx<'_>, container: Option<&str>) -> Result<Reply> {
     let mut next = None;
     for (cname, name, tags) in store.all_tagged_blobs(&ctx.route.account, container)? {
         let key = format!("{cname}/{name}");
-        if marker.is_some_and(|m| key.as_str() < m) || !matches(&conds, &cname, &tags) {
+        if marker.is_some_and(|m| key.as_str() < m) || !expr.matches(&cname, &tags) {
             continue;
         }
         if found.len() == max {
@@ -199,13 +145,14 @@ pub fn find(ctx: &Ctx<'_>, container: Option<&str>) -> Result<Reply> {
         }
         found.push((cname, name, tags));
     }
+    let keys = expr.keys();
     let mut w = Writer::new();
     w.open_attr(
         "EnumerationResults",
         "ServiceEndpoint",
         &ctx.service_endpoint(),
     );
-    w.elem("Where", expr);
+    w.elem("Where", raw);
     if found.is_empty() {
         w.empty("Blobs");
     } else {
@@ -214,7 +161,7 @@ pub fn find(ctx: &Ctx<'_>, container: Option<&str>) -> Result<Reply> {
             // Only the tags the expression names are returned.
             let shown: Vec<(String, String)> = tags
                 .iter()
-                .filter(|(k, _)| conds.iter().any(|c| c.key == *k))
+                .filter(|(k, _)| keys.contains(&k.as_str()))
                 .cloned()
                 .collect();
             w.open("Blob")
@@ -268,30 +215,5 @@ mod tests {
             validate(&eleven).map_err(|e| e.code),
             Err(ErrorCode::TagsTooLarge)
         );
-    }
-
-    #[test]
-    fn expressions() {
-        let c = parse_where("\"project\" = 'alpha' AND \"n\" >= '5'", false).expect("parse");
-        assert_eq!(c.len(), 2);
-        assert_eq!(c[1].op, ">=");
-        let tags = vec![
-            ("project".to_string(), "alpha".to_string()),
-            ("n".to_string(), "7".to_string()),
-        ];
-        assert!(matches(&c, "c1", &tags));
-        assert!(!matches(
-            &parse_where("\"n\" < '5'", false).expect("parse"),
-            "c1",
-            &tags
-        ));
-        assert!(parse_where("@container = 'c1' AND \"n\" = '7'", true).is_some());
-        assert!(
-            parse_where("@container = 'c1'", false).is_none(),
-            "no @container inside a container"
-        );
-        assert!(parse_where("\"n\" ~ '5'", false).is_none());
-        assert!(parse_where("\"n\" = '5' OR \"m\" = '1'", false).is_none());
-        assert!(parse_where("", false).is_none());
     }
 }

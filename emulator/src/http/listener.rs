@@ -137,8 +137,8 @@ async fn handle(
     };
     if let Some(route) = &route {
         if parts.header("origin").is_some() && route.op != Operation::Preflight {
-            if let Ok(props) = app.store.service_properties(&route.account, service.name()) {
-                cors::response_headers(&parts, &props.cors, &mut reply);
+            if let Ok(rules) = cors_rules(app, route) {
+                cors::response_headers(&parts, &rules, &mut reply);
             }
         }
     }
@@ -182,17 +182,7 @@ async fn run(
     body: Incoming,
 ) -> Result<Reply> {
     if route.op == Operation::Preflight {
-        let props = app
-            .store
-            .service_properties(&route.account, parts.service.name())?;
-        return cors::preflight(parts, &props.cors);
-    }
-    if app.config.accounts.get(&route.account).is_none() && parts.header("authorization").is_none()
-    {
-        return Err(StorageError::auth_failed(format!(
-            "The account '{}' does not exist.",
-            route.account
-        )));
+        return cors::preflight(parts, &cors_rules(app, route)?);
     }
     let auth_ctx = AuthContext {
         accounts: &app.config.accounts,
@@ -205,7 +195,7 @@ async fn run(
         req: parts,
         route,
         version,
-        create_only: matches!(principal, auth::Principal::Sas { create_only: true }),
+        principal,
     };
     match &route.op {
         Operation::Queue(op) => {
@@ -222,6 +212,14 @@ async fn run(
         }
         Operation::Preflight => Err(StorageError::new(ErrorCode::InternalError)),
     }
+}
+
+/// The CORS rules of the service a request addresses (preflights and actual requests).
+fn cors_rules(app: &AppState, route: &Route) -> Result<Vec<crate::protocol::model::CorsRule>> {
+    Ok(app
+        .store
+        .service_properties(&route.account, route.service.name())?
+        .cors)
 }
 
 /// Reads a small request body, refusing more than `max` bytes before reading them.

@@ -6,6 +6,7 @@ pub mod conditions;
 pub mod error;
 pub mod lease;
 pub mod model;
+pub mod tags;
 pub mod validate;
 pub mod version;
 pub mod xml;

@@ -99,6 +99,7 @@ pub async fn put(ctx: &Ctx<'_>, queue: &str, body: &[u8]) -> Result<Reply> {
     let m = ctx
         .app
         .store
+        .queues
         .put_message(
             &ctx.route.account,
             queue,
@@ -127,6 +128,7 @@ pub async fn get(ctx: &Ctx<'_>, queue: &str) -> Result<Reply> {
     let messages = ctx
         .app
         .store
+        .queues
         .get_messages(&ctx.route.account, queue, n as usize, visibility * 1000)
         .await?;
     Ok(Reply::xml(StatusCode::OK, write_messages(&messages, false)))
@@ -137,6 +139,7 @@ pub async fn peek(ctx: &Ctx<'_>, queue: &str) -> Result<Reply> {
     let messages = ctx
         .app
         .store
+        .queues
         .peek_messages(&ctx.route.account, queue, n as usize)
         .await?;
     Ok(Reply::xml(StatusCode::OK, write_messages(&messages, true)))
@@ -145,6 +148,7 @@ pub async fn peek(ctx: &Ctx<'_>, queue: &str) -> Result<Reply> {
 pub async fn clear(ctx: &Ctx<'_>, queue: &str) -> Result<Reply> {
     ctx.app
         .store
+        .queues
         .clear_messages(&ctx.route.account, queue)
         .await?;
     Ok(Reply::empty(StatusCode::NO_CONTENT))
@@ -162,6 +166,7 @@ pub async fn delete(ctx: &Ctx<'_>, queue: &str) -> Result<Reply> {
     let id = ctx.route.message_id.as_deref().unwrap_or_default();
     ctx.app
         .store
+        .queues
         .delete_message(&ctx.route.account, queue, id, receipt)
         .await?;
     Ok(Reply::empty(StatusCode::NO_CONTENT))
@@ -180,6 +185,7 @@ pub async fn update(ctx: &Ctx<'_>, queue: &str, body: &[u8]) -> Result<Reply> {
     let (receipt, visible) = ctx
         .app
         .store
+        .queues
         .update_message(
             &ctx.route.account,
             queue,

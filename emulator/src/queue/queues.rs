@@ -13,6 +13,7 @@ pub async fn create(ctx: &Ctx<'_>, queue: &str) -> Result<Reply> {
     let status = match ctx
         .app
         .store
+        .queues
         .create_queue(&ctx.route.account, queue, metadata)
         .await?
     {
@@ -25,13 +26,14 @@ pub async fn create(ctx: &Ctx<'_>, queue: &str) -> Result<Reply> {
 pub async fn delete(ctx: &Ctx<'_>, queue: &str) -> Result<Reply> {
     ctx.app
         .store
+        .queues
         .delete_queue(&ctx.route.account, queue)
         .await?;
     Ok(Reply::empty(StatusCode::NO_CONTENT))
 }
 
 pub fn get_metadata(ctx: &Ctx<'_>, queue: &str) -> Result<Reply> {
-    let info = ctx.app.store.queue_info(&ctx.route.account, queue)?;
+    let info = ctx.app.store.queues.queue_info(&ctx.route.account, queue)?;
     let mut reply = Reply::empty(StatusCode::OK);
     reply.set(
         "x-ms-approximate-messages-count",
@@ -45,13 +47,14 @@ pub async fn set_metadata(ctx: &Ctx<'_>, queue: &str) -> Result<Reply> {
     let metadata = validate::metadata(ctx.req)?;
     ctx.app
         .store
+        .queues
         .set_queue_metadata(&ctx.route.account, queue, metadata)
         .await?;
     Ok(Reply::empty(StatusCode::NO_CONTENT))
 }
 
 pub fn get_acl(ctx: &Ctx<'_>, queue: &str) -> Result<Reply> {
-    let acl = ctx.app.store.queue_acl(&ctx.route.account, queue)?;
+    let acl = ctx.app.store.queues.queue_acl(&ctx.route.account, queue)?;
     Ok(Reply::xml(StatusCode::OK, write_signed_identifiers(&acl)))
 }
 
@@ -59,6 +62,7 @@ pub async fn set_acl(ctx: &Ctx<'_>, queue: &str, body: &[u8]) -> Result<Reply> {
     let acl = parse_signed_identifiers(body, "raup")?;
     ctx.app
         .store
+        .queues
         .set_queue_acl(&ctx.route.account, queue, acl)
         .await?;
     Ok(Reply::empty(StatusCode::NO_CONTENT))

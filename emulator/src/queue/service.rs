@@ -24,7 +24,11 @@ pub fn list_queues(ctx: &Ctx<'_>) -> Result<Reply> {
     let marker = q.get("marker").filter(|m| !m.is_empty());
     let resume = marker.map(|m| m.strip_prefix(&format!("/{account}/")).unwrap_or(m));
     let limit = max.unwrap_or(MAX_RESULTS).min(MAX_RESULTS) as usize;
-    let list = ctx.app.store.list_queues(account, prefix, resume, limit);
+    let list = ctx
+        .app
+        .store
+        .queues
+        .list_queues(account, prefix, resume, limit);
 
     let mut w = Writer::new();
     w.open_attr(

@@ -101,6 +101,47 @@ impl BlobOp {
     }
 }
 
+impl BlobOp {
+    /// Changes a blob (refused on a snapshot: snapshots are read-only).
+    pub fn is_blob_write(self) -> bool {
+        use BlobOp::*;
+        matches!(
+            self,
+            PutBlob
+                | CopyBlob
+                | CopyBlobFromUrl
+                | PutBlobFromUrl
+                | SetBlobProperties
+                | SetBlobMetadata
+                | LeaseBlob
+                | SnapshotBlob
+                | PutBlock
+                | PutBlockFromUrl
+                | PutBlockList
+                | AppendBlock
+                | AppendBlockFromUrl
+                | SealBlob
+                | SetBlobTier
+        )
+    }
+
+    /// Creates or replaces a blob's content: what a create-only SAS (`c` without `w`) may
+    /// do to a blob that does not exist yet, and only then.
+    pub fn creates_blob(self) -> bool {
+        use BlobOp::*;
+        matches!(
+            self,
+            PutBlob
+                | CopyBlob
+                | CopyBlobFromUrl
+                | PutBlobFromUrl
+                | PutBlock
+                | PutBlockFromUrl
+                | PutBlockList
+        )
+    }
+}
+
 /// The container every single-segment path without `restype=container` addresses.
 pub const ROOT_CONTAINER: &str = "$root";
 
@@ -266,11 +307,6 @@ fn refuse_unimplemented(req: &RequestParts, op: BlobOp) -> Result<()> {
         ),
         ("x-ms-legal-hold", "A legal hold (x-ms-legal-hold)"),
         ("x-ms-expiry-option", "Blob expiry (x-ms-expiry-option)"),
-        ("x-ms-if-tags", "The tag condition x-ms-if-tags"),
-        (
-            "x-ms-source-if-tags",
-            "The source tag condition x-ms-source-if-tags",
-        ),
         (
             "x-ms-rehydrate-priority",
             "Rehydration from the archive tier (x-ms-rehydrate-priority)",

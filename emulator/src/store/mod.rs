@@ -1,27 +1,26 @@
-//! The only module that knows about sled. Everything above it sees typed methods.
+//! The only module that knows about sled. Everything above it sees typed methods of
+//! `store.queues` and `store.blobs`, each service's records, keys, locks and operations in
+//! its own folder; this file opens the database, shares the group commit between them and
+//! keeps what belongs to an account (service properties).
 //!
 //! Layout and invariants are written down in docs/design.md.
 
-mod blobs;
+pub mod blob;
+mod codec;
 mod durability;
-pub mod extents;
 pub mod keys;
-mod queues;
-pub mod records;
+pub mod queue;
 
-pub use blobs::{
-    BlobRecord, BlobType, BlockSource, ContainerRecord, ContentProperties, CopyInfo, DeleteMode,
-    ListItem, ListQuery,
-};
-pub use queues::{CreateOutcome, MessageView};
+pub use queue::{CreateOutcome, MessageView};
 
 use crate::clock::Clock;
 use crate::protocol::error::{Result, StorageError};
 use crate::protocol::model::ServiceProperties;
+use blob::BlobStore;
+use codec::{decode, encode};
 use durability::Durability;
-use parking_lot::{Mutex, RwLock};
-use queues::Catalog;
-use records::{decode, encode, ServiceRecord};
+use queue::QueueStore;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -42,18 +41,33 @@ pub enum OpenError {
     Corrupt(String),
 }
 
-pub struct Store {
+/// What both services' stores share: the database, the tree every record lives in, the
+/// group commit and the clock.
+#[derive(Clone)]
+pub(crate) struct Core {
     db: sled::Db,
     /// Every record of both services (see docs/design.md for the key layout).
     data: sled::Tree,
-    durability: Durability,
-    catalog: RwLock<Catalog>,
+    durability: Arc<Durability>,
     clock: Clock,
-    extents: Arc<extents::Extents>,
-    /// Container creation and deletion exclude every blob write in the account(s).
-    containers_lock: RwLock<()>,
-    /// Striped per-blob locks serializing commits to one blob.
-    blob_locks: Vec<Mutex<()>>,
+}
+
+impl Core {
+    /// Returns once every write made before the call is on disk.
+    async fn durable(&self) -> Result<()> {
+        self.durability.wait().await.map_err(StorageError::internal)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct ServiceRecord {
+    properties: ServiceProperties,
+}
+
+pub struct Store {
+    core: Core,
+    pub queues: QueueStore,
+    pub blobs: BlobStore,
 }
 
 impl Store {
@@ -98,60 +112,47 @@ impl Store {
         if !fresh {
             migrate(&db, &data).map_err(sled_err)?;
         }
-        let catalog = Catalog::load(&data).map_err(OpenError::Corrupt)?;
         let was_clean = db.remove(CLEAN_KEY).map_err(sled_err)?.is_some();
-        let durability = Durability::new(db.clone(), dir.is_some());
-        let extents = extents::Extents::open(dir)
-            .map_err(|e| OpenError::Corrupt(format!("extents folder: {e}")))?;
-        let store = Store {
+        let core = Core {
+            durability: Arc::new(Durability::new(db.clone(), dir.is_some())),
             db,
             data,
-            durability,
-            catalog: RwLock::new(catalog),
             clock,
-            extents: Arc::new(extents),
-            containers_lock: RwLock::new(()),
-            blob_locks: (0..64).map(|_| Mutex::new(())).collect(),
+        };
+        let store = Store {
+            queues: QueueStore::open(core.clone()).map_err(OpenError::Corrupt)?,
+            blobs: BlobStore::open(core.clone(), dir).map_err(OpenError::Corrupt)?,
+            core,
         };
         if !was_clean && !fresh {
             tracing::warn!("the last shutdown was not clean: collecting orphaned bytes");
             store
+                .blobs
                 .collect_garbage()
                 .map_err(|e| OpenError::Corrupt(e.to_string()))?;
         }
         // A crash from here on must be detected at the next start.
-        store.db.flush().map_err(sled_err)?;
+        store.core.db.flush().map_err(sled_err)?;
         Ok(store)
-    }
-
-    fn blob_lock(&self, account: &str, container: &str, blob: &str) -> &Mutex<()> {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        (account, container, blob).hash(&mut h);
-        &self.blob_locks[(h.finish() % self.blob_locks.len() as u64) as usize]
-    }
-
-    /// Returns once every write made before the call is on disk.
-    async fn durable(&self) -> Result<()> {
-        self.durability.wait().await.map_err(StorageError::internal)
     }
 
     /// Final checkpoint and flush at shutdown; marks the store as cleanly closed.
     pub fn close(&self) {
-        let result = self
-            .db
+        let db = &self.core.db;
+        let result = db
             .flush()
             .map_err(|e| e.to_string())
-            .and_then(|_| self.db.insert(CLEAN_KEY, &[]).map_err(|e| e.to_string()))
-            .and_then(|_| self.db.flush().map_err(|e| e.to_string()));
+            .and_then(|_| db.insert(CLEAN_KEY, &[]).map_err(|e| e.to_string()))
+            .and_then(|_| db.flush().map_err(|e| e.to_string()));
         if let Err(e) = result {
             tracing::error!(error = %e, "final flush failed");
         }
-        self.durability.shutdown();
+        self.core.durability.shutdown();
     }
 
     pub fn service_properties(&self, account: &str, service: &str) -> Result<ServiceProperties> {
         match self
+            .core
             .data
             .get(keys::service(account, service))
             .map_err(StorageError::internal)?
@@ -169,13 +170,14 @@ impl Store {
         service: &str,
         properties: ServiceProperties,
     ) -> Result<()> {
-        self.data
+        self.core
+            .data
             .insert(
                 keys::service(account, service),
                 encode(&ServiceRecord { properties }),
             )
             .map_err(StorageError::internal)?;
-        self.durable().await
+        self.core.durable().await
     }
 }
 
@@ -213,6 +215,6 @@ fn migrate(db: &sled::Db, data: &sled::Tree) -> sled::Result<()> {
 
 impl Drop for Store {
     fn drop(&mut self) {
-        self.durability.shutdown();
+        self.core.durability.shutdown();
     }
 }

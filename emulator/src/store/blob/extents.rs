@@ -3,9 +3,7 @@
 //! (or staged block) is a list of pieces: (storage, offset, length). Every piece is owned
 //! by exactly one blob version or staged block, so deleting it gives the space back at once.
 
-use crate::protocol::error::{Result, StorageError};
-use bytes::{Bytes, BytesMut};
-use md5::{Digest, Md5};
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -15,9 +13,6 @@ use std::path::{Path, PathBuf};
 pub const INLINE_MAX: usize = 64 * 1024;
 /// Buffer size for copies between extents.
 const COPY_CHUNK: usize = 1024 * 1024;
-/// Upload bytes are buffered up to this much before a file write. Above `INLINE_MAX`, so a
-/// body that reaches it goes to a file; small, so 16 concurrent uploads hold 4 MiB, not 16.
-const SPILL_AT: usize = 256 * 1024;
 /// Download chunk size.
 pub const READ_CHUNK: usize = 256 * 1024;
 
@@ -214,168 +209,11 @@ impl ExtentWriter {
     }
 }
 
-/// An upload in progress: small bodies stay in memory, larger ones go to an extent file in
-/// 1 MiB writes off the async threads. Memory per upload is bounded by that buffer.
 /// Azure Storage's CRC64 is CRC-64/NVME (polynomial 0x9A6C9329AC4BC9B5 reflected, all-ones
 /// init and xorout), sent as the base64 of its little-endian bytes.
 /// Slice-by-16 tables: several times the throughput of the default byte-wise table.
 pub static CRC64: crc::Crc<u64, crc::Table<16>> =
     crc::Crc::<u64, crc::Table<16>>::new(&crc::CRC_64_NVME);
-
-#[derive(Debug, Clone, Copy)]
-pub struct Checksums {
-    pub md5: bool,
-    /// Azure's CRC64 (Put Block, Append Block, or when the client sent one).
-    pub crc64: bool,
-}
-
-pub struct Upload {
-    id: u64,
-    crc: Option<crc::Digest<'static, u64, crc::Table<16>>>,
-    /// Received chunks not yet written, kept as they came (no copy into one buffer).
-    pending: Vec<Bytes>,
-    pending_len: usize,
-    writer: Option<ExtentWriter>,
-    md5: Option<Md5>,
-    len: u64,
-    file_created: bool,
-}
-
-#[derive(Clone)]
-pub struct Uploaded {
-    pub pieces: Vec<Piece>,
-    /// Little-endian CRC64, when the upload asked for it.
-    pub crc64: Option<[u8; 8]>,
-    /// Inline bytes to store under `D id` (when the body was small).
-    pub inline: Option<(u64, Bytes)>,
-    /// When the upload asked for it (MD5 is the slowest step of an upload).
-    pub md5: Option<[u8; 16]>,
-    pub len: u64,
-}
-
-impl Upload {
-    /// Which checksums of the body to compute.
-    pub fn new(id: u64, checksums: Checksums) -> Upload {
-        Upload {
-            id,
-            crc: checksums.crc64.then(|| CRC64.digest()),
-            pending: Vec::new(),
-            pending_len: 0,
-            writer: None,
-            md5: checksums.md5.then(Md5::new),
-            len: 0,
-            file_created: false,
-        }
-    }
-
-    pub async fn push(&mut self, extents: &std::sync::Arc<Extents>, data: Bytes) -> Result<()> {
-        if let Some(m) = self.md5.as_mut() {
-            m.update(&data);
-        }
-        if let Some(c) = self.crc.as_mut() {
-            c.update(&data);
-        }
-        self.len += data.len() as u64;
-        self.pending_len += data.len();
-        self.pending.push(data);
-        if self.pending_len >= SPILL_AT {
-            self.spill(extents).await?;
-        }
-        Ok(())
-    }
-
-    async fn spill(&mut self, extents: &std::sync::Arc<Extents>) -> Result<()> {
-        let chunks = std::mem::take(&mut self.pending);
-        self.pending_len = 0;
-        let writer = match self.writer.take() {
-            Some(w) => w,
-            None => {
-                self.file_created = true;
-                extents.create(self.id).map_err(StorageError::internal)?
-            }
-        };
-        let writer = tokio::task::spawn_blocking(move || -> std::io::Result<ExtentWriter> {
-            let mut writer = writer;
-            for chunk in &chunks {
-                writer.write(chunk)?;
-            }
-            Ok(writer)
-        })
-        .await
-        .map_err(StorageError::internal)?
-        .map_err(StorageError::internal)?;
-        self.writer = Some(writer);
-        Ok(())
-    }
-
-    /// Finishes the upload: the bytes are durable when this returns.
-    pub async fn finish(mut self, extents: &std::sync::Arc<Extents>) -> Result<Uploaded> {
-        let md5 = self.md5.take().map(|m| m.finalize().into());
-        let crc64 = self.crc.take().map(|c| c.finalize().to_le_bytes());
-        if self.writer.is_none() && self.pending_len <= INLINE_MAX {
-            let pieces = if self.len == 0 {
-                Vec::new()
-            } else {
-                vec![Piece {
-                    storage: Storage::Inline,
-                    id: self.id,
-                    offset: 0,
-                    len: self.len,
-                }]
-            };
-            let inline = (self.len > 0).then(|| (self.id, concat(&self.pending)));
-            return Ok(Uploaded {
-                pieces,
-                crc64,
-                inline,
-                md5,
-                len: self.len,
-            });
-        }
-        if !self.pending.is_empty() || self.writer.is_none() {
-            self.spill(extents).await?;
-        }
-        if let Some(writer) = self.writer.take() {
-            tokio::task::spawn_blocking(move || writer.finish())
-                .await
-                .map_err(StorageError::internal)?
-                .map_err(StorageError::internal)?;
-        }
-        let pieces = vec![Piece {
-            storage: Storage::File,
-            id: self.id,
-            offset: 0,
-            len: self.len,
-        }];
-        Ok(Uploaded {
-            pieces,
-            crc64,
-            inline: None,
-            md5,
-            len: self.len,
-        })
-    }
-
-    /// Drops what was written (a failed or refused upload).
-    pub fn abandon(self, extents: &Extents) {
-        if self.file_created {
-            extents.remove(self.id);
-        }
-    }
-}
-
-fn concat(chunks: &[Bytes]) -> Bytes {
-    match chunks {
-        [one] => one.clone(),
-        _ => {
-            let mut out = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
-            for c in chunks {
-                out.extend_from_slice(c);
-            }
-            out.freeze()
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

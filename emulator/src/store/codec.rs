@@ -1,7 +1,6 @@
 //! Stored values. Each is one version byte followed by the postcard encoding of the
 //! struct, so the format can change: a reader sees the version and migrates.
 
-use crate::protocol::model::{Metadata, ServiceProperties, SignedIdentifier};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -37,36 +36,10 @@ pub fn decode_borrowed<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, Rec
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct QueueRecord {
-    /// Internal id: message keys use it, so Clear and Delete can swap it in O(1).
-    pub id: u64,
-    pub metadata: Metadata,
-    pub acl: Vec<SignedIdentifier>,
-    pub created_ms: i64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct MessageRecord {
-    /// The random half of the message id (the other half is the key's seq).
-    pub nonce: u64,
-    pub text: String,
-    pub inserted_ms: i64,
-    /// `NEVER` for messages that do not expire.
-    pub expires_ms: i64,
-    pub visible_ms: i64,
-    pub dequeue_count: u64,
-    pub pop_receipt: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ServiceRecord {
-    pub properties: ServiceProperties,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::queue::records::MessageRecord;
 
     #[test]
     fn round_trip_and_version_check() {

@@ -1,0 +1,79 @@
+//! How a blob's stored state is rendered as response headers (Get Blob, Get Blob
+//! Properties), including the copy properties of a copy destination and a SAS's response
+//! header overrides.
+
+use crate::clock::rfc1123;
+use crate::http::response::Reply;
+use crate::state::Ctx;
+use crate::store::blob::{BlobRecord, BlobType};
+
+pub fn blob_headers(reply: &mut Reply, r: &BlobRecord, now_ms: i64) {
+    let p = &r.properties;
+    for (name, value) in r.lease.headers(now_ms) {
+        reply.set(name, value);
+    }
+    reply
+        .set("etag", &r.etag)
+        .set("last-modified", rfc1123(r.last_modified_ms))
+        .set("x-ms-creation-time", rfc1123(r.created_ms))
+        .set("x-ms-blob-type", r.blob_type.as_str())
+        .set("x-ms-server-encrypted", "true")
+        .set("accept-ranges", "bytes")
+        .set(
+            "content-type",
+            p.content_type
+                .as_deref()
+                .unwrap_or("application/octet-stream"),
+        );
+    for (name, v) in [
+        ("content-encoding", &p.content_encoding),
+        ("content-language", &p.content_language),
+        ("cache-control", &p.cache_control),
+        ("content-disposition", &p.content_disposition),
+    ] {
+        if let Some(v) = v {
+            reply.set(name, v);
+        }
+    }
+    if r.blob_type == BlobType::Append {
+        reply.set(
+            "x-ms-blob-committed-block-count",
+            r.append_blocks.to_string(),
+        );
+        // Azure reports the seal state of every append blob, `false` included.
+        reply.set("x-ms-blob-sealed", if r.sealed { "true" } else { "false" });
+    }
+    reply.set_metadata(&r.metadata);
+}
+
+/// A SAS may name response headers (`rscc`, `rscd`, `rsce`, `rscl`, `rsct`) that replace
+/// the blob's own on reads.
+pub fn sas_overrides(ctx: &Ctx<'_>, reply: &mut Reply) {
+    if !ctx.req.query.has("sig") {
+        return;
+    }
+    for (param, name) in [
+        ("rscc", "cache-control"),
+        ("rscd", "content-disposition"),
+        ("rsce", "content-encoding"),
+        ("rscl", "content-language"),
+        ("rsct", "content-type"),
+    ] {
+        if let Some(v) = ctx.req.query.get(param).filter(|v| !v.is_empty()) {
+            reply.headers.retain(|(n, _)| n.as_str() != name);
+            reply.set(name, v);
+        }
+    }
+}
+
+/// Copy properties on Get Blob / Get Blob Properties of a copy destination.
+pub fn copy_headers(reply: &mut Reply, r: &BlobRecord) {
+    if let Some(c) = &r.copy {
+        reply
+            .set("x-ms-copy-id", &c.id)
+            .set("x-ms-copy-source", &c.source)
+            .set("x-ms-copy-status", "success")
+            .set("x-ms-copy-progress", format!("{}/{}", c.length, c.length))
+            .set("x-ms-copy-completion-time", rfc1123(c.completed_ms));
+    }
+}

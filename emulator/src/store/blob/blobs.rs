@@ -1,0 +1,475 @@
+//! Blob writes that are not about blocks: Put Blob (and the copies that commit like it),
+//! property, metadata, tag and seal changes, Append Block, snapshots, leases and delete.
+
+use super::records::{
+    snapshot_id, BlobRecord, BlobType, CommittedBlock, ContentProperties, CopyInfo,
+};
+use super::upload::Received;
+use super::{blob_not_found, internal, keys, BlobName, BlobStore};
+use crate::protocol::conditions::Preconditions;
+use crate::protocol::error::{ErrorCode, Result, StorageError};
+use crate::protocol::lease::{self, Lease};
+use crate::protocol::model::Metadata;
+use crate::store::codec::{decode, encode};
+use std::collections::HashSet;
+
+/// What a new version of a blob is made of, besides its bytes.
+#[derive(Debug, Clone)]
+pub struct NewBlob {
+    pub blob_type: BlobType,
+    pub properties: ContentProperties,
+    pub metadata: Metadata,
+    pub tags: Vec<(String, String)>,
+    /// A copied block blob keeps its source's committed block list.
+    pub blocks: Vec<CommittedBlock>,
+    pub append_blocks: u64,
+    /// A copy destination records (copy id, source URL); the store adds length and time.
+    pub copy: Option<(String, String)>,
+}
+
+impl NewBlob {
+    pub fn new(blob_type: BlobType) -> NewBlob {
+        NewBlob {
+            blob_type,
+            properties: ContentProperties::default(),
+            metadata: Vec::new(),
+            tags: Vec::new(),
+            blocks: Vec::new(),
+            append_blocks: 0,
+            copy: None,
+        }
+    }
+}
+
+/// The append-blob conditions of Append Block (412 when not met).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppendLimits {
+    /// `x-ms-blob-condition-maxsize`
+    pub max_size: Option<u64>,
+    /// `x-ms-blob-condition-appendpos`
+    pub append_pos: Option<u64>,
+}
+
+/// What Delete Blob removes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeleteMode {
+    /// The base blob; refused while it has snapshots.
+    Base,
+    Snapshot(String),
+    IncludeSnapshots,
+    OnlySnapshots,
+}
+
+impl BlobStore {
+    pub fn blob(
+        &self,
+        account: &str,
+        container: &str,
+        blob: &str,
+        snapshot: &str,
+    ) -> Result<Option<BlobRecord>> {
+        match self
+            .core
+            .data
+            .get(keys::blob(account, container, blob, snapshot))
+            .map_err(internal)?
+        {
+            Some(v) => Ok(Some(decode(&v).map_err(internal)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The blob (or snapshot) a read addresses, with the read's preconditions checked.
+    pub fn read_blob(
+        &self,
+        n: BlobName<'_>,
+        snapshot: &str,
+        pre: &Preconditions,
+    ) -> Result<BlobRecord> {
+        self.require_container(n.account, n.container)?;
+        let record = self
+            .blob(n.account, n.container, n.blob, snapshot)?
+            .ok_or_else(blob_not_found)?;
+        pre.check(Some(record.current()), self.now())?;
+        Ok(record)
+    }
+
+    /// Refuses early what the current state already refuses, before a large body is read
+    /// (the authoritative check runs again inside the commit's lock).
+    pub fn precheck(
+        &self,
+        n: BlobName<'_>,
+        pre: &Preconditions,
+        must_exist: bool,
+        want: Option<BlobType>,
+    ) -> Result<()> {
+        self.require_container(n.account, n.container)?;
+        let current = self.blob(n.account, n.container, n.blob, "")?;
+        match &current {
+            None if must_exist => return Err(blob_not_found()),
+            Some(c) if want.is_some_and(|t| t != c.blob_type) => {
+                return Err(StorageError::new(ErrorCode::InvalidBlobType))
+            }
+            _ => {}
+        }
+        pre.check(current.as_ref().map(|c| c.current()), self.now())
+    }
+
+    /// Writes a record whose new pieces came from `adopted`; on failure those are freed
+    /// at once (no record references them).
+    fn insert_record(
+        &self,
+        key: Vec<u8>,
+        record: &BlobRecord,
+        adopted: &[super::extents::Piece],
+    ) -> Result<()> {
+        if let Err(e) = self.core.data.insert(key, encode(record)) {
+            self.free(adopted);
+            return Err(internal(e));
+        }
+        Ok(())
+    }
+
+    /// Put Blob, and every copy: the received bytes become the blob's content, replacing
+    /// the current version (whose bytes and staged blocks are freed once this is durable).
+    pub async fn put_blob(
+        &self,
+        n: BlobName<'_>,
+        content: Received,
+        new: NewBlob,
+        pre: &Preconditions,
+    ) -> Result<BlobRecord> {
+        let (record, freed) = {
+            let _c = self.containers_lock.read();
+            self.require_container(n.account, n.container)?;
+            let _b = self.blob_lock(n).lock();
+            let current = self.blob(n.account, n.container, n.blob, "")?;
+            pre.check(current.as_ref().map(|c| c.current()), self.now())?;
+            let (now, etag) = self.bump()?;
+            let length = content.len();
+            let pieces = content.adopt(&self.core.data)?;
+            let record = BlobRecord {
+                blob_type: new.blob_type,
+                pieces: pieces.clone(),
+                blocks: new.blocks,
+                properties: new.properties,
+                metadata: new.metadata,
+                tags: new.tags,
+                append_blocks: new.append_blocks,
+                copy: new.copy.map(|(id, source)| CopyInfo {
+                    id,
+                    source,
+                    length,
+                    completed_ms: now,
+                }),
+                ..BlobRecord::successor(current.as_ref(), now, etag)
+            };
+            self.insert_record(
+                keys::blob(n.account, n.container, n.blob, ""),
+                &record,
+                &pieces,
+            )?;
+            // A Put Blob also discards the blob's staged blocks, as Azure does.
+            let mut freed = self.drop_staged(n)?;
+            freed.extend(current.map(|c| c.pieces).unwrap_or_default());
+            (record, freed)
+        };
+        self.core.durable().await?;
+        self.free(&freed);
+        Ok(record)
+    }
+
+    /// Applies `f` to the base blob (or a snapshot) after checking `pre`, under the blob's
+    /// lock; `touch` gives it a new ETag and Last-Modified.
+    async fn change_blob(
+        &self,
+        n: BlobName<'_>,
+        snapshot: &str,
+        pre: &Preconditions,
+        touch: bool,
+        want: Option<BlobType>,
+        f: impl FnOnce(&mut BlobRecord) -> Result<()>,
+    ) -> Result<BlobRecord> {
+        let record = {
+            let _c = self.containers_lock.read();
+            self.require_container(n.account, n.container)?;
+            let _b = self.blob_lock(n).lock();
+            let mut record = self
+                .blob(n.account, n.container, n.blob, snapshot)?
+                .ok_or_else(blob_not_found)?;
+            if want.is_some_and(|t| t != record.blob_type) {
+                return Err(StorageError::new(ErrorCode::InvalidBlobType));
+            }
+            pre.check(Some(record.current()), self.now())?;
+            f(&mut record)?;
+            if touch {
+                let (now, etag) = self.bump()?;
+                record.etag = etag;
+                record.last_modified_ms = now;
+            }
+            self.core
+                .data
+                .insert(
+                    keys::blob(n.account, n.container, n.blob, snapshot),
+                    encode(&record),
+                )
+                .map_err(internal)?;
+            record
+        };
+        self.core.durable().await?;
+        Ok(record)
+    }
+
+    pub async fn set_blob_metadata(
+        &self,
+        n: BlobName<'_>,
+        metadata: Metadata,
+        pre: &Preconditions,
+    ) -> Result<BlobRecord> {
+        self.change_blob(n, "", pre, true, None, |r| {
+            r.metadata = metadata;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Set Blob Properties replaces every content header at once.
+    pub async fn set_blob_properties(
+        &self,
+        n: BlobName<'_>,
+        properties: ContentProperties,
+        pre: &Preconditions,
+    ) -> Result<BlobRecord> {
+        self.change_blob(n, "", pre, true, None, |r| {
+            r.properties = properties;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Replaces a blob's (or snapshot's) tags; ETag and Last-Modified stay.
+    pub async fn set_blob_tags(
+        &self,
+        n: BlobName<'_>,
+        snapshot: &str,
+        tags: Vec<(String, String)>,
+        pre: &Preconditions,
+    ) -> Result<BlobRecord> {
+        self.change_blob(n, snapshot, pre, false, None, |r| {
+            r.tags = tags;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn seal_blob(
+        &self,
+        n: BlobName<'_>,
+        append_pos: Option<u64>,
+        pre: &Preconditions,
+    ) -> Result<BlobRecord> {
+        self.change_blob(n, "", pre, true, Some(BlobType::Append), |r| {
+            if append_pos.is_some_and(|p| p != r.len()) {
+                return Err(StorageError::new(ErrorCode::AppendPositionConditionNotMet));
+            }
+            r.sealed = true;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Appends received bytes to an append blob. Returns the new record and the offset
+    /// the block landed at.
+    pub async fn append_block(
+        &self,
+        n: BlobName<'_>,
+        content: Received,
+        limits: AppendLimits,
+        pre: &Preconditions,
+    ) -> Result<(BlobRecord, u64)> {
+        let record = {
+            let _c = self.containers_lock.read();
+            self.require_container(n.account, n.container)?;
+            let _b = self.blob_lock(n).lock();
+            let mut record = self
+                .blob(n.account, n.container, n.blob, "")?
+                .ok_or_else(blob_not_found)?;
+            if record.blob_type != BlobType::Append {
+                return Err(StorageError::new(ErrorCode::InvalidBlobType));
+            }
+            if record.sealed {
+                return Err(StorageError::new(ErrorCode::BlobIsSealed));
+            }
+            pre.check(Some(record.current()), self.now())?;
+            let offset = record.len();
+            if limits.append_pos.is_some_and(|p| p != offset) {
+                return Err(StorageError::new(ErrorCode::AppendPositionConditionNotMet));
+            }
+            if limits.max_size.is_some_and(|m| offset + content.len() > m) {
+                return Err(StorageError::new(ErrorCode::MaxBlobSizeConditionNotMet));
+            }
+            if record.append_blocks >= 50_000 {
+                return Err(StorageError::new(ErrorCode::BlockCountExceedsLimit));
+            }
+            let pieces = content.adopt(&self.core.data)?;
+            record.pieces.extend(pieces.iter().copied());
+            record.append_blocks += 1;
+            let (now, etag) = self.bump()?;
+            record.etag = etag;
+            record.last_modified_ms = now;
+            self.insert_record(
+                keys::blob(n.account, n.container, n.blob, ""),
+                &record,
+                &pieces,
+            )?;
+            (record, offset)
+        };
+        self.core.durable().await?;
+        Ok(record)
+    }
+
+    /// Applies a lease action to a blob. Leases leave the ETag and Last-Modified alone.
+    pub async fn lease_blob(
+        &self,
+        n: BlobName<'_>,
+        action: lease::Action,
+        pre: &Preconditions,
+    ) -> Result<(BlobRecord, lease::Outcome)> {
+        let now = self.now();
+        let mut outcome = None;
+        let record = self
+            .change_blob(n, "", pre, false, None, |r| {
+                let (lease, o) = r.lease.apply(action, now)?;
+                r.lease = lease;
+                outcome = Some(o);
+                Ok(())
+            })
+            .await?;
+        let outcome = outcome.ok_or_else(|| internal("lease outcome missing"))?;
+        Ok((record, outcome))
+    }
+
+    /// Deletes a blob, one of its snapshots, or its snapshots, per `mode`.
+    pub async fn delete_blob(
+        &self,
+        n: BlobName<'_>,
+        mode: DeleteMode,
+        pre: &Preconditions,
+    ) -> Result<()> {
+        let freed = {
+            let _c = self.containers_lock.read();
+            self.require_container(n.account, n.container)?;
+            let _b = self.blob_lock(n).lock();
+            let data = &self.core.data;
+            let mut freed = Vec::new();
+            if let DeleteMode::Snapshot(id) = &mode {
+                let record = self
+                    .blob(n.account, n.container, n.blob, id)?
+                    .ok_or_else(blob_not_found)?;
+                pre.check(Some(record.current()), self.now())?;
+                data.remove(keys::blob(n.account, n.container, n.blob, id))
+                    .map_err(internal)?;
+                freed.extend(record.pieces);
+            } else {
+                let record = self
+                    .blob(n.account, n.container, n.blob, "")?
+                    .ok_or_else(blob_not_found)?;
+                pre.check(Some(record.current()), self.now())?;
+                let snapshots = self.snapshot_ids(n)?;
+                if mode == DeleteMode::Base && !snapshots.is_empty() {
+                    return Err(StorageError::new(ErrorCode::SnapshotsPresent));
+                }
+                for id in snapshots {
+                    if let Some(s) = self.blob(n.account, n.container, n.blob, &id)? {
+                        freed.extend(s.pieces);
+                    }
+                    data.remove(keys::blob(n.account, n.container, n.blob, &id))
+                        .map_err(internal)?;
+                }
+                if mode != DeleteMode::OnlySnapshots {
+                    data.remove(keys::blob(n.account, n.container, n.blob, ""))
+                        .map_err(internal)?;
+                    freed.extend(record.pieces);
+                    freed.extend(self.drop_staged(n)?);
+                }
+            }
+            freed
+        };
+        self.core.durable().await?;
+        self.free(&freed);
+        Ok(())
+    }
+
+    /// Snapshot ids of a blob, oldest first.
+    fn snapshot_ids(&self, n: BlobName<'_>) -> Result<Vec<String>> {
+        let scope = keys::blob_scope(crate::store::keys::BLOB, n.account, n.container);
+        let mut out = Vec::new();
+        for item in self
+            .core
+            .data
+            .scan_prefix(keys::blob_versions(n.account, n.container, n.blob))
+            .keys()
+        {
+            let k = item.map_err(internal)?;
+            if let Some((_, snapshot)) = keys::parse_blob_tail(&k[scope.len()..]) {
+                if !snapshot.is_empty() {
+                    out.push(snapshot);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Takes a read-only snapshot: the bytes are copied, so the snapshot owns its own.
+    /// `metadata`, when given, replaces the base's metadata on the snapshot.
+    pub async fn snapshot_blob(
+        &self,
+        n: BlobName<'_>,
+        metadata: Option<Metadata>,
+        pre: &Preconditions,
+    ) -> Result<(String, BlobRecord)> {
+        let result = {
+            let _c = self.containers_lock.read();
+            self.require_container(n.account, n.container)?;
+            let _b = self.blob_lock(n).lock();
+            let base = self
+                .blob(n.account, n.container, n.blob, "")?
+                .ok_or_else(blob_not_found)?;
+            pre.check(Some(base.current()), self.now())?;
+            // Unique per blob: 100 ns ticks after the current millisecond.
+            let now = self.now();
+            let mut tick = 0;
+            let id = loop {
+                let id = snapshot_id(now, tick);
+                if self.blob(n.account, n.container, n.blob, &id)?.is_none() {
+                    break id;
+                }
+                tick += 1;
+            };
+            let mut snap = base.clone();
+            snap.pieces = self.copy_pieces(&base.pieces)?;
+            snap.lease = Lease::Available;
+            if let Some(m) = metadata {
+                snap.metadata = m;
+            }
+            let key = keys::blob(n.account, n.container, n.blob, &id);
+            let pieces = snap.pieces.clone();
+            self.insert_record(key, &snap, &pieces)?;
+            (id, snap)
+        };
+        self.core.durable().await?;
+        Ok(result)
+    }
+
+    /// Pieces in `candidates` that `keep` does not reference.
+    pub(super) fn not_kept(
+        keep: &[super::extents::Piece],
+        candidates: Vec<super::extents::Piece>,
+    ) -> Vec<super::extents::Piece> {
+        let keep: HashSet<_> = keep.iter().map(|p| (p.storage, p.id)).collect();
+        candidates
+            .into_iter()
+            .filter(|p| !keep.contains(&(p.storage, p.id)))
+            .collect()
+    }
+}

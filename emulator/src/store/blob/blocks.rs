@@ -1,0 +1,203 @@
+//! Block blobs built from blocks: staging (Put Block and Put Block From URL), Put Block
+//! List, and the staged list Get Block List shows.
+
+use super::blobs::NewBlob;
+use super::extents;
+use super::records::{BlobRecord, BlobType, CommittedBlock, StagedBlock};
+use super::upload::Received;
+use super::{internal, keys, BlobName, BlobStore};
+use crate::protocol::conditions::Preconditions;
+use crate::protocol::error::{ErrorCode, Result, StorageError};
+use crate::store::codec::{decode, encode};
+
+/// Where a committed block's bytes come from in a Put Block List.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockSource {
+    Committed,
+    Uncommitted,
+    Latest,
+}
+
+impl BlobStore {
+    /// Removes every staged block of a blob; returns their pieces.
+    pub(super) fn drop_staged(&self, n: BlobName<'_>) -> Result<Vec<extents::Piece>> {
+        let mut freed = Vec::new();
+        for item in self
+            .core
+            .data
+            .scan_prefix(keys::block_prefix(n.account, n.container, n.blob))
+        {
+            let (k, v) = item.map_err(internal)?;
+            freed.extend(decode::<StagedBlock>(&v).map_err(internal)?.pieces);
+            self.core.data.remove(k).map_err(internal)?;
+        }
+        Ok(freed)
+    }
+
+    /// Staged blocks of a blob, in staging order.
+    pub fn staged_blocks(&self, n: BlobName<'_>) -> Result<Vec<(Vec<u8>, StagedBlock)>> {
+        let prefix = keys::block_prefix(n.account, n.container, n.blob);
+        let mut out = Vec::new();
+        for item in self.core.data.scan_prefix(&prefix) {
+            let (k, v) = item.map_err(internal)?;
+            out.push((
+                k[prefix.len()..].to_vec(),
+                decode::<StagedBlock>(&v).map_err(internal)?,
+            ));
+        }
+        out.sort_by_key(|(_, b)| b.order);
+        Ok(out)
+    }
+
+    /// Stages received bytes as block `block_id` (replacing a staged block of that id).
+    /// `pre` carries the lease and a create-only SAS, checked against the committed blob.
+    pub async fn stage_block(
+        &self,
+        n: BlobName<'_>,
+        block_id: &[u8],
+        content: Received,
+        max_staged: usize,
+        pre: &Preconditions,
+    ) -> Result<()> {
+        let freed = {
+            let _c = self.containers_lock.read();
+            self.require_container(n.account, n.container)?;
+            let _b = self.blob_lock(n).lock();
+            let current = self.blob(n.account, n.container, n.blob, "")?;
+            if let Some(existing) = &current {
+                if existing.blob_type != BlobType::Block {
+                    return Err(StorageError::new(ErrorCode::InvalidBlobType));
+                }
+            }
+            pre.check(current.as_ref().map(|c| c.current()), self.now())?;
+            let staged = self.staged_blocks(n)?;
+            let committed_len = current
+                .as_ref()
+                .and_then(|b| b.blocks.first().map(|c| c.id.len()));
+            let staged_len = staged.first().map(|(id, _)| id.len());
+            if committed_len
+                .or(staged_len)
+                .is_some_and(|l| l != block_id.len())
+            {
+                return Err(StorageError::new(ErrorCode::InvalidBlobOrBlock)
+                    .with_message("The specified blob or block content is invalid: all block ids of a blob must have the same length."));
+            }
+            if staged.len() >= max_staged && !staged.iter().any(|(id, _)| id == block_id) {
+                return Err(StorageError::new(ErrorCode::BlockCountExceedsLimit));
+            }
+            let order = self.core.db.generate_id().map_err(internal)?;
+            let size = content.len();
+            let pieces = content.adopt(&self.core.data)?;
+            let block = StagedBlock {
+                size,
+                pieces: pieces.clone(),
+                order,
+            };
+            let key = keys::block(n.account, n.container, n.blob, block_id);
+            match self.core.data.insert(key, encode(&block)) {
+                Ok(Some(v)) => decode::<StagedBlock>(&v).map_err(internal)?.pieces,
+                Ok(None) => Vec::new(),
+                Err(e) => {
+                    self.free(&pieces);
+                    return Err(internal(e));
+                }
+            }
+        };
+        self.core.durable().await?;
+        self.free(&freed);
+        Ok(())
+    }
+
+    /// Commits a block list. Blocks come from the committed list, the staged ones, or
+    /// either (`Latest`); afterwards every staged block is gone. The committed blocks'
+    /// pieces move into the new record (no copy); what no block reuses is freed.
+    pub async fn commit_block_list(
+        &self,
+        n: BlobName<'_>,
+        list: &[(BlockSource, Vec<u8>)],
+        new: NewBlob,
+        pre: &Preconditions,
+    ) -> Result<BlobRecord> {
+        let (record, freed) = {
+            let _c = self.containers_lock.read();
+            self.require_container(n.account, n.container)?;
+            let _b = self.blob_lock(n).lock();
+            let current = self.blob(n.account, n.container, n.blob, "")?;
+            if current
+                .as_ref()
+                .is_some_and(|c| c.blob_type != BlobType::Block)
+            {
+                return Err(StorageError::new(ErrorCode::InvalidBlobType));
+            }
+            pre.check(current.as_ref().map(|c| c.current()), self.now())?;
+            let staged = self.staged_blocks(n)?;
+            // Committed blocks and where their bytes are in the current content.
+            let mut committed: Vec<(&[u8], u64, u64)> = Vec::new();
+            if let Some(c) = &current {
+                let mut off = 0;
+                for b in &c.blocks {
+                    committed.push((&b.id, off, b.size));
+                    off += b.size;
+                }
+            }
+            let mut pieces = Vec::new();
+            let mut blocks = Vec::new();
+            for (source, id) in list {
+                let from_staged = || {
+                    staged
+                        .iter()
+                        .find(|(sid, _)| sid == id)
+                        .map(|(_, b)| (b.pieces.clone(), b.size))
+                };
+                let from_committed = || {
+                    committed
+                        .iter()
+                        .find(|(cid, _, _)| *cid == id.as_slice())
+                        .and_then(|(_, off, size)| {
+                            current
+                                .as_ref()
+                                .map(|c| (extents::slice(&c.pieces, *off, *size), *size))
+                        })
+                };
+                let found = match source {
+                    BlockSource::Uncommitted => from_staged(),
+                    BlockSource::Committed => from_committed(),
+                    BlockSource::Latest => from_staged().or_else(from_committed),
+                };
+                let (p, size) =
+                    found.ok_or_else(|| StorageError::new(ErrorCode::InvalidBlockList))?;
+                pieces.extend(p);
+                blocks.push(CommittedBlock {
+                    id: id.clone(),
+                    size,
+                });
+            }
+            let (now, etag) = self.bump()?;
+            let record = BlobRecord {
+                blob_type: BlobType::Block,
+                pieces,
+                blocks,
+                properties: new.properties,
+                metadata: new.metadata,
+                tags: new.tags,
+                ..BlobRecord::successor(current.as_ref(), now, etag)
+            };
+            self.core
+                .data
+                .insert(
+                    keys::blob(n.account, n.container, n.blob, ""),
+                    encode(&record),
+                )
+                .map_err(internal)?;
+            let mut candidates = self.drop_staged(n)?;
+            if let Some(c) = current {
+                candidates.extend(c.pieces);
+            }
+            let freed = Self::not_kept(&record.pieces, candidates);
+            (record, freed)
+        };
+        self.core.durable().await?;
+        self.free(&freed);
+        Ok(record)
+    }
+}

@@ -1,0 +1,181 @@
+//! Containers: create, metadata and access policy, lease, delete (with everything in it).
+
+use super::records::{BlobRecord, ContainerRecord, StagedBlock};
+use super::{internal, keys, BlobStore};
+use crate::protocol::conditions::Preconditions;
+use crate::protocol::error::{ErrorCode, Result, StorageError};
+use crate::protocol::lease::{self, Lease};
+use crate::protocol::model::{Metadata, SignedIdentifier};
+use crate::store::codec::{decode, encode};
+
+fn container_not_found() -> StorageError {
+    StorageError::new(ErrorCode::ContainerNotFound)
+}
+
+impl BlobStore {
+    pub fn container(&self, account: &str, container: &str) -> Result<Option<ContainerRecord>> {
+        match self
+            .core
+            .data
+            .get(keys::container(account, container))
+            .map_err(internal)?
+        {
+            Some(v) => Ok(Some(decode(&v).map_err(internal)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn require_container(&self, account: &str, container: &str) -> Result<ContainerRecord> {
+        self.container(account, container)?
+            .ok_or_else(container_not_found)
+    }
+
+    pub async fn create_container(
+        &self,
+        account: &str,
+        container: &str,
+        metadata: Metadata,
+        public_access: Option<String>,
+    ) -> Result<ContainerRecord> {
+        let record = {
+            let _guard = self.containers_lock.write();
+            if self.container(account, container)?.is_some() {
+                return Err(StorageError::new(ErrorCode::ContainerAlreadyExists));
+            }
+            let (now, etag) = self.bump()?;
+            let record = ContainerRecord {
+                metadata,
+                public_access,
+                acl: Vec::new(),
+                etag,
+                last_modified_ms: now,
+                created_ms: now,
+                lease: Lease::Available,
+            };
+            self.put_container(account, container, &record)?;
+            record
+        };
+        self.core.durable().await?;
+        Ok(record)
+    }
+
+    fn put_container(&self, account: &str, container: &str, r: &ContainerRecord) -> Result<()> {
+        self.core
+            .data
+            .insert(keys::container(account, container), encode(r))
+            .map(|_| ())
+            .map_err(internal)
+    }
+
+    /// Checks `pre` on the container and applies `f` (new ETag and Last-Modified when
+    /// `touch`), all under the containers lock.
+    async fn change_container(
+        &self,
+        account: &str,
+        container: &str,
+        pre: &Preconditions,
+        touch: bool,
+        f: impl FnOnce(&mut ContainerRecord) -> Result<()>,
+    ) -> Result<ContainerRecord> {
+        let record = {
+            let _guard = self.containers_lock.write();
+            let mut record = self.require_container(account, container)?;
+            pre.check(Some(record.current()), self.now())?;
+            f(&mut record)?;
+            if touch {
+                let (now, etag) = self.bump()?;
+                record.etag = etag;
+                record.last_modified_ms = now;
+            }
+            self.put_container(account, container, &record)?;
+            record
+        };
+        self.core.durable().await?;
+        Ok(record)
+    }
+
+    pub async fn set_container_metadata(
+        &self,
+        account: &str,
+        container: &str,
+        metadata: Metadata,
+        pre: &Preconditions,
+    ) -> Result<ContainerRecord> {
+        self.change_container(account, container, pre, true, |c| {
+            c.metadata = metadata;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Replaces the public access level (None: private) and the stored access policies.
+    pub async fn set_container_acl(
+        &self,
+        account: &str,
+        container: &str,
+        public_access: Option<String>,
+        acl: Vec<SignedIdentifier>,
+        pre: &Preconditions,
+    ) -> Result<ContainerRecord> {
+        self.change_container(account, container, pre, true, |c| {
+            c.public_access = public_access;
+            c.acl = acl;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Applies a lease action to a container (ETag unchanged).
+    pub async fn lease_container(
+        &self,
+        account: &str,
+        container: &str,
+        action: lease::Action,
+        pre: &Preconditions,
+    ) -> Result<(ContainerRecord, lease::Outcome)> {
+        let now = self.now();
+        let mut outcome = None;
+        let record = self
+            .change_container(account, container, pre, false, |c| {
+                let (lease, o) = c.lease.apply(action, now)?;
+                c.lease = lease;
+                outcome = Some(o);
+                Ok(())
+            })
+            .await?;
+        let outcome = outcome.ok_or_else(|| internal("lease outcome missing"))?;
+        Ok((record, outcome))
+    }
+
+    /// Deletes a container and everything in it.
+    pub async fn delete_container(
+        &self,
+        account: &str,
+        container: &str,
+        pre: &Preconditions,
+    ) -> Result<()> {
+        let mut freed = Vec::new();
+        {
+            let _guard = self.containers_lock.write();
+            let record = self.require_container(account, container)?;
+            pre.check(Some(record.current()), self.now())?;
+            let data = &self.core.data;
+            data.remove(keys::container(account, container))
+                .map_err(internal)?;
+            for kind in [crate::store::keys::BLOB, crate::store::keys::BLOCK] {
+                for item in data.scan_prefix(keys::blob_scope(kind, account, container)) {
+                    let (k, v) = item.map_err(internal)?;
+                    if kind == crate::store::keys::BLOB {
+                        freed.extend(decode::<BlobRecord>(&v).map_err(internal)?.pieces);
+                    } else {
+                        freed.extend(decode::<StagedBlock>(&v).map_err(internal)?.pieces);
+                    }
+                    data.remove(k).map_err(internal)?;
+                }
+            }
+        }
+        self.core.durable().await?;
+        self.free(&freed);
+        Ok(())
+    }
+}

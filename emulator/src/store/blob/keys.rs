@@ -1,0 +1,110 @@
+//! Blob keys (layout in docs/design.md).
+
+use crate::store::keys::{BLOB, BLOCK, CONTAINER, INLINE};
+
+/// `K account \0` (all containers of an account).
+pub fn container_prefix(account: &str) -> Vec<u8> {
+    let mut k = vec![CONTAINER];
+    k.extend_from_slice(account.as_bytes());
+    k.push(0);
+    k
+}
+
+/// `K account \0 container`
+pub fn container(account: &str, container: &str) -> Vec<u8> {
+    let mut k = container_prefix(account);
+    k.extend_from_slice(container.as_bytes());
+    k
+}
+
+/// `B|U account \0 container \0`: everything of one kind in one container.
+pub fn blob_scope(kind: u8, account: &str, container: &str) -> Vec<u8> {
+    let mut k = vec![kind];
+    k.extend_from_slice(account.as_bytes());
+    k.push(0);
+    k.extend_from_slice(container.as_bytes());
+    k.push(0);
+    k
+}
+
+/// What the base blob has in place of a snapshot id: 0xFF sorts after every id (ids are
+/// ISO 8601 text), so listings give snapshots oldest first, then the base blob, as Azure does.
+const BASE: u8 = 0xFF;
+
+/// `B account \0 container \0 blob \0 snapshot`, snapshot = 0xFF for the base blob.
+pub fn blob(account: &str, container: &str, blob: &str, snapshot: &str) -> Vec<u8> {
+    let mut k = blob_versions(account, container, blob);
+    if snapshot.is_empty() {
+        k.push(BASE);
+    } else {
+        k.extend_from_slice(snapshot.as_bytes());
+    }
+    k
+}
+
+/// `B account \0 container \0 blob \0`: a blob and its snapshots.
+pub fn blob_versions(account: &str, container: &str, blob: &str) -> Vec<u8> {
+    let mut k = blob_scope(BLOB, account, container);
+    k.extend_from_slice(blob.as_bytes());
+    k.push(0);
+    k
+}
+
+/// (blob, snapshot) from what follows a `blob_scope`; snapshot is empty for the base blob.
+pub fn parse_blob_tail(tail: &[u8]) -> Option<(String, String)> {
+    let nul = tail.iter().position(|b| *b == 0)?;
+    let name = String::from_utf8(tail[..nul].to_vec()).ok()?;
+    let snapshot = match &tail[nul + 1..] {
+        [BASE] => String::new(),
+        s => String::from_utf8(s.to_vec()).ok()?,
+    };
+    Some((name, snapshot))
+}
+
+/// `U account \0 container \0 blob \0`: a blob's staged blocks.
+pub fn block_prefix(account: &str, container: &str, blob: &str) -> Vec<u8> {
+    let mut k = blob_scope(BLOCK, account, container);
+    k.extend_from_slice(blob.as_bytes());
+    k.push(0);
+    k
+}
+
+/// `U account \0 container \0 blob \0 blockid` → StagedBlock
+pub fn block(account: &str, container: &str, blob: &str, id: &[u8]) -> Vec<u8> {
+    let mut k = block_prefix(account, container, blob);
+    k.extend_from_slice(id);
+    k
+}
+
+/// `D id` → inline bytes of a small body.
+pub fn inline(id: u64) -> Vec<u8> {
+    let mut k = vec![INLINE];
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orderings() {
+        let scope = blob_scope(BLOB, "a", "c");
+        let k = blob("a", "c", "dir/x y", "2025-01-01T00:00:00.0000000Z");
+        assert_eq!(
+            parse_blob_tail(&k[scope.len()..]),
+            Some(("dir/x y".into(), "2025-01-01T00:00:00.0000000Z".into()))
+        );
+        assert!(
+            blob("a", "c", "a", "2025") < blob("a", "c", "a", ""),
+            "snapshots before the base"
+        );
+        assert!(blob("a", "c", "a", "") < blob("a", "c", "a/b", "2025"));
+        assert_eq!(
+            parse_blob_tail(&blob("a", "c", "n", "")[scope.len()..]),
+            Some(("n".into(), String::new()))
+        );
+        assert!(block("a", "c", "b", b"id").starts_with(&block_prefix("a", "c", "b")));
+        assert!(!block("a", "c", "bb", b"id").starts_with(&block_prefix("a", "c", "b")));
+    }
+}

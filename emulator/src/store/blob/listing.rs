@@ -1,0 +1,268 @@
+//! Listings: List Containers, List Blobs (prefix, delimiter, snapshots, uncommitted blobs,
+//! markers), and the tagged blobs Find Blobs by Tags reads.
+
+use super::records::{BlobRecord, ContainerRecord};
+use super::{internal, keys, BlobStore};
+use crate::protocol::error::Result;
+use crate::store::codec::decode;
+
+/// What a List Blobs call asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct ListQuery<'a> {
+    pub prefix: &'a str,
+    pub delimiter: Option<&'a str>,
+    pub marker: Option<&'a str>,
+    pub max: usize,
+    pub include_snapshots: bool,
+    pub include_uncommitted: bool,
+}
+
+const SNAPSHOT_MARKER_SEP: char = '\u{1}';
+
+/// (container, blob, tags) of a tagged blob.
+pub type TaggedBlob = (String, String, Vec<(String, String)>);
+
+/// One page of List Containers: (name, record) pairs and the next marker.
+pub type ContainerPage = (Vec<(String, ContainerRecord)>, Option<String>);
+
+#[derive(Debug, Clone)]
+pub struct BlobEntry {
+    pub name: String,
+    /// Empty for the base blob.
+    pub snapshot: String,
+    pub record: BlobRecord,
+}
+
+#[derive(Debug, Clone)]
+pub enum ListItem {
+    Blob(Box<BlobEntry>),
+    Prefix(String),
+}
+
+impl BlobStore {
+    pub fn list_containers(
+        &self,
+        account: &str,
+        prefix: &str,
+        marker: Option<&str>,
+        max: usize,
+    ) -> Result<ContainerPage> {
+        let from = marker.unwrap_or("").max(prefix);
+        let start = keys::container(account, from);
+        let scope = keys::container_prefix(account);
+        let mut out = Vec::new();
+        for item in self.core.data.range(start..) {
+            let (k, v) = item.map_err(internal)?;
+            if !k.starts_with(&scope) {
+                break;
+            }
+            let name = String::from_utf8_lossy(&k[scope.len()..]).into_owned();
+            if !name.starts_with(prefix) {
+                break;
+            }
+            if out.len() == max {
+                return Ok((out, Some(name)));
+            }
+            out.push((name, decode(&v).map_err(internal)?));
+        }
+        Ok((out, None))
+    }
+
+    /// (container, blob, tags) of every tagged base blob of an account (or one container),
+    /// in container and name order. A scan: there is no tag index yet.
+    pub fn all_tagged_blobs(
+        &self,
+        account: &str,
+        container: Option<&str>,
+    ) -> Result<Vec<TaggedBlob>> {
+        let scope = match container {
+            Some(c) => keys::blob_scope(crate::store::keys::BLOB, account, c),
+            None => {
+                let mut k = vec![crate::store::keys::BLOB];
+                k.extend_from_slice(account.as_bytes());
+                k.push(0);
+                k
+            }
+        };
+        let account_scope_len = 1 + account.len() + 1;
+        let mut out = Vec::new();
+        for item in self.core.data.scan_prefix(&scope) {
+            let (k, v) = item.map_err(internal)?;
+            let tail = &k[account_scope_len..];
+            let Some(nul) = tail.iter().position(|b| *b == 0) else {
+                continue;
+            };
+            let cname = String::from_utf8_lossy(&tail[..nul]).into_owned();
+            let Some((name, snapshot)) = keys::parse_blob_tail(&tail[nul + 1..]) else {
+                continue;
+            };
+            if !snapshot.is_empty() {
+                continue;
+            }
+            let record: BlobRecord = decode(&v).map_err(internal)?;
+            if !record.tags.is_empty() {
+                out.push((cname, name, record.tags));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Lists blobs in name order. With a delimiter, names that continue past it after the
+    /// prefix collapse into one prefix entry.
+    pub fn list_blobs(
+        &self,
+        account: &str,
+        container: &str,
+        q: &ListQuery<'_>,
+    ) -> Result<(Vec<ListItem>, Option<String>)> {
+        let ListQuery {
+            prefix,
+            delimiter,
+            marker,
+            max,
+            include_snapshots,
+            include_uncommitted: _,
+        } = *q;
+        let scope = keys::blob_scope(crate::store::keys::BLOB, account, container);
+        // Markers are a blob name, or `name SEP snapshot` when a page ends inside a blob's
+        // snapshots.
+        let (marker_name, marker_snapshot) =
+            match marker.and_then(|m| m.split_once(SNAPSHOT_MARKER_SEP)) {
+                Some((n, s)) => (Some(n), Some(s)),
+                None => (marker, None),
+            };
+        let from = marker_name.unwrap_or("").max(prefix);
+        let mut start = scope.clone();
+        start.extend_from_slice(from.as_bytes());
+        if let (Some(snap), Some(name)) = (marker_snapshot, marker_name) {
+            if name == from {
+                start = keys::blob(account, container, name, snap);
+            }
+        }
+        let mut out: Vec<ListItem> = Vec::new();
+        // The marker names the first entry of this page (a blob or a prefix not yet listed).
+        let mut last_prefix: Option<String> = None;
+        // Adds one entry; Some(next marker) when the page is already full.
+        let emit = |name: String,
+                    snapshot: String,
+                    record: BlobRecord,
+                    out: &mut Vec<ListItem>,
+                    last_prefix: &mut Option<String>|
+         -> Option<String> {
+            let collapsed = delimiter.filter(|d| !d.is_empty()).and_then(|d| {
+                name[prefix.len()..]
+                    .find(d)
+                    .map(|i| name[..prefix.len() + i + d.len()].to_string())
+            });
+            if collapsed.is_some() && *last_prefix == collapsed {
+                return None;
+            }
+            if out.len() == max {
+                return Some(match collapsed {
+                    Some(p) => p,
+                    None if snapshot.is_empty() => name,
+                    None => format!("{name}{SNAPSHOT_MARKER_SEP}{snapshot}"),
+                });
+            }
+            match collapsed {
+                Some(p) => {
+                    *last_prefix = Some(p.clone());
+                    out.push(ListItem::Prefix(p));
+                }
+                None => out.push(ListItem::Blob(Box::new(BlobEntry {
+                    name,
+                    snapshot,
+                    record,
+                }))),
+            }
+            None
+        };
+        // Blobs with staged blocks but nothing committed (include=uncommittedblobs).
+        let staged = if q.include_uncommitted {
+            self.staged_only_names(account, container, from, prefix)?
+        } else {
+            Vec::new()
+        };
+        let mut staged = staged.into_iter().peekable();
+        for item in self.core.data.range(start..) {
+            let (k, v) = item.map_err(internal)?;
+            if !k.starts_with(&scope) {
+                break;
+            }
+            let Some((name, snapshot)) = keys::parse_blob_tail(&k[scope.len()..]) else {
+                continue;
+            };
+            if !snapshot.is_empty() && !include_snapshots {
+                continue;
+            }
+            if !name.starts_with(prefix) {
+                if name.as_str() > prefix {
+                    break;
+                }
+                continue;
+            }
+            while let Some(s) = staged.next_if(|s| s.as_str() < name.as_str()) {
+                if let Some(next) = emit(
+                    s,
+                    String::new(),
+                    BlobRecord::uncommitted(),
+                    &mut out,
+                    &mut last_prefix,
+                ) {
+                    return Ok((out, Some(next)));
+                }
+            }
+            let record: BlobRecord = decode(&v).map_err(internal)?;
+            if let Some(next) = emit(name, snapshot, record, &mut out, &mut last_prefix) {
+                return Ok((out, Some(next)));
+            }
+        }
+        for s in staged {
+            if let Some(next) = emit(
+                s,
+                String::new(),
+                BlobRecord::uncommitted(),
+                &mut out,
+                &mut last_prefix,
+            ) {
+                return Ok((out, Some(next)));
+            }
+        }
+        Ok((out, None))
+    }
+
+    /// Names (≥ `from`, starting with `prefix`) that have staged blocks but no committed blob.
+    fn staged_only_names(
+        &self,
+        account: &str,
+        container: &str,
+        from: &str,
+        prefix: &str,
+    ) -> Result<Vec<String>> {
+        let scope = keys::blob_scope(crate::store::keys::BLOCK, account, container);
+        let mut start = scope.clone();
+        start.extend_from_slice(from.as_bytes());
+        let mut names: Vec<String> = Vec::new();
+        for item in self.core.data.range(start..).keys() {
+            let k = item.map_err(internal)?;
+            if !k.starts_with(&scope) {
+                break;
+            }
+            let tail = &k[scope.len()..];
+            let Some(nul) = tail.iter().position(|b| *b == 0) else {
+                continue;
+            };
+            let name = String::from_utf8_lossy(&tail[..nul]).into_owned();
+            if !name.starts_with(prefix) {
+                if name.as_str() > prefix {
+                    break;
+                }
+                continue;
+            }
+            if names.last() != Some(&name) && self.blob(account, container, &name, "")?.is_none() {
+                names.push(name);
+            }
+        }
+        Ok(names)
+    }
+}
