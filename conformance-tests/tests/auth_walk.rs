@@ -569,3 +569,70 @@ fn create_permission_writes_new_blobs_but_never_overwrites() {
     let r = s.send(Svc::Blob, "GET", "/cont1/b1", &[], b"", &Auth::Sas);
     assert_eq!(r.body, b"precious");
 }
+
+/// Many writers race to create one new blob; exactly one may win. The precondition (a
+/// create-only SAS, or `If-None-Match: *`) is checked inside the store's locked step, so
+/// no second writer can slip between the check and the write.
+#[test]
+fn racing_creators_of_one_blob_leave_exactly_one_winner() {
+    let s = start(&[]);
+    seed(&s);
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(DEV_KEY)
+        .unwrap();
+    let create_only = Auth::Query(container_sas_query(
+        DEV_ACCOUNT,
+        &key,
+        "cont1",
+        "c",
+        Utc::now() + Duration::hours(1),
+    ));
+    const WRITERS: usize = 16;
+    for trial in 0..10 {
+        for (what, auth, extra, loser) in [
+            (
+                "create-only SAS",
+                create_only.clone(),
+                None,
+                (403, "AuthorizationPermissionMismatch"),
+            ),
+            (
+                "If-None-Match: *",
+                Auth::Key,
+                Some(("If-None-Match", "*")),
+                (409, "BlobAlreadyExists"),
+            ),
+        ] {
+            let path = format!("/cont1/race-{trial}-{}", what.len());
+            let barrier = std::sync::Barrier::new(WRITERS);
+            let results: Vec<(u16, Option<String>, Vec<u8>)> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..WRITERS)
+                    .map(|i| {
+                        let (s, auth, path, barrier) = (&s, &auth, &path, &barrier);
+                        scope.spawn(move || {
+                            let body = format!("writer {i}").into_bytes();
+                            let mut headers = vec![("x-ms-blob-type", "BlockBlob")];
+                            headers.extend(extra);
+                            barrier.wait();
+                            let r = s.send(Svc::Blob, "PUT", path, &headers, &body, auth);
+                            (r.status, r.code, body)
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            let winners: Vec<_> = results.iter().filter(|r| r.0 == 201).collect();
+            assert_eq!(winners.len(), 1, "{what}, trial {trial}: {results:?}");
+            for r in results.iter().filter(|r| r.0 != 201) {
+                assert_eq!(
+                    (r.0, r.1.as_deref()),
+                    (loser.0, Some(loser.1)),
+                    "{what}, trial {trial}"
+                );
+            }
+            // The stored blob is the winner's.
+            let got = s.send(Svc::Blob, "GET", &path, &[], b"", &Auth::Sas);
+            assert_eq!(got.body, winners[0].2, "{what}, trial {trial}");
+        }
+    }
+}
