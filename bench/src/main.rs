@@ -7,6 +7,7 @@
 use anyhow::{bail, Result};
 use bytes::Bytes;
 use clap::Parser;
+use conformance_tests::xml::texts;
 use conformance_tests::{account_sas_query, EmulatorProcess, DEV_ACCOUNT, DEV_KEY};
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request};
@@ -189,9 +190,13 @@ impl Endpoint {
             bail!("get: {s}");
         }
         let text = String::from_utf8_lossy(&b);
-        let ids = between_all(&text, "<MessageId>", "</MessageId>");
-        let receipts = between_all(&text, "<PopReceipt>", "</PopReceipt>");
-        Ok(ids.into_iter().zip(receipts).collect())
+        let ids = texts(&text, "MessageId");
+        let receipts = texts(&text, "PopReceipt");
+        Ok(ids
+            .into_iter()
+            .zip(receipts)
+            .map(|(i, r)| (i.to_string(), r.to_string()))
+            .collect())
     }
 
     async fn delete(&self, q: &str, id: &str, receipt: &str) -> Result<bool> {
@@ -208,18 +213,6 @@ impl Endpoint {
             .await?;
         Ok(s == 204)
     }
-}
-
-fn between_all(text: &str, open: &str, close: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(i) = rest.find(open) {
-        rest = &rest[i + open.len()..];
-        let Some(j) = rest.find(close) else { break };
-        out.push(rest[..j].to_string());
-        rest = &rest[j..];
-    }
-    out
 }
 
 fn percentile(sorted: &[u64], p: f64) -> u64 {

@@ -8,6 +8,7 @@ pub mod raw;
 pub mod shared_key;
 pub mod system;
 pub mod target;
+pub mod xml;
 
 pub use shared_key::{account_sas_query, SharedKeyPolicy};
 pub use target::{Credentials, EmulatorProcess, Target};

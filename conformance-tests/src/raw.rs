@@ -39,7 +39,100 @@ pub struct Resp {
     pub status: u16,
     pub code: Option<String>,
     pub head: String,
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A request as bytes: `Connection: close`, its Content-Length, and `x-ms-version` unless
+/// `headers` names one.
+pub fn request_bytes(
+    method: &str,
+    host: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Vec<u8> {
+    let mut head = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("x-ms-version"))
+    {
+        head.push_str("x-ms-version: 2025-11-05\r\n");
+    }
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// One request on a connection of its own, and the whole answer: the body de-chunked and
+/// cut to its Content-Length. An error when the connection fails or the answer is cut
+/// short (what a harness that kills the server must tell apart from an answer).
+pub fn exchange(addr: &str, bytes: &[u8], timeout: Duration) -> std::io::Result<Resp> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.write_all(bytes)?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out)?;
+    if !out.windows(4).any(|w| w == b"\r\n\r\n") {
+        return Err(std::io::Error::other("truncated response"));
+    }
+    let mut r = parse(&out);
+    if r.status == 0 {
+        return Err(std::io::Error::other("bad status line"));
+    }
+    if let Some(len) = r
+        .header("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        if r.body.len() < len {
+            return Err(std::io::Error::other("short body"));
+        }
+        r.body.truncate(len);
+    } else if r
+        .header("transfer-encoding")
+        .is_some_and(|v| v.contains("chunked"))
+    {
+        r.body = dechunk(&r.body).ok_or_else(|| std::io::Error::other("bad chunked body"))?;
+    }
+    Ok(r)
+}
+
+fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let nl = b.windows(2).position(|w| w == b"\r\n")?;
+        let size = usize::from_str_radix(
+            std::str::from_utf8(&b[..nl])
+                .ok()?
+                .split(';')
+                .next()?
+                .trim(),
+            16,
+        )
+        .ok()?;
+        b = &b[nl + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(b.get(..size)?);
+        b = b.get(size + 2..)?;
+    }
 }
 
 /// An emulator process plus an all-permissions account SAS for it.
@@ -167,10 +260,17 @@ pub fn parse(out: &[u8]) -> Resp {
             .then(|| l[16..].trim().to_string())
     });
     let body = out.get(end + 4..).unwrap_or_default().to_vec();
+    let headers = head
+        .split("\r\n")
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
     Resp {
         status,
         code,
         head,
+        headers,
         body,
     }
 }

@@ -1,7 +1,7 @@
 //! What the tests run against: our `emulator` binary, started on free loopback ports, or
 //! any endpoint given by `AZURE_STORAGE_CONNECTION_STRING` (Azurite, real Azure).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -181,30 +181,10 @@ pub fn http_bytes(
     body: &[u8],
 ) -> (u16, Vec<u8>) {
     let addr = base.trim_start_matches("http://");
-    let mut s = TcpStream::connect(addr).expect("connect");
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).expect("write");
-    s.write_all(body).expect("write body");
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).expect("read");
-    let head_end = out
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map_or(out.len(), |i| i + 4);
-    let head = String::from_utf8_lossy(&out[..head_end]).into_owned();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, out[head_end..].to_vec())
+    let bytes = crate::raw::request_bytes(method, addr, path, headers, body);
+    let r = crate::raw::exchange(addr, &bytes, std::time::Duration::from_secs(60))
+        .expect("an HTTP answer");
+    (r.status, r.body)
 }
 
 /// The endpoint under test.

@@ -80,16 +80,14 @@ fn fixture(s: &Server) -> Fixture {
         &Auth::Sas,
     );
     let body = String::from_utf8_lossy(&got.body).into_owned();
-    let between = |open: &str| {
-        body.split(open)
-            .nth(1)
-            .and_then(|t| t.split('<').next())
+    let text = |tag| {
+        conformance_tests::xml::text(&body, tag)
             .unwrap()
             .to_string()
     };
     Fixture {
-        message_id: between("<MessageId>"),
-        pop_receipt: between("<PopReceipt>"),
+        message_id: text("MessageId"),
+        pop_receipt: text("PopReceipt"),
         copy_source: format!("http://{}/{DEV_ACCOUNT}/cont1/b1", s.addr(Svc::Blob)),
     }
 }

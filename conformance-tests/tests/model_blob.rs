@@ -297,10 +297,9 @@ fn run(s: &Server, ops: &[Op]) -> Result<(), TestCaseError> {
                     b"",
                 );
                 let xml = String::from_utf8_lossy(&r.body).into_owned();
-                let listed: Vec<String> = xml
-                    .split("<Name>")
-                    .skip(1)
-                    .filter_map(|p| p.split("</Name>").next().map(str::to_string))
+                let listed: Vec<String> = conformance_tests::xml::texts(&xml, "Name")
+                    .into_iter()
+                    .map(str::to_string)
                     .collect();
                 let want: Vec<String> = m.blobs.keys().map(|n| format!("b{n}")).collect();
                 prop_assert_eq!(listed, want);

@@ -73,10 +73,9 @@ impl Model {
 }
 
 fn tags(xml: &str, tag: &str) -> Vec<String> {
-    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
-    xml.split(&open)
-        .skip(1)
-        .filter_map(|s| s.split(&close).next().map(str::to_string))
+    conformance_tests::xml::texts(xml, tag)
+        .into_iter()
+        .map(str::to_string)
         .collect()
 }
 

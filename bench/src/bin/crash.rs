@@ -17,11 +17,11 @@
 use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use clap::Parser;
+use conformance_tests::raw::{exchange, request_bytes, Resp};
+use conformance_tests::xml::texts as tags;
 use conformance_tests::{account_sas_query, EmulatorProcess, DEV_ACCOUNT, DEV_KEY};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -94,21 +94,6 @@ fn sha(b: &[u8]) -> [u8; 32] {
 // ---------------------------------------------------------------- HTTP (one request per
 // connection: the kill must be able to cut any of them)
 
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
 #[derive(Clone)]
 struct Http {
     addr: String,
@@ -124,97 +109,14 @@ impl Http {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> std::io::Result<Resp> {
-        let mut s = TcpStream::connect(&self.addr)?;
-        s.set_read_timeout(Some(Duration::from_secs(20)))?;
         let sep = if path.contains('?') { '&' } else { '?' };
-        let mut req = format!(
-            "{method} /{}{path}{sep}{} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nx-ms-version: 2025-11-05\r\nContent-Length: {}\r\n",
-            self.account, self.sas, self.addr, body.len()
-        );
-        for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
-        }
-        req.push_str("\r\n");
-        s.write_all(req.as_bytes())?;
-        s.write_all(body)?;
-        let mut out = Vec::new();
-        s.read_to_end(&mut out)?;
-        let end = out
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .ok_or_else(|| std::io::Error::other("truncated response"))?;
-        let head = String::from_utf8_lossy(&out[..end]).into_owned();
-        let mut lines = head.split("\r\n");
-        let status = lines
-            .next()
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|c| c.parse().ok())
-            .ok_or_else(|| std::io::Error::other("bad status line"))?;
-        let headers: Vec<(String, String)> = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-            .collect();
-        let mut body = out[end + 4..].to_vec();
-        if let Some(len) = headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-            .and_then(|(_, v)| v.parse::<usize>().ok())
-        {
-            if body.len() < len {
-                return Err(std::io::Error::other("short body"));
-            }
-            body.truncate(len);
-        } else if headers
-            .iter()
-            .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"))
-        {
-            body = dechunk(&body).ok_or_else(|| std::io::Error::other("bad chunked body"))?;
-        }
-        Ok(Resp {
-            status,
-            headers,
-            body,
-        })
-    }
-}
-
-fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let nl = b.windows(2).position(|w| w == b"\r\n")?;
-        let size = usize::from_str_radix(
-            std::str::from_utf8(&b[..nl])
-                .ok()?
-                .split(';')
-                .next()?
-                .trim(),
-            16,
-        )
-        .ok()?;
-        b = &b[nl + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        out.extend_from_slice(b.get(..size)?);
-        b = b.get(size + 2..)?;
+        let target = format!("/{}{path}{sep}{}", self.account, self.sas);
+        let bytes = request_bytes(method, &self.addr, &target, headers, body);
+        exchange(&self.addr, &bytes, Duration::from_secs(20))
     }
 }
 
 use storage_client::sas::encode_query_value as enc;
-
-/// Every `<tag>value</tag>` in order (values here are never nested or escaped).
-fn tags<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
-    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
-    let mut out = Vec::new();
-    let mut rest = xml;
-    while let Some(i) = rest.find(&open) {
-        rest = &rest[i + open.len()..];
-        let Some(j) = rest.find(&close) else { break };
-        out.push(&rest[..j]);
-        rest = &rest[j + close.len()..];
-    }
-    out
-}
 
 // ---------------------------------------------------------------- the model
 
