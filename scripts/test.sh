@@ -30,7 +30,7 @@ echo "== Crash harness, short form: kill -9 under mixed load, 50 cycles"
 target/debug/crash --cycles 50 --max-seconds 300 --emulator target/debug/emulator
 
 echo "== Soak, short form: mixed queue and blob load at concurrency 64 for 30 s"
-target/debug/bench --emulator target/debug/emulator --soak-minutes 0.5
+target/debug/bench soak --emulator target/debug/emulator --minutes 0.5
 
 echo "== Python SDK suites (queue, blob) against Azurite (reference)"
 CONFORMANCE_TARGET=azurite .venv/bin/python -m pytest -q -p no:cacheprovider conformance-tests/python
