@@ -401,7 +401,7 @@ impl BlobStore {
     }
 
     /// Snapshot ids of a blob, oldest first.
-    fn snapshot_ids(&self, n: BlobName<'_>) -> Result<Vec<String>> {
+    pub(super) fn snapshot_ids(&self, n: BlobName<'_>) -> Result<Vec<String>> {
         let scope = keys::blob_scope(crate::store::keys::BLOB, n.account, n.container);
         let mut out = Vec::new();
         for item in self

@@ -22,6 +22,8 @@ mod keys;
 mod listing;
 mod pieces;
 mod records;
+#[cfg(test)]
+mod tests;
 mod upload;
 
 pub use blobs::{AppendLimits, DeleteMode, NewBlob};

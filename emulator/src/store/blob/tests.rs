@@ -1,0 +1,581 @@
+//! The blob store in process against a plain model (`BTreeMap`s of bytes), as redb tests
+//! its B-tree: random operations, then after each one the store must hold exactly what
+//! the model holds, and own exactly the bytes its records reference: no extent file or
+//! inline value without a record, none shared by two records. Refused operations must
+//! leave both unchanged. Crashes (dropping the store unclosed) and clean reopens are
+//! among the operations, so garbage collection and durability are in the walk too.
+
+use super::extents::Storage;
+use super::records::{BlobRecord, StagedBlock};
+use super::{BlobName, BlobType, BlockSource, Checksums, ChunkSource, DeleteMode, Expect, NewBlob};
+use crate::clock::Clock;
+use crate::protocol::conditions::{Access, Preconditions};
+use crate::protocol::error::{ErrorCode, Result};
+use crate::store::codec::decode;
+use crate::store::keys::{parse_qid_tail, BLOB, BLOCK, INLINE};
+use crate::store::Store;
+use bytes::Bytes;
+use proptest::prelude::*;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+const NAMES: [&str; 3] = ["a", "b", "dir/c"];
+const ACCOUNT: &str = "acct";
+const CONTAINER: &str = "cont";
+
+/// A body as its chunks.
+struct Chunks(VecDeque<Bytes>);
+
+impl ChunkSource for Chunks {
+    fn next_chunk(&mut self) -> impl std::future::Future<Output = Result<Option<Bytes>>> + Send {
+        std::future::ready(Ok(self.0.pop_front()))
+    }
+}
+
+/// Small bodies stay inline, large ones (over 64 KiB) go to extent files.
+fn body(seed: u8, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| seed.wrapping_add((i % 251) as u8))
+        .collect()
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Put {
+        name: usize,
+        seed: u8,
+        len: usize,
+        only_new: bool,
+    },
+    CreateAppend {
+        name: usize,
+    },
+    Append {
+        name: usize,
+        seed: u8,
+        len: usize,
+    },
+    Stage {
+        name: usize,
+        block: u8,
+        seed: u8,
+        len: usize,
+    },
+    Commit {
+        name: usize,
+        blocks: Vec<u8>,
+    },
+    Snapshot {
+        name: usize,
+    },
+    Delete {
+        name: usize,
+        mode: u8,
+    },
+    Metadata {
+        name: usize,
+    },
+    /// Drop the store without closing it, then open it again.
+    Crash,
+    Reopen,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let name = 0..NAMES.len();
+    let len = prop_oneof![3 => 0usize..300, 1 => 65_000usize..70_000];
+    prop_oneof![
+        4 => (name.clone(), any::<u8>(), len.clone(), any::<bool>())
+            .prop_map(|(name, seed, len, only_new)| Op::Put { name, seed, len, only_new }),
+        1 => name.clone().prop_map(|name| Op::CreateAppend { name }),
+        2 => (name.clone(), any::<u8>(), len.clone())
+            .prop_map(|(name, seed, len)| Op::Append { name, seed, len }),
+        4 => (name.clone(), 0u8..4, any::<u8>(), len)
+            .prop_map(|(name, block, seed, len)| Op::Stage { name, block, seed, len }),
+        3 => (name.clone(), proptest::collection::vec(0u8..4, 0..4))
+            .prop_map(|(name, blocks)| Op::Commit { name, blocks }),
+        1 => name.clone().prop_map(|name| Op::Snapshot { name }),
+        2 => (name.clone(), 0u8..3).prop_map(|(name, mode)| Op::Delete { name, mode }),
+        1 => name.prop_map(|name| Op::Metadata { name }),
+        1 => Just(Op::Crash),
+        1 => Just(Op::Reopen),
+    ]
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct ModelBlob {
+    kind: BlobType,
+    bytes: Vec<u8>,
+    /// Committed blocks (block blobs), in order.
+    blocks: Vec<(u8, Vec<u8>)>,
+    snapshots: Vec<Vec<u8>>,
+    metadata: bool,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Model {
+    blobs: BTreeMap<usize, ModelBlob>,
+    staged: BTreeMap<usize, BTreeMap<u8, Vec<u8>>>,
+}
+
+fn name(i: usize) -> BlobName<'static> {
+    BlobName {
+        account: ACCOUNT,
+        container: CONTAINER,
+        blob: NAMES[i],
+    }
+}
+
+struct World {
+    dir: tempfile::TempDir,
+    store: Option<Store>,
+    rt: tokio::runtime::Runtime,
+}
+
+impl World {
+    fn open(&mut self) {
+        self.store = Some(Store::open(Some(self.dir.path()), 8 << 20, Clock::new()).expect("open"));
+    }
+
+    fn store(&self) -> &Store {
+        self.store.as_ref().expect("open store")
+    }
+
+    fn receive(&self, data: &[u8]) -> super::Received {
+        // In 1 KiB chunks, as a body arrives.
+        let chunks = data.chunks(1024).map(Bytes::copy_from_slice).collect();
+        self.rt
+            .block_on(self.store().blobs.receive(
+                &mut Chunks(chunks),
+                u64::MAX,
+                Checksums::default(),
+                &Expect::default(),
+            ))
+            .expect("receive")
+    }
+}
+
+/// Applies `op` to the store; returns the error code of a refusal.
+fn apply(w: &mut World, op: &Op) -> std::result::Result<(), ErrorCode> {
+    let code = |r: Result<()>| r.map_err(|e| e.code);
+    let replace = Preconditions::none(Access::Replace);
+    let modify = Preconditions::none(Access::Modify);
+    match op {
+        Op::Put {
+            name: i,
+            seed,
+            len,
+            only_new,
+        } => {
+            let content = w.receive(&body(*seed, *len));
+            let mut pre = replace.clone();
+            if *only_new {
+                pre.conditions.if_none_match = Some("*".into());
+            }
+            let store = w.store();
+            code(w.rt.block_on(async {
+                store
+                    .blobs
+                    .put_blob(name(*i), content, NewBlob::new(BlobType::Block), &pre)
+                    .await
+                    .map(|_| ())
+            }))
+        }
+        Op::CreateAppend { name: i } => {
+            let content = w.receive(b"");
+            let store = w.store();
+            code(w.rt.block_on(async {
+                store
+                    .blobs
+                    .put_blob(name(*i), content, NewBlob::new(BlobType::Append), &replace)
+                    .await
+                    .map(|_| ())
+            }))
+        }
+        Op::Append { name: i, seed, len } => {
+            let content = w.receive(&body(*seed, *len));
+            let store = w.store();
+            code(w.rt.block_on(async {
+                store
+                    .blobs
+                    .append_block(name(*i), content, Default::default(), &modify)
+                    .await
+                    .map(|_| ())
+            }))
+        }
+        Op::Stage {
+            name: i,
+            block,
+            seed,
+            len,
+        } => {
+            let content = w.receive(&body(*seed, *len));
+            let store = w.store();
+            code(w.rt.block_on(store.blobs.stage_block(
+                name(*i),
+                &[*block],
+                content,
+                100_000,
+                &replace,
+            )))
+        }
+        Op::Commit { name: i, blocks } => {
+            let list: Vec<(BlockSource, Vec<u8>)> = blocks
+                .iter()
+                .map(|b| (BlockSource::Latest, vec![*b]))
+                .collect();
+            let store = w.store();
+            code(w.rt.block_on(async {
+                store
+                    .blobs
+                    .commit_block_list(name(*i), &list, NewBlob::new(BlobType::Block), &replace)
+                    .await
+                    .map(|_| ())
+            }))
+        }
+        Op::Snapshot { name: i } => {
+            let store = w.store();
+            let pre = Preconditions::none(Access::Passive);
+            code(w.rt.block_on(async {
+                store
+                    .blobs
+                    .snapshot_blob(name(*i), None, &pre)
+                    .await
+                    .map(|_| ())
+            }))
+        }
+        Op::Delete { name: i, mode } => {
+            let mode = match mode {
+                0 => DeleteMode::Base,
+                1 => DeleteMode::IncludeSnapshots,
+                _ => DeleteMode::OnlySnapshots,
+            };
+            let store = w.store();
+            code(w.rt.block_on(store.blobs.delete_blob(name(*i), mode, &modify)))
+        }
+        Op::Metadata { name: i } => {
+            let store = w.store();
+            let metadata = vec![("k".to_string(), "v".to_string())];
+            code(w.rt.block_on(async {
+                store
+                    .blobs
+                    .set_blob_metadata(name(*i), metadata, &modify)
+                    .await
+                    .map(|_| ())
+            }))
+        }
+        Op::Crash => {
+            w.store = None;
+            w.open();
+            Ok(())
+        }
+        Op::Reopen => {
+            if let Some(s) = w.store.take() {
+                s.close();
+            }
+            w.open();
+            Ok(())
+        }
+    }
+}
+
+/// What the model says `op` does; Err is the refusal Azure answers.
+fn model(m: &mut Model, op: &Op) -> std::result::Result<(), ErrorCode> {
+    match op {
+        Op::Put {
+            name,
+            seed,
+            len,
+            only_new,
+        } => {
+            if *only_new && m.blobs.contains_key(name) {
+                return Err(ErrorCode::BlobAlreadyExists);
+            }
+            let snapshots = m
+                .blobs
+                .get(name)
+                .map(|b| b.snapshots.clone())
+                .unwrap_or_default();
+            m.blobs.insert(
+                *name,
+                ModelBlob {
+                    kind: BlobType::Block,
+                    bytes: body(*seed, *len),
+                    blocks: Vec::new(),
+                    snapshots,
+                    metadata: false,
+                },
+            );
+            m.staged.remove(name);
+        }
+        Op::CreateAppend { name } => {
+            let snapshots = m
+                .blobs
+                .get(name)
+                .map(|b| b.snapshots.clone())
+                .unwrap_or_default();
+            m.blobs.insert(
+                *name,
+                ModelBlob {
+                    kind: BlobType::Append,
+                    bytes: Vec::new(),
+                    blocks: Vec::new(),
+                    snapshots,
+                    metadata: false,
+                },
+            );
+            m.staged.remove(name);
+        }
+        Op::Append { name, seed, len } => {
+            let b = m.blobs.get_mut(name).ok_or(ErrorCode::BlobNotFound)?;
+            if b.kind != BlobType::Append {
+                return Err(ErrorCode::InvalidBlobType);
+            }
+            b.bytes.extend(body(*seed, *len));
+        }
+        Op::Stage {
+            name,
+            block,
+            seed,
+            len,
+        } => {
+            if m.blobs.get(name).is_some_and(|b| b.kind != BlobType::Block) {
+                return Err(ErrorCode::InvalidBlobType);
+            }
+            m.staged
+                .entry(*name)
+                .or_default()
+                .insert(*block, body(*seed, *len));
+        }
+        Op::Commit { name, blocks } => {
+            if m.blobs.get(name).is_some_and(|b| b.kind != BlobType::Block) {
+                return Err(ErrorCode::InvalidBlobType);
+            }
+            let staged = m.staged.get(name).cloned().unwrap_or_default();
+            let committed = m
+                .blobs
+                .get(name)
+                .map(|b| b.blocks.clone())
+                .unwrap_or_default();
+            let mut new = Vec::new();
+            for id in blocks {
+                let bytes = staged
+                    .get(id)
+                    .cloned()
+                    .or_else(|| {
+                        committed
+                            .iter()
+                            .find(|(c, _)| c == id)
+                            .map(|(_, b)| b.clone())
+                    })
+                    .ok_or(ErrorCode::InvalidBlockList)?;
+                new.push((*id, bytes));
+            }
+            let snapshots = m
+                .blobs
+                .get(name)
+                .map(|b| b.snapshots.clone())
+                .unwrap_or_default();
+            m.blobs.insert(
+                *name,
+                ModelBlob {
+                    kind: BlobType::Block,
+                    bytes: new.iter().flat_map(|(_, b)| b.clone()).collect(),
+                    blocks: new,
+                    snapshots,
+                    metadata: false,
+                },
+            );
+            m.staged.remove(name);
+        }
+        Op::Snapshot { name } => {
+            let b = m.blobs.get_mut(name).ok_or(ErrorCode::BlobNotFound)?;
+            b.snapshots.push(b.bytes.clone());
+        }
+        Op::Delete { name, mode } => {
+            let b = m.blobs.get_mut(name).ok_or(ErrorCode::BlobNotFound)?;
+            match mode {
+                0 if !b.snapshots.is_empty() => return Err(ErrorCode::SnapshotsPresent),
+                2 => b.snapshots.clear(),
+                _ => {
+                    m.blobs.remove(name);
+                    m.staged.remove(name);
+                }
+            }
+        }
+        Op::Metadata { name } => {
+            m.blobs
+                .get_mut(name)
+                .ok_or(ErrorCode::BlobNotFound)?
+                .metadata = true;
+        }
+        Op::Crash | Op::Reopen => {}
+    }
+    Ok(())
+}
+
+/// The store holds what the model holds, and owns exactly the bytes it references.
+fn check(w: &World, m: &Model) -> std::result::Result<(), TestCaseError> {
+    let blobs = &w.store().blobs;
+    for (i, blob) in NAMES.iter().enumerate() {
+        let n = name(i);
+        let got = blobs
+            .blob(ACCOUNT, CONTAINER, blob, "")
+            .expect("read record");
+        match (m.blobs.get(&i), got) {
+            (None, None) => {}
+            (Some(want), Some(r)) => {
+                prop_assert_eq!(r.blob_type, want.kind, "{}", blob);
+                let bytes = blobs.read_small(&r, 0, r.len()).expect("read bytes");
+                prop_assert!(bytes.as_ref() == want.bytes.as_slice(), "{} content", blob);
+                prop_assert_eq!(r.metadata.is_empty(), !want.metadata, "{} metadata", blob);
+                let ids: Vec<Vec<u8>> = want.blocks.iter().map(|(id, _)| vec![*id]).collect();
+                let got_ids: Vec<Vec<u8>> = r.blocks.iter().map(|b| b.id.clone()).collect();
+                prop_assert_eq!(got_ids, ids, "{} committed blocks", blob);
+                let snaps = blobs.snapshot_ids(n).expect("snapshots");
+                prop_assert_eq!(snaps.len(), want.snapshots.len(), "{} snapshots", blob);
+                for (id, want) in snaps.iter().zip(&want.snapshots) {
+                    let s = blobs
+                        .blob(ACCOUNT, CONTAINER, blob, id)
+                        .expect("snapshot record")
+                        .expect("snapshot");
+                    let bytes = blobs.read_small(&s, 0, s.len()).expect("snapshot bytes");
+                    prop_assert!(
+                        bytes.as_ref() == want.as_slice(),
+                        "{} snapshot content",
+                        blob
+                    );
+                }
+            }
+            (want, got) => {
+                return Err(TestCaseError::fail(format!(
+                    "{blob}: model {:?}, store {:?}",
+                    want.map(|b| b.kind),
+                    got.map(|r| r.blob_type)
+                )))
+            }
+        }
+        let staged: Vec<(u8, usize)> = blobs
+            .staged_blocks(n)
+            .expect("staged")
+            .into_iter()
+            .map(|(id, b)| (id[0], b.size as usize))
+            .collect();
+        let mut staged_sorted = staged.clone();
+        staged_sorted.sort();
+        let want: Vec<(u8, usize)> = m
+            .staged
+            .get(&i)
+            .map(|s| s.iter().map(|(id, b)| (*id, b.len())).collect())
+            .unwrap_or_default();
+        prop_assert_eq!(staged_sorted, want, "{} staged blocks", blob);
+    }
+    // Ownership: every piece id belongs to one record; every stored byte to a record.
+    let data = &w.store().core.data;
+    let mut owner: HashMap<(Storage, u64), String> = HashMap::new();
+    for kind in [BLOB, BLOCK] {
+        for item in data.scan_prefix([kind]) {
+            let (k, v) = item.expect("scan");
+            let pieces = if kind == BLOB {
+                decode::<BlobRecord>(&v).expect("record").pieces
+            } else {
+                decode::<StagedBlock>(&v).expect("block").pieces
+            };
+            let who = String::from_utf8_lossy(&k).into_owned();
+            for p in pieces {
+                if let Some(other) = owner.insert((p.storage, p.id), who.clone()) {
+                    prop_assert_eq!(&other, &who, "piece {:?} shared by two records", p);
+                }
+            }
+        }
+    }
+    let mut files: Vec<u64> = blobs.extents.list();
+    files.sort();
+    let mut want_files: Vec<u64> = owner
+        .keys()
+        .filter(|(s, _)| *s == Storage::File)
+        .map(|(_, id)| *id)
+        .collect();
+    want_files.sort();
+    prop_assert_eq!(files, want_files, "extent files");
+    let mut inline: Vec<u64> = data
+        .scan_prefix([INLINE])
+        .keys()
+        .filter_map(|k| parse_qid_tail(&k.expect("key")))
+        .collect();
+    inline.sort();
+    let mut want_inline: Vec<u64> = owner
+        .keys()
+        .filter(|(s, _)| *s == Storage::Inline)
+        .map(|(_, id)| *id)
+        .collect();
+    want_inline.sort();
+    prop_assert_eq!(inline, want_inline, "inline values");
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, max_shrink_iters: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn blob_store_matches_the_model_and_owns_exactly_its_bytes(ops in proptest::collection::vec(op(), 1..40)) {
+        let mut w = World {
+            dir: tempfile::tempdir().expect("tempdir"),
+            store: None,
+            rt: tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime"),
+        };
+        w.open();
+        w.rt
+            .block_on(w.store().blobs.create_container(ACCOUNT, CONTAINER, Vec::new(), None))
+            .expect("container");
+        let mut m = Model::default();
+        for op in &ops {
+            let before = m.clone();
+            let want = model(&mut m, op);
+            let got = apply(&mut w, op);
+            prop_assert_eq!(got, want, "{:?}", op);
+            if want.is_err() {
+                m = before;
+            }
+            check(&w, &m)?;
+        }
+    }
+}
+
+/// Bytes received but never committed are freed when dropped.
+#[test]
+fn received_bytes_dropped_uncommitted_leave_nothing() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(Some(dir.path()), 8 << 20, Clock::new()).expect("open");
+    let big = Chunks((0..100).map(|_| Bytes::from(vec![7u8; 1024])).collect());
+    let received = rt
+        .block_on(store.blobs.receive(
+            &mut { big },
+            u64::MAX,
+            Checksums::default(),
+            &Expect::default(),
+        ))
+        .expect("receive");
+    assert_eq!(received.len(), 100 * 1024);
+    assert_eq!(store.blobs.extents.list().len(), 1, "the body is in a file");
+    drop(received);
+    assert!(
+        store.blobs.extents.list().is_empty(),
+        "the file went with it"
+    );
+    // A body over the limit is refused part-way and leaves nothing either.
+    let big = Chunks((0..100).map(|_| Bytes::from(vec![7u8; 4096])).collect());
+    let err = rt
+        .block_on(store.blobs.receive(
+            &mut { big },
+            300 * 1024,
+            Checksums::default(),
+            &Expect::default(),
+        ))
+        .err()
+        .expect("too large");
+    assert_eq!(err.code, ErrorCode::RequestBodyTooLarge);
+    assert!(store.blobs.extents.list().is_empty());
+}
