@@ -1,3 +1,5 @@
+//! (Over 500 lines: one model, one walk and its checks belong together.)
+//!
 //! The blob store in process against a plain model (`BTreeMap`s of bytes), as redb tests
 //! its B-tree: random operations, then after each one the store must hold exactly what
 //! the model holds, and own exactly the bytes its records reference: no extent file or
