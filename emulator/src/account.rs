@@ -25,7 +25,7 @@ pub fn get_properties(ctx: &Ctx<'_>) -> Result<Reply> {
 pub async fn set_properties(ctx: &Ctx<'_>, body: &[u8]) -> Result<Reply> {
     let store = &ctx.app.store;
     let service = ctx.req.service.name();
-    let mut props = store.service_properties(&ctx.route.account, service)?;
+    let mut props = (*store.service_properties(&ctx.route.account, service)?).clone();
     props.apply_xml(body)?;
     store
         .set_service_properties(&ctx.route.account, service, props)

@@ -1,6 +1,5 @@
 //! Accounts and run-time options.
 
-use base64::Engine;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,6 +10,35 @@ pub const DEV_KEY: &str =
 
 /// The newest service version we know of; used when a request names none.
 pub const LATEST_VERSION: &str = "2026-06-06";
+
+/// Decodes an account key as Azurite and the SDKs do (Node's `Buffer.from(key, "base64")`):
+/// both alphabets (`+/` and `-_`), padding optional, whitespace and other characters
+/// skipped, and bits that do not fill a byte dropped. Azurite's own tests use keys such as
+/// `testing_key`, which a strict decoder refuses.
+pub fn lenient_base64(key: &str) -> Vec<u8> {
+    let mut bits: u32 = 0;
+    let mut count = 0;
+    let mut out = Vec::new();
+    for c in key.chars() {
+        let v = match c {
+            'A'..='Z' => c as u32 - 'A' as u32,
+            'a'..='z' => c as u32 - 'a' as u32 + 26,
+            '0'..='9' => c as u32 - '0' as u32 + 52,
+            '+' | '-' => 62,
+            '/' | '_' => 63,
+            '=' => break,
+            _ => continue,
+        };
+        bits = (bits << 6) | v;
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+            bits &= (1 << count) - 1;
+        }
+    }
+    out
+}
 
 #[derive(Clone, Debug)]
 pub struct Account {
@@ -47,9 +75,12 @@ impl Accounts {
             }
             let mut keys = Vec::new();
             for key in fields {
-                let decoded = base64::engine::general_purpose::STANDARD
-                    .decode(key.trim())
-                    .map_err(|_| format!("the key of account '{name}' is not valid base64"))?;
+                let decoded = lenient_base64(key);
+                if decoded.is_empty() {
+                    return Err(format!(
+                        "the key of account '{name}' decodes to nothing (it must be base64)"
+                    ));
+                }
                 keys.push(decoded);
             }
             if keys.is_empty() || keys.len() > 2 {
@@ -126,8 +157,14 @@ mod tests {
             Some(b"key1".to_vec())
         );
         assert!(Accounts::parse("Bad:a2V5MQ==").is_err());
-        assert!(Accounts::parse("acct1:not base64!").is_err());
+        assert!(Accounts::parse("acct1:!!!").is_err(), "a key of nothing");
         assert!(Accounts::parse("acct1").is_err());
+        // What Node's Buffer.from(key, "base64") gives, as Azurite reads keys.
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        assert_eq!(hex(&lenient_base64("testing_key")), "b5eb2d8a783f91ec");
+        assert_eq!(hex(&lenient_base64("ab+/-_=x")), "69bfbffb");
+        assert_eq!(hex(&lenient_base64("a b\nc d")), "69b71d");
+        assert!(Accounts::parse("acct1:testing_key").is_ok());
         assert!(Accounts::parse("").is_err());
         assert_eq!(
             Accounts::dev().get(DEV_ACCOUNT).map(|a| a.keys[0].len()),

@@ -69,6 +69,11 @@ pub fn authorize(
         StorageError::auth_failed(format!("The account '{}' does not exist.", route.account))
     })?;
     if let Some(token) = SasToken::from_query(&req.query) {
+        if let Some(field) = SasToken::duplicated(&req.query) {
+            return Err(StorageError::auth_failed(format!(
+                "The SAS parameter '{field}' is given more than once."
+            )));
+        }
         let granted = if token.is_account_sas() {
             account_sas(ctx, req, route, account, &token)?
         } else {

@@ -31,6 +31,19 @@ pub struct SasToken {
 }
 
 impl SasToken {
+    /// The SAS parameters, each of which may appear once.
+    const FIELDS: [&'static str; 18] = [
+        "sv", "ss", "srt", "sp", "st", "se", "sip", "spr", "si", "sr", "ses", "sig", "rscc",
+        "rscd", "rsce", "rscl", "rsct", "skoid",
+    ];
+
+    /// A SAS parameter given twice: the signature cannot say which one it covers.
+    pub fn duplicated(q: &Query) -> Option<&'static str> {
+        Self::FIELDS
+            .into_iter()
+            .find(|f| q.pairs().iter().filter(|(k, _)| k == f).count() > 1)
+    }
+
     /// None when the query carries no signature at all.
     pub fn from_query(q: &Query) -> Option<SasToken> {
         let sig = q.get("sig")?;

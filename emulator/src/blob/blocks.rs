@@ -166,10 +166,19 @@ pub fn get_block_list(ctx: &Ctx<'_>) -> Result<Reply> {
     let store = &ctx.app.store.blobs;
     let n = name(ctx);
     store.require_container(n.account, n.container)?;
-    let record = store.blob(n.account, n.container, n.blob, "")?;
-    let staged = store.staged_blocks(n)?;
+    // A snapshot's list is its committed one; it has no staged blocks.
+    let snapshot = super::snapshot_param(ctx);
+    let record = store.blob(n.account, n.container, n.blob, snapshot)?;
+    let staged = if snapshot.is_empty() {
+        store.staged_blocks(n)?
+    } else {
+        Vec::new()
+    };
     if record.is_none() && staged.is_empty() {
         return Err(StorageError::new(ErrorCode::BlobNotFound));
+    }
+    if let Some(r) = &record {
+        pre(ctx, Access::Read)?.check(Some(r.current()), ctx.app.clock.now_ms())?;
     }
     if record
         .as_ref()

@@ -296,12 +296,7 @@ pub fn list_blobs(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
                         .elem("Last-Modified", &rfc1123(r.last_modified_ms))
                         .elem("Etag", r.etag.trim_matches('"'))
                         .elem("Content-Length", &r.len().to_string())
-                        .elem(
-                            "Content-Type",
-                            p.content_type
-                                .as_deref()
-                                .unwrap_or("application/octet-stream"),
-                        )
+                        .elem("Content-Type", p.reported_content_type().unwrap_or(""))
                         .elem(
                             "Content-Encoding",
                             p.content_encoding.as_deref().unwrap_or(""),

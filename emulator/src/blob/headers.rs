@@ -18,13 +18,10 @@ pub fn blob_headers(reply: &mut Reply, r: &BlobRecord, now_ms: i64) {
         .set("x-ms-creation-time", rfc1123(r.created_ms))
         .set("x-ms-blob-type", r.blob_type.as_str())
         .set("x-ms-server-encrypted", "true")
-        .set("accept-ranges", "bytes")
-        .set(
-            "content-type",
-            p.content_type
-                .as_deref()
-                .unwrap_or("application/octet-stream"),
-        );
+        .set("accept-ranges", "bytes");
+    if let Some(t) = p.reported_content_type() {
+        reply.set("content-type", t);
+    }
     for (name, v) in [
         ("content-encoding", &p.content_encoding),
         ("content-language", &p.content_language),

@@ -44,9 +44,18 @@ fn expect(ctx: &Ctx<'_>, md5_header: &str, crc_header: &str) -> Result<Expect> {
     Ok(Expect { md5, crc64 })
 }
 
-/// `Content-MD5` and `x-ms-content-crc64` of a request body.
+/// `Content-MD5` or `x-ms-content-crc64` of a request body: not both (400, as the Put
+/// Block and Append Block pages say).
 pub fn request_checks(ctx: &Ctx<'_>) -> Result<Expect> {
-    expect(ctx, "content-md5", "x-ms-content-crc64")
+    let e = expect(ctx, "content-md5", "x-ms-content-crc64")?;
+    if e.md5.is_some() && e.crc64.is_some() {
+        return Err(StorageError::invalid_header(
+            "x-ms-content-crc64",
+            ctx.req.header("x-ms-content-crc64").unwrap_or_default(),
+        )
+        .with_message("Content-MD5 and x-ms-content-crc64 cannot both be specified."));
+    }
+    Ok(e)
 }
 
 /// `x-ms-source-content-md5` and `x-ms-source-content-crc64` of a copy source's range.

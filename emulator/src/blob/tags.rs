@@ -132,19 +132,7 @@ pub fn find(ctx: &Ctx<'_>, container: Option<&str>) -> Result<Reply> {
     if let Some(c) = container {
         store.require_container(&ctx.route.account, c)?;
     }
-    let mut found = Vec::new();
-    let mut next = None;
-    for (cname, name, tags) in store.all_tagged_blobs(&ctx.route.account, container)? {
-        let key = format!("{cname}/{name}");
-        if marker.is_some_and(|m| key.as_str() < m) || !expr.matches(&cname, &tags) {
-            continue;
-        }
-        if found.len() == max {
-            next = Some(key);
-            break;
-        }
-        found.push((cname, name, tags));
-    }
+    let (found, next) = store.find_by_tags(&ctx.route.account, container, &expr, marker, max)?;
     let keys = expr.keys();
     let mut w = Writer::new();
     w.open_attr(

@@ -35,14 +35,21 @@ fn allows_any_origin(rule: &CorsRule) -> bool {
     list(&rule.allowed_origins).any(|o| o == "*")
 }
 
+/// A preflight lacking `Origin` or `Access-Control-Request-Method` (Azure: 400).
+fn missing_cors_header(name: &str) -> StorageError {
+    StorageError::new(ErrorCode::InvalidHeaderValue)
+        .with_message("A required CORS header is not present.")
+        .with_detail("HeaderName", name)
+}
+
 /// Answers an `OPTIONS` preflight. Never authenticated.
 pub fn preflight(req: &RequestParts, rules: &[CorsRule]) -> Result<Reply> {
     let origin = req
         .header("origin")
-        .ok_or_else(|| StorageError::invalid_header("Origin", ""))?;
+        .ok_or_else(|| missing_cors_header("Origin"))?;
     let method = req
         .header("access-control-request-method")
-        .ok_or_else(|| StorageError::missing_header("Access-Control-Request-Method"))?;
+        .ok_or_else(|| missing_cors_header("Access-Control-Request-Method"))?;
     let requested: Vec<&str> = req
         .header("access-control-request-headers")
         .map(|h| list(h).collect())
@@ -69,27 +76,56 @@ pub fn preflight(req: &RequestParts, rules: &[CorsRule]) -> Result<Reply> {
     Ok(reply)
 }
 
-/// Headers for an actual request carrying `Origin`, when a rule matches.
-pub fn response_headers(req: &RequestParts, rules: &[CorsRule], reply: &mut Reply) {
-    let Some(origin) = req.header("origin") else {
-        return;
-    };
-    let Some(rule) = rules
-        .iter()
-        .find(|r| origin_allowed(r, origin) && method_allowed(r, req.method.as_str()))
-    else {
-        return;
-    };
-    if allows_any_origin(rule) {
-        reply.set("access-control-allow-origin", "*");
-    } else {
-        reply
-            .set("access-control-allow-origin", origin)
-            .set("access-control-allow-credentials", "true");
-    }
-    reply.set("vary", "Origin");
+fn allow_any(rule: &CorsRule, reply: &mut Reply) {
+    reply.set("access-control-allow-origin", "*");
     if !rule.exposed_headers.is_empty() {
         reply.set("access-control-expose-headers", &rule.exposed_headers);
+    }
+}
+
+/// The CORS headers of an actual request, as the table under "Understanding the Vary
+/// header" on Azure's CORS page has them. With an `Origin`: a specific-origin rule that
+/// matches gives the origin back with `Vary: Origin`; a `*` rule gives `*` and no `Vary`;
+/// no matching rule gives `Vary: Origin` alone. Without one (GET and HEAD): a `*` rule
+/// still gives `*`, and otherwise `Vary: Origin`. No rules at all: nothing.
+pub fn response_headers(req: &RequestParts, rules: &[CorsRule], reply: &mut Reply) {
+    if rules.is_empty() {
+        return;
+    }
+    let method = req.method.as_str();
+    match req.header("origin") {
+        Some(origin) => {
+            match rules
+                .iter()
+                .find(|r| origin_allowed(r, origin) && method_allowed(r, method))
+            {
+                Some(rule) if allows_any_origin(rule) => allow_any(rule, reply),
+                Some(rule) => {
+                    reply
+                        .set("access-control-allow-origin", origin)
+                        .set("access-control-allow-credentials", "true")
+                        .set("vary", "Origin");
+                    if !rule.exposed_headers.is_empty() {
+                        reply.set("access-control-expose-headers", &rule.exposed_headers);
+                    }
+                }
+                None => {
+                    reply.set("vary", "Origin");
+                }
+            }
+        }
+        None if matches!(req.method, http::Method::GET | http::Method::HEAD) => {
+            match rules
+                .iter()
+                .find(|r| allows_any_origin(r) && method_allowed(r, method))
+            {
+                Some(rule) => allow_any(rule, reply),
+                None => {
+                    reply.set("vary", "Origin");
+                }
+            }
+        }
+        None => {}
     }
 }
 

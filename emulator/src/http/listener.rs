@@ -136,9 +136,12 @@ async fn handle(
         }
     };
     if let Some(route) = &route {
-        if parts.header("origin").is_some() && route.op != Operation::Preflight {
-            if let Ok(rules) = cors_rules(app, route) {
-                cors::response_headers(&parts, &rules, &mut reply);
+        if route.op != Operation::Preflight {
+            if let Ok(props) = app
+                .store
+                .service_properties(&route.account, route.service.name())
+            {
+                cors::response_headers(&parts, &props.cors, &mut reply);
             }
         }
     }
@@ -182,7 +185,10 @@ async fn run(
     body: Incoming,
 ) -> Result<Reply> {
     if route.op == Operation::Preflight {
-        return cors::preflight(parts, &cors_rules(app, route)?);
+        let props = app
+            .store
+            .service_properties(&route.account, route.service.name())?;
+        return cors::preflight(parts, &props.cors);
     }
     let auth_ctx = AuthContext {
         accounts: &app.config.accounts,
@@ -212,14 +218,6 @@ async fn run(
         }
         Operation::Preflight => Err(StorageError::new(ErrorCode::InternalError)),
     }
-}
-
-/// The CORS rules of the service a request addresses (preflights and actual requests).
-fn cors_rules(app: &AppState, route: &Route) -> Result<Vec<crate::protocol::model::CorsRule>> {
-    Ok(app
-        .store
-        .service_properties(&route.account, route.service.name())?
-        .cors)
 }
 
 /// Reads a small request body, refusing more than `max` bytes before reading them.

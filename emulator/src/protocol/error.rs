@@ -97,7 +97,7 @@ error_codes! {
     CopyIdMismatch => CONFLICT, "The specified copy ID did not match the copy ID for the pending copy operation.";
     NoPendingCopyOperation => CONFLICT, "There is currently no pending copy operation.";
     SnapshotsPresent => CONFLICT, "This operation is not permitted because the blob has snapshots.";
-    BlobIsSealed => CONFLICT, "The blob is sealed and its contents cannot be modified.";
+    BlobIsSealed => CONFLICT, "The specified blob is sealed, and its contents can't be modified unless the blob is re-created after a delete.";
     BlockCountExceedsLimit => CONFLICT, "The uncommitted block count cannot exceed the maximum limit of 100,000 blocks.";
     // 412 / 416
     ConditionNotMet => PRECONDITION_FAILED, "The condition specified using HTTP conditional header(s) is not met.";

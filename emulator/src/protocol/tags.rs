@@ -342,6 +342,20 @@ impl TagExpr {
         }
     }
 
+    /// The comparisons every match must satisfy: those joined by `AND` at the top (all of
+    /// a Find Blobs by Tags expression's), `@container` included.
+    pub fn conjuncts(&self) -> Vec<(&str, Op, &str)> {
+        match self {
+            TagExpr::Compare { key, op, value } => vec![(key.as_str(), *op, value.as_str())],
+            TagExpr::And(a, b) => {
+                let mut c = a.conjuncts();
+                c.extend(b.conjuncts());
+                c
+            }
+            TagExpr::Or(..) => Vec::new(),
+        }
+    }
+
     /// The tag keys the expression names (Find Blobs by Tags returns only those).
     pub fn keys(&self) -> Vec<&str> {
         match self {

@@ -14,6 +14,7 @@ pub const CONTAINER: u8 = b'K';
 pub const BLOB: u8 = b'B';
 pub const BLOCK: u8 = b'U';
 pub const INLINE: u8 = b'D';
+pub const TAG: u8 = b'T';
 
 pub(crate) fn u64_at(b: &[u8], at: usize) -> Option<u64> {
     b.get(at..at + 8)

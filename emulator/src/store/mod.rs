@@ -28,6 +28,8 @@ use std::sync::Arc;
 /// visibility index (`V`) and message counts (`C`); opening it drops those keys.
 const FORMAT_VERSION: u64 = 2;
 const FORMAT_KEY: &[u8] = b"format-version";
+/// Present once the blob tag index has been built (stores from before it get it at open).
+const TAG_INDEX_KEY: &[u8] = b"tag-index";
 /// Present only while the store is closed after a clean shutdown.
 const CLEAN_KEY: &[u8] = b"clean-shutdown";
 
@@ -66,6 +68,9 @@ struct ServiceRecord {
 
 pub struct Store {
     core: Core,
+    /// Service properties by (account, service): every request reads them for CORS.
+    services:
+        parking_lot::RwLock<std::collections::HashMap<(String, String), Arc<ServiceProperties>>>,
     pub queues: QueueStore,
     pub blobs: BlobStore,
 }
@@ -123,6 +128,7 @@ impl Store {
             queues: QueueStore::open(core.clone()).map_err(OpenError::Corrupt)?,
             blobs: BlobStore::open(core.clone(), dir).map_err(OpenError::Corrupt)?,
             core,
+            services: Default::default(),
         };
         if !was_clean && !fresh {
             tracing::warn!("the last shutdown was not clean: collecting orphaned bytes");
@@ -130,6 +136,22 @@ impl Store {
                 .blobs
                 .collect_garbage()
                 .map_err(|e| OpenError::Corrupt(e.to_string()))?;
+        }
+        if store
+            .core
+            .db
+            .get(TAG_INDEX_KEY)
+            .map_err(sled_err)?
+            .is_none()
+        {
+            let n = store
+                .blobs
+                .build_tag_index()
+                .map_err(|e| OpenError::Corrupt(e.to_string()))?;
+            if n > 0 {
+                tracing::info!(blobs = n, "built the blob tag index");
+            }
+            store.core.db.insert(TAG_INDEX_KEY, &[]).map_err(sled_err)?;
         }
         // A crash from here on must be detected at the next start.
         store.core.db.flush().map_err(sled_err)?;
@@ -150,18 +172,33 @@ impl Store {
         self.core.durability.shutdown();
     }
 
-    pub fn service_properties(&self, account: &str, service: &str) -> Result<ServiceProperties> {
-        match self
+    /// An account's service properties (the defaults until set); cached, since every
+    /// request reads them for CORS.
+    pub fn service_properties(
+        &self,
+        account: &str,
+        service: &str,
+    ) -> Result<Arc<ServiceProperties>> {
+        let key = (account.to_string(), service.to_string());
+        if let Some(p) = self.services.read().get(&key) {
+            return Ok(p.clone());
+        }
+        let props = match self
             .core
             .data
             .get(keys::service(account, service))
             .map_err(StorageError::internal)?
         {
-            Some(v) => Ok(decode::<ServiceRecord>(&v)
-                .map_err(StorageError::internal)?
-                .properties),
-            None => Ok(ServiceProperties::default()),
-        }
+            Some(v) => {
+                decode::<ServiceRecord>(&v)
+                    .map_err(StorageError::internal)?
+                    .properties
+            }
+            None => ServiceProperties::default(),
+        };
+        let props = Arc::new(props);
+        self.services.write().insert(key, props.clone());
+        Ok(props)
     }
 
     pub async fn set_service_properties(
@@ -170,13 +207,22 @@ impl Store {
         service: &str,
         properties: ServiceProperties,
     ) -> Result<()> {
-        self.core
-            .data
-            .insert(
-                keys::service(account, service),
-                encode(&ServiceRecord { properties }),
-            )
-            .map_err(StorageError::internal)?;
+        {
+            let mut cache = self.services.write();
+            self.core
+                .data
+                .insert(
+                    keys::service(account, service),
+                    encode(&ServiceRecord {
+                        properties: properties.clone(),
+                    }),
+                )
+                .map_err(StorageError::internal)?;
+            cache.insert(
+                (account.to_string(), service.to_string()),
+                Arc::new(properties),
+            );
+        }
         self.core.durable().await
     }
 }

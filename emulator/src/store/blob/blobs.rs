@@ -164,11 +164,15 @@ impl BlobStore {
                 }),
                 ..BlobRecord::successor(current.as_ref(), now, etag)
             };
+            self.index_tags(n, &record.tags)?;
             self.insert_record(
                 keys::blob(n.account, n.container, n.blob, ""),
                 &record,
                 &pieces,
             )?;
+            if let Some(c) = &current {
+                self.unindex_tags(n, &c.tags, Some(&record.tags))?;
+            }
             // A Put Blob also discards the blob's staged blocks, as Azure does.
             let mut freed = self.drop_staged(n)?;
             freed.extend(current.map(|c| c.pieces).unwrap_or_default());
@@ -255,8 +259,17 @@ impl BlobStore {
         tags: Vec<(String, String)>,
         pre: &Preconditions,
     ) -> Result<BlobRecord> {
+        let indexed = snapshot.is_empty();
         self.change_blob(n, snapshot, pre, false, None, |r| {
-            r.tags = tags;
+            if indexed {
+                self.index_tags(n, &tags)?;
+            }
+            let old = std::mem::replace(&mut r.tags, tags);
+            if indexed {
+                // Removed just before the record is written: the entry is missing only
+                // for that moment, and the new tags' entries are already there.
+                self.unindex_tags(n, &old, Some(&r.tags))?;
+            }
             Ok(())
         })
         .await
@@ -389,6 +402,7 @@ impl BlobStore {
                 if mode != DeleteMode::OnlySnapshots {
                     data.remove(keys::blob(n.account, n.container, n.blob, ""))
                         .map_err(internal)?;
+                    self.unindex_tags(n, &record.tags, None)?;
                     freed.extend(record.pieces);
                     freed.extend(self.drop_staged(n)?);
                 }

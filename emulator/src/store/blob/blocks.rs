@@ -71,16 +71,14 @@ impl BlobStore {
             }
             pre.check(current.as_ref().map(|c| c.current()), self.now())?;
             let staged = self.staged_blocks(n)?;
-            let committed_len = current
-                .as_ref()
-                .and_then(|b| b.blocks.first().map(|c| c.id.len()));
-            let staged_len = staged.first().map(|(id, _)| id.len());
-            if committed_len
-                .or(staged_len)
-                .is_some_and(|l| l != block_id.len())
+            // Block ids must have one length among the blob's uncommitted blocks (Put Block:
+            // "a different length than the block IDs for any existing uncommitted blocks").
+            if staged
+                .first()
+                .is_some_and(|(id, _)| id.len() != block_id.len())
             {
                 return Err(StorageError::new(ErrorCode::InvalidBlobOrBlock)
-                    .with_message("The specified blob or block content is invalid: all block ids of a blob must have the same length."));
+                    .with_message("The specified blob or block content is invalid: all uncommitted block ids of a blob must have the same length."));
             }
             if staged.len() >= max_staged && !staged.iter().any(|(id, _)| id == block_id) {
                 return Err(StorageError::new(ErrorCode::BlockCountExceedsLimit));
@@ -182,6 +180,7 @@ impl BlobStore {
                 tags: new.tags,
                 ..BlobRecord::successor(current.as_ref(), now, etag)
             };
+            self.index_tags(n, &record.tags)?;
             self.core
                 .data
                 .insert(
@@ -191,6 +190,7 @@ impl BlobStore {
                 .map_err(internal)?;
             let mut candidates = self.drop_staged(n)?;
             if let Some(c) = current {
+                self.unindex_tags(n, &c.tags, Some(&record.tags))?;
                 candidates.extend(c.pieces);
             }
             let freed = Self::not_kept(&record.pieces, candidates);

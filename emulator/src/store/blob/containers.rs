@@ -166,7 +166,18 @@ impl BlobStore {
                 for item in data.scan_prefix(keys::blob_scope(kind, account, container)) {
                     let (k, v) = item.map_err(internal)?;
                     if kind == crate::store::keys::BLOB {
-                        freed.extend(decode::<BlobRecord>(&v).map_err(internal)?.pieces);
+                        let record = decode::<BlobRecord>(&v).map_err(internal)?;
+                        if let Some((_, _, blob, snapshot)) = keys::parse_blob_key(&k) {
+                            if snapshot.is_empty() {
+                                let n = super::BlobName {
+                                    account,
+                                    container,
+                                    blob: &blob,
+                                };
+                                self.unindex_tags(n, &record.tags, None)?;
+                            }
+                        }
+                        freed.extend(record.pieces);
                     } else {
                         freed.extend(decode::<StagedBlock>(&v).map_err(internal)?.pieces);
                     }

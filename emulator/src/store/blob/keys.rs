@@ -1,6 +1,6 @@
 //! Blob keys (layout in docs/design.md).
 
-use crate::store::keys::{BLOB, BLOCK, CONTAINER, INLINE};
+use crate::store::keys::{BLOB, BLOCK, CONTAINER, INLINE, TAG};
 
 /// `K account \0` (all containers of an account).
 pub fn container_prefix(account: &str) -> Vec<u8> {
@@ -61,6 +61,18 @@ pub fn parse_blob_tail(tail: &[u8]) -> Option<(String, String)> {
     Some((name, snapshot))
 }
 
+/// (account, container, blob, snapshot) of a whole `B` key.
+pub fn parse_blob_key(k: &[u8]) -> Option<(String, String, String, String)> {
+    let rest = k.strip_prefix(&[BLOB])?;
+    let a = rest.iter().position(|b| *b == 0)?;
+    let account = String::from_utf8(rest[..a].to_vec()).ok()?;
+    let rest = &rest[a + 1..];
+    let c = rest.iter().position(|b| *b == 0)?;
+    let container = String::from_utf8(rest[..c].to_vec()).ok()?;
+    let (blob, snapshot) = parse_blob_tail(&rest[c + 1..])?;
+    Some((account, container, blob, snapshot))
+}
+
 /// `U account \0 container \0 blob \0`: a blob's staged blocks.
 pub fn block_prefix(account: &str, container: &str, blob: &str) -> Vec<u8> {
     let mut k = blob_scope(BLOCK, account, container);
@@ -74,6 +86,44 @@ pub fn block(account: &str, container: &str, blob: &str, id: &[u8]) -> Vec<u8> {
     let mut k = block_prefix(account, container, blob);
     k.extend_from_slice(id);
     k
+}
+
+/// `T account \0` (the tag index of an account).
+pub fn tag_account(account: &str) -> Vec<u8> {
+    let mut k = vec![TAG];
+    k.extend_from_slice(account.as_bytes());
+    k.push(0);
+    k
+}
+
+/// `T account \0 key \0` and, with a value, `... value \0`: index entries of one tag.
+pub fn tag_prefix(account: &str, key: &str, value: Option<&str>) -> Vec<u8> {
+    let mut k = tag_account(account);
+    k.extend_from_slice(key.as_bytes());
+    k.push(0);
+    if let Some(v) = value {
+        k.extend_from_slice(v.as_bytes());
+        k.push(0);
+    }
+    k
+}
+
+/// `T account \0 key \0 value \0 container \0 blob` → the blob's tags: one index entry.
+pub fn tag_entry(account: &str, key: &str, value: &str, container: &str, blob: &str) -> Vec<u8> {
+    let mut k = tag_prefix(account, key, Some(value));
+    k.extend_from_slice(container.as_bytes());
+    k.push(0);
+    k.extend_from_slice(blob.as_bytes());
+    k
+}
+
+/// (value, container, blob) from what follows a `tag_prefix(account, key, None)`.
+pub fn parse_tag_tail(tail: &[u8]) -> Option<(String, String, String)> {
+    let mut parts = tail.splitn(3, |b| *b == 0);
+    let value = String::from_utf8(parts.next()?.to_vec()).ok()?;
+    let container = String::from_utf8(parts.next()?.to_vec()).ok()?;
+    let blob = String::from_utf8(parts.next()?.to_vec()).ok()?;
+    Some((value, container, blob))
 }
 
 /// `D id` → inline bytes of a small body.

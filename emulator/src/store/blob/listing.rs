@@ -1,5 +1,5 @@
 //! Listings: List Containers, List Blobs (prefix, delimiter, snapshots, uncommitted blobs,
-//! markers), and the tagged blobs Find Blobs by Tags reads.
+//! markers).
 
 use super::records::{BlobRecord, ContainerRecord};
 use super::{internal, keys, BlobStore};
@@ -18,9 +18,6 @@ pub struct ListQuery<'a> {
 }
 
 const SNAPSHOT_MARKER_SEP: char = '\u{1}';
-
-/// (container, blob, tags) of a tagged blob.
-pub type TaggedBlob = (String, String, Vec<(String, String)>);
 
 /// One page of List Containers: (name, record) pairs and the next marker.
 pub type ContainerPage = (Vec<(String, ContainerRecord)>, Option<String>);
@@ -66,45 +63,6 @@ impl BlobStore {
             out.push((name, decode(&v).map_err(internal)?));
         }
         Ok((out, None))
-    }
-
-    /// (container, blob, tags) of every tagged base blob of an account (or one container),
-    /// in container and name order. A scan: there is no tag index yet.
-    pub fn all_tagged_blobs(
-        &self,
-        account: &str,
-        container: Option<&str>,
-    ) -> Result<Vec<TaggedBlob>> {
-        let scope = match container {
-            Some(c) => keys::blob_scope(crate::store::keys::BLOB, account, c),
-            None => {
-                let mut k = vec![crate::store::keys::BLOB];
-                k.extend_from_slice(account.as_bytes());
-                k.push(0);
-                k
-            }
-        };
-        let account_scope_len = 1 + account.len() + 1;
-        let mut out = Vec::new();
-        for item in self.core.data.scan_prefix(&scope) {
-            let (k, v) = item.map_err(internal)?;
-            let tail = &k[account_scope_len..];
-            let Some(nul) = tail.iter().position(|b| *b == 0) else {
-                continue;
-            };
-            let cname = String::from_utf8_lossy(&tail[..nul]).into_owned();
-            let Some((name, snapshot)) = keys::parse_blob_tail(&tail[nul + 1..]) else {
-                continue;
-            };
-            if !snapshot.is_empty() {
-                continue;
-            }
-            let record: BlobRecord = decode(&v).map_err(internal)?;
-            if !record.tags.is_empty() {
-                out.push((cname, name, record.tags));
-            }
-        }
-        Ok(out)
     }
 
     /// Lists blobs in name order. With a delimiter, names that continue past it after the

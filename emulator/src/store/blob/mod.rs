@@ -22,6 +22,7 @@ mod keys;
 mod listing;
 mod pieces;
 mod records;
+mod tags;
 #[cfg(test)]
 mod tests;
 mod upload;

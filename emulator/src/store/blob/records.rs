@@ -122,6 +122,19 @@ pub struct StagedBlock {
     pub order: u64,
 }
 
+impl ContentProperties {
+    /// The content type a read reports: the stored one, `application/octet-stream` when
+    /// the blob was written without one, and none after Set Blob Properties cleared it
+    /// (stored as the empty string, so older records keep their default).
+    pub fn reported_content_type(&self) -> Option<&str> {
+        match self.content_type.as_deref() {
+            None => Some("application/octet-stream"),
+            Some("") => None,
+            Some(t) => Some(t),
+        }
+    }
+}
+
 impl BlobRecord {
     /// The state preconditions are checked against.
     pub fn current(&self) -> Current<'_> {

@@ -76,6 +76,11 @@ enum Op {
     Metadata {
         name: usize,
     },
+    /// Set Blob Tags: `k = value`, or no tags for 3.
+    Tag {
+        name: usize,
+        value: u8,
+    },
     /// Drop the store without closing it, then open it again.
     Crash,
     Reopen,
@@ -96,7 +101,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(name, blocks)| Op::Commit { name, blocks }),
         1 => name.clone().prop_map(|name| Op::Snapshot { name }),
         2 => (name.clone(), 0u8..3).prop_map(|(name, mode)| Op::Delete { name, mode }),
-        1 => name.prop_map(|name| Op::Metadata { name }),
+        1 => name.clone().prop_map(|name| Op::Metadata { name }),
+        2 => (name, 0u8..4).prop_map(|(name, value)| Op::Tag { name, value }),
         1 => Just(Op::Crash),
         1 => Just(Op::Reopen),
     ]
@@ -110,6 +116,13 @@ struct ModelBlob {
     blocks: Vec<(u8, Vec<u8>)>,
     snapshots: Vec<Vec<u8>>,
     metadata: bool,
+    /// The value of tag `k`, if the blob has it.
+    tag: Option<u8>,
+}
+
+fn tags_of(tag: Option<u8>) -> Vec<(String, String)> {
+    tag.map(|v| vec![("k".to_string(), v.to_string())])
+        .unwrap_or_default()
 }
 
 #[derive(Debug, Default, Clone)]
@@ -173,10 +186,12 @@ fn apply(w: &mut World, op: &Op) -> std::result::Result<(), ErrorCode> {
                 pre.conditions.if_none_match = Some("*".into());
             }
             let store = w.store();
+            let mut new = NewBlob::new(BlobType::Block);
+            new.tags = tags_of(Some(seed % 3));
             code(w.rt.block_on(async {
                 store
                     .blobs
-                    .put_blob(name(*i), content, NewBlob::new(BlobType::Block), &pre)
+                    .put_blob(name(*i), content, new, &pre)
                     .await
                     .map(|_| ())
             }))
@@ -264,6 +279,18 @@ fn apply(w: &mut World, op: &Op) -> std::result::Result<(), ErrorCode> {
                     .map(|_| ())
             }))
         }
+        Op::Tag { name: i, value } => {
+            let store = w.store();
+            let tags = tags_of((*value < 3).then_some(*value));
+            let pre = Preconditions::none(Access::Modify);
+            code(w.rt.block_on(async {
+                store
+                    .blobs
+                    .set_blob_tags(name(*i), "", tags, &pre)
+                    .await
+                    .map(|_| ())
+            }))
+        }
         Op::Crash => {
             w.store = None;
             w.open();
@@ -304,6 +331,7 @@ fn model(m: &mut Model, op: &Op) -> std::result::Result<(), ErrorCode> {
                     blocks: Vec::new(),
                     snapshots,
                     metadata: false,
+                    tag: Some(seed % 3),
                 },
             );
             m.staged.remove(name);
@@ -322,6 +350,7 @@ fn model(m: &mut Model, op: &Op) -> std::result::Result<(), ErrorCode> {
                     blocks: Vec::new(),
                     snapshots,
                     metadata: false,
+                    tag: None,
                 },
             );
             m.staged.remove(name);
@@ -384,6 +413,7 @@ fn model(m: &mut Model, op: &Op) -> std::result::Result<(), ErrorCode> {
                     blocks: new,
                     snapshots,
                     metadata: false,
+                    tag: None,
                 },
             );
             m.staged.remove(name);
@@ -408,6 +438,10 @@ fn model(m: &mut Model, op: &Op) -> std::result::Result<(), ErrorCode> {
                 .get_mut(name)
                 .ok_or(ErrorCode::BlobNotFound)?
                 .metadata = true;
+        }
+        Op::Tag { name, value } => {
+            m.blobs.get_mut(name).ok_or(ErrorCode::BlobNotFound)?.tag =
+                (*value < 3).then_some(*value);
         }
         Op::Crash | Op::Reopen => {}
     }
@@ -470,6 +504,38 @@ fn check(w: &World, m: &Model) -> std::result::Result<(), TestCaseError> {
             .unwrap_or_default();
         prop_assert_eq!(staged_sorted, want, "{} staged blocks", blob);
     }
+    // The tag index finds exactly the base blobs the model has tagged so.
+    for v in 0..3u8 {
+        let expr = crate::protocol::tags::parse(
+            &format!("\"k\" = '{v}'"),
+            crate::protocol::tags::Dialect::Find {
+                account_level: true,
+            },
+        )
+        .expect("expression");
+        let (found, _) = blobs
+            .find_by_tags(ACCOUNT, None, &expr, None, 100)
+            .expect("find");
+        let got: Vec<String> = found.into_iter().map(|(_, b, _)| b).collect();
+        let want: Vec<String> = m
+            .blobs
+            .iter()
+            .filter(|(_, b)| b.tag == Some(v))
+            .map(|(i, _)| NAMES[*i].to_string())
+            .collect();
+        let (mut got, mut want) = (got, want);
+        got.sort();
+        want.sort();
+        prop_assert_eq!(got, want, "find k = {}", v);
+    }
+    let entries = w
+        .store()
+        .core
+        .data
+        .scan_prefix([crate::store::keys::TAG])
+        .count();
+    let tagged = m.blobs.values().filter(|b| b.tag.is_some()).count();
+    prop_assert_eq!(entries, tagged, "tag index entries");
     // Ownership: every piece id belongs to one record; every stored byte to a record.
     let data = &w.store().core.data;
     let mut owner: HashMap<(Storage, u64), String> = HashMap::new();
@@ -580,4 +646,70 @@ fn received_bytes_dropped_uncommitted_leave_nothing() {
         .expect("too large");
     assert_eq!(err.code, ErrorCode::RequestBodyTooLarge);
     assert!(store.blobs.extents.list().is_empty());
+}
+
+/// A store written before the tag index existed gets it at open.
+#[test]
+fn the_tag_index_is_built_for_an_older_store() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let expr = crate::protocol::tags::parse(
+        "\"k\" = 'v'",
+        crate::protocol::tags::Dialect::Find {
+            account_level: true,
+        },
+    )
+    .expect("expression");
+    {
+        let store = Store::open(Some(dir.path()), 8 << 20, Clock::new()).expect("open");
+        rt.block_on(
+            store
+                .blobs
+                .create_container(ACCOUNT, CONTAINER, Vec::new(), None),
+        )
+        .expect("container");
+        let received = rt
+            .block_on(store.blobs.receive(
+                &mut Chunks(VecDeque::from([Bytes::from_static(b"x")])),
+                10,
+                Checksums::default(),
+                &Expect::default(),
+            ))
+            .expect("receive");
+        let mut new = NewBlob::new(BlobType::Block);
+        new.tags = vec![("k".into(), "v".into())];
+        rt.block_on(store.blobs.put_blob(
+            name(0),
+            received,
+            new,
+            &Preconditions::none(Access::Replace),
+        ))
+        .expect("put");
+        // Back to what an older store held: records only.
+        let data = &store.core.data;
+        for k in data.scan_prefix([crate::store::keys::TAG]).keys() {
+            data.remove(k.expect("key")).expect("remove");
+        }
+        store
+            .core
+            .db
+            .remove(crate::store::TAG_INDEX_KEY)
+            .expect("remove");
+        let (found, _) = store
+            .blobs
+            .find_by_tags(ACCOUNT, None, &expr, None, 10)
+            .expect("find");
+        assert!(found.is_empty(), "no index, nothing found");
+        store.close();
+    }
+    let store = Store::open(Some(dir.path()), 8 << 20, Clock::new()).expect("reopen");
+    let (found, _) = store
+        .blobs
+        .find_by_tags(ACCOUNT, None, &expr, None, 10)
+        .expect("find");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].1, NAMES[0]);
 }
