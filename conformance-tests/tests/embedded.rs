@@ -53,3 +53,30 @@ async fn start_in_process_use_and_shut_down() {
         "the port is closed after shutdown"
     );
 }
+
+/// Azurite's own suite configures keys such as `testing_key`, which only a lenient base64
+/// decoder reads (Node's, as Azurite and the JavaScript SDK use): the emulator takes them
+/// and authenticates requests signed with the bytes Node decodes.
+#[tokio::test]
+async fn accounts_with_leniently_encoded_keys() {
+    let accounts = emulator::Accounts::parse("azurite1:testing_key").unwrap();
+    let emulator = emulator::Emulator::in_memory()
+        .accounts(accounts)
+        .start()
+        .await
+        .unwrap();
+    let creds = Credentials::from_connection_string(&emulator.connection_string()).unwrap();
+    // What Node's Buffer.from("testing_key", "base64") gives, re-encoded strictly.
+    assert_eq!(creds.key, "testing/kew=");
+    let svc = conformance_tests::clients::queue_service(
+        &creds.queue_endpoint,
+        &creds.account,
+        &creds.key,
+    );
+    svc.queue_client("lenient")
+        .unwrap()
+        .create(None)
+        .await
+        .unwrap();
+    emulator.shutdown().await;
+}

@@ -319,9 +319,6 @@ fn refuse_unimplemented(req: &RequestParts, op: BlobOp) -> Result<()> {
     if header("x-ms-access-tier").is_some_and(|t| !t.eq_ignore_ascii_case("hot")) {
         return not_implemented("An access tier other than Hot (x-ms-access-tier)");
     }
-    if header("x-ms-copy-source-tag-option").is_some_and(|t| !t.eq_ignore_ascii_case("replace")) {
-        return not_implemented("Copying the source's tags (x-ms-copy-source-tag-option: COPY)");
-    }
     if header("x-ms-seal-blob").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
         return not_implemented("Sealing the destination of a copy (x-ms-seal-blob)");
     }
