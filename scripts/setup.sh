@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need, idempotently: a Python venv with the pinned Azure SDKs and
-# pytest, the pinned Azurite and playwright-core from npm, and Debian's Chromium for the
-# browser test. Safe to run again; does nothing when up to date.
+# pytest, the pinned Azurite, playwright-core, Microsoft's JavaScript SDKs and AzCopy from
+# npm, the Azure CLI in a venv of its own, and Debian's Chromium (browser test) and
+# rclone. Safe to run again; does nothing when up to date.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -26,10 +27,38 @@ if [ ! -d tools/browser/node_modules/playwright-core ]; then
   (cd tools/browser && npm install --no-audit --no-fund --loglevel=error)
 fi
 
-if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
-  echo "setup: installing Debian's chromium (for the browser test)"
+if [ ! -d tools/jssdk/node_modules/@azure/storage-blob ]; then
+  echo "setup: installing Microsoft's JavaScript SDKs (tools/jssdk)"
+  (cd tools/jssdk && npm install --no-audit --no-fund --loglevel=error)
+fi
+
+azcopy=tools/azcopy/node_modules/@azure-tools/azcopy-linux/dist/bin/azcopy_linux_amd64
+if [ ! -f "$azcopy" ]; then
+  echo "setup: installing AzCopy (tools/azcopy)"
+  (cd tools/azcopy && npm install --no-audit --no-fund --loglevel=error)
+fi
+# The package ships the binary without its execute bit.
+chmod +x "$azcopy"
+
+azreq=tools/azcli/requirements.txt
+azstamp=tools/azcli/venv/.requirements.sha
+azwant="$(sha256sum "$azreq" | cut -d' ' -f1)"
+if [ ! -x tools/azcli/venv/bin/az ] || [ "$(cat "$azstamp" 2>/dev/null)" != "$azwant" ]; then
+  echo "setup: installing the Azure CLI (tools/azcli/venv)"
+  python3 -m venv tools/azcli/venv
+  tools/azcli/venv/bin/pip install --quiet --disable-pip-version-check -r "$azreq"
+  echo "$azwant" > "$azstamp"
+fi
+
+need_apt=""
+command -v rclone >/dev/null || need_apt="$need_apt rclone"
+[ -x "${CHROMIUM:-/usr/bin/chromium}" ] || need_apt="$need_apt chromium"
+if [ -n "$need_apt" ]; then
+  echo "setup: installing Debian's$need_apt"
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $need_apt >/dev/null
 fi
+
