@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: formatting and lints, unit tests, the Rust SDK conformance suite (real
 # `emulator` binary on free ports), the app/worker end-to-end and browser tests, the kill -9
-# crash harness and the soak (short forms), and the Python SDK suite against our emulator and against
+# crash harness and the soak (short forms), and the Python and JavaScript SDK suites, real
+# tools included (rclone, the Azure CLI, AzCopy), against our emulator and against
 # Microsoft's Azurite (the differential run).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -37,3 +38,9 @@ CONFORMANCE_TARGET=azurite .venv/bin/python -m pytest -q -p no:cacheprovider con
 
 echo "== Python SDK suites (queue, blob) against our emulator"
 CONFORMANCE_TARGET=emulator .venv/bin/python -m pytest -q -p no:cacheprovider conformance-tests/python
+
+echo "== JavaScript SDK suite (blob, queue) against Azurite (reference)"
+CONFORMANCE_TARGET=azurite node --test conformance-tests/js/
+
+echo "== JavaScript SDK suite (blob, queue) against our emulator"
+CONFORMANCE_TARGET=emulator node --test conformance-tests/js/
