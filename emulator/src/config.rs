@@ -126,6 +126,9 @@ pub struct Config {
     /// A request body that delivers no bytes for this long is abandoned (a stalled client
     /// must not hold a connection and its task forever).
     pub body_timeout: Duration,
+    /// How long an archived blob takes to come back online after Set Blob Tier, on the
+    /// emulator's clock (Azure takes hours; moving the admin clock skips the wait).
+    pub rehydrate_delay: Duration,
 }
 
 impl Default for Config {
@@ -140,6 +143,7 @@ impl Default for Config {
             cache_bytes: 8 * 1024 * 1024,
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(60),
+            rehydrate_delay: Duration::from_secs(5),
         }
     }
 }

@@ -67,6 +67,10 @@ struct Cli {
     /// Seconds a request body may go without sending a byte before it is abandoned.
     #[arg(long = "bodyTimeoutSecs", default_value_t = 60)]
     body_timeout_secs: u64,
+    /// Seconds, on the emulator's clock, an archived blob takes to rehydrate after Set Blob
+    /// Tier (Azure: hours; advance the admin clock to skip the wait).
+    #[arg(long = "rehydrateSecs", default_value_t = 5)]
+    rehydrate_secs: u64,
     /// Instead of serving, ask the emulator running on --blobHost/--blobPort whether it is
     /// healthy; exit 0 if so (container health checks need no curl).
     #[arg(long)]
@@ -190,6 +194,7 @@ fn main() -> ExitCode {
         cache_bytes: cli.cache_mib.max(1) * 1024 * 1024,
         header_timeout: std::time::Duration::from_secs(cli.header_timeout_secs.max(1)),
         body_timeout: std::time::Duration::from_secs(cli.body_timeout_secs.max(1)),
+        rehydrate_delay: std::time::Duration::from_secs(cli.rehydrate_secs),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -164,7 +164,7 @@ def test_unimplemented_features_are_refused_and_change_nothing(container, braw):
     cname = container.container_name
     assert put_blob(braw, cname, "kept", b"original").status == 201
     for headers in (
-        {"x-ms-access-tier": "Cool"},
+        {"x-ms-expiry-option": "RelativeToNow", "x-ms-expiry-time": "60000"},
         {"x-ms-encryption-scope": "scope1"},
         {"x-ms-legal-hold": "true"},
     ):

@@ -90,6 +90,7 @@ fn blob_type(ctx: &Ctx<'_>) -> Result<BlobType> {
 pub async fn put(ctx: &Ctx<'_>, body: Body) -> Result<Reply> {
     let blob_type = blob_type(ctx)?;
     let mut new = NewBlob::new(blob_type);
+    new.tier = super::tier_header(ctx, blob_type)?;
     new.metadata = validate::metadata(ctx.req)?;
     new.tags = super::tags::from_header(ctx)?.unwrap_or_default();
     new.properties = content_properties(ctx, true)?;
@@ -107,7 +108,7 @@ pub async fn put(ctx: &Ctx<'_>, body: Body) -> Result<Reply> {
         return Err(StorageError::invalid_header("Content-Length", declared_len));
     }
     let max = match blob_type {
-        BlobType::Append => 0,
+        BlobType::Append | BlobType::Page => 0,
         BlobType::Block => MAX_PUT_BLOB,
     };
     let received = upload(ctx, body, max, false).await?;
@@ -183,6 +184,9 @@ pub async fn get(ctx: &Ctx<'_>, head: bool) -> Result<Reply> {
         }
         Err(e) => return Err(e),
     };
+    if !head && r.tier.is_offline(ctx.app.clock.now_ms()) {
+        return Err(crate::protocol::tiers::archived());
+    }
     let size = r.len();
     let range_header = if head {
         None
@@ -234,6 +238,7 @@ pub async fn get(ctx: &Ctx<'_>, head: bool) -> Result<Reply> {
         reply.set("x-ms-blob-content-md5", B64.encode(md5));
     }
     if head {
+        super::headers::tier_headers(&mut reply, &r, ctx.app.clock.now_ms());
         reply.head_length = Some(size);
         return Ok(reply);
     }
@@ -306,6 +311,39 @@ pub async fn set_properties(ctx: &Ctx<'_>) -> Result<Reply> {
         .set("etag", &r.etag)
         .set("last-modified", rfc1123(r.last_modified_ms));
     Ok(reply)
+}
+
+/// Set Blob Tier: 200 when the tier changed, 202 when an archived blob starts to rehydrate.
+pub async fn set_tier(ctx: &Ctx<'_>) -> Result<Reply> {
+    let raw = ctx
+        .req
+        .header("x-ms-access-tier")
+        .ok_or_else(|| StorageError::missing_header("x-ms-access-tier"))?;
+    let tier = crate::protocol::tiers::parse_header(raw)?;
+    let priority = match ctx.req.header("x-ms-rehydrate-priority") {
+        Some(v) => crate::protocol::tiers::Priority::parse(v)?,
+        None => crate::protocol::tiers::Priority::Standard,
+    };
+    // Set Blob Tier takes the lease and the tag condition, not the HTTP conditions.
+    let pre = pre(ctx, Access::Modify)?.lease_only();
+    let (_, pending) = ctx
+        .app
+        .store
+        .blobs
+        .set_blob_tier(
+            name(ctx),
+            snapshot_param(ctx),
+            tier,
+            priority,
+            ctx.app.config.rehydrate_delay,
+            &pre,
+        )
+        .await?;
+    Ok(Reply::empty(if pending {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    }))
 }
 
 pub async fn delete(ctx: &Ctx<'_>) -> Result<Reply> {

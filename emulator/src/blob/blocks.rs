@@ -131,6 +131,7 @@ pub(crate) fn parse_block_list(body: &[u8]) -> Result<Vec<(BlockSource, Vec<u8>)
 pub async fn put_block_list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Reply> {
     let list = parse_block_list(body)?;
     let mut new = NewBlob::new(BlobType::Block);
+    new.tier = super::tier_header(ctx, BlobType::Block)?;
     new.metadata = validate::metadata(ctx.req)?;
     new.tags = super::tags::from_header(ctx)?.unwrap_or_default();
     // Anything not supplied is reset, as Azure does.

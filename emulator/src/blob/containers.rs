@@ -318,9 +318,26 @@ pub fn list_blobs(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
                             "Content-Disposition",
                             p.content_disposition.as_deref().unwrap_or(""),
                         )
-                        .elem("BlobType", r.blob_type.as_str())
-                        .elem("AccessTier", "Hot")
-                        .elem("AccessTierInferred", "true");
+                        .elem("BlobType", r.blob_type.as_str());
+                    let now = ctx.app.clock.now_ms();
+                    if r.blob_type != crate::store::blob::BlobType::Append {
+                        let t = r.tier.at(now);
+                        w.elem("AccessTier", t.effective(now).as_str());
+                        match t.changed_ms {
+                            None => {
+                                w.elem("AccessTierInferred", "true");
+                            }
+                            Some(ms) => {
+                                w.elem("AccessTierChangeTime", &rfc1123(ms));
+                            }
+                        }
+                        if let Some(status) = t.archive_status(now) {
+                            w.elem("ArchiveStatus", &status);
+                        }
+                        if let Some(p) = t.rehydrate_priority(now) {
+                            w.elem("RehydratePriority", p.as_str());
+                        }
+                    }
                     write_lease(&mut w, &r.lease, ctx.app.clock.now_ms());
                     w.elem("ServerEncrypted", "true");
                     if r.blob_type == crate::store::blob::BlobType::Append {

@@ -51,6 +51,7 @@ async fn copy_into(
     let metadata = validate::metadata(ctx.req)?;
     let header_tags = super::tags::from_header(ctx)?;
     let copy_tags = copies_tags(ctx)?;
+    let tier = super::tier_header(ctx, BlobType::Block)?;
     let expect = match mode {
         Mode::Copy => Expect::default(),
         Mode::FromUrl => ingest::source_checks(ctx)?,
@@ -109,6 +110,7 @@ async fn copy_into(
         },
         append_blocks: if as_copy { from.append_blocks } else { 0 },
         copy: copy_id.clone().map(|id| (id, source_url)),
+        tier,
     };
     let record = store.put_blob(name(ctx), received, new, &pre).await?;
     Ok((record, copy_id))

@@ -43,6 +43,29 @@ pub fn blob_headers(reply: &mut Reply, r: &BlobRecord, now_ms: i64) {
     reply.set_metadata(&r.metadata);
 }
 
+/// The tier headers of Get Blob Properties (append blobs have no tier).
+pub fn tier_headers(reply: &mut Reply, r: &BlobRecord, now_ms: i64) {
+    if r.blob_type == BlobType::Append {
+        return;
+    }
+    let t = r.tier.at(now_ms);
+    reply.set("x-ms-access-tier", t.effective(now_ms).as_str());
+    match t.changed_ms {
+        None => {
+            reply.set("x-ms-access-tier-inferred", "true");
+        }
+        Some(ms) => {
+            reply.set("x-ms-access-tier-change-time", rfc1123(ms));
+        }
+    }
+    if let Some(status) = t.archive_status(now_ms) {
+        reply.set("x-ms-archive-status", status);
+    }
+    if let Some(p) = t.rehydrate_priority(now_ms) {
+        reply.set("x-ms-rehydrate-priority", p.as_str());
+    }
+}
+
 /// A SAS may name response headers (`rscc`, `rscd`, `rsce`, `rscl`, `rsct`) that replace
 /// the blob's own on reads.
 pub fn sas_overrides(ctx: &Ctx<'_>, reply: &mut Reply) {

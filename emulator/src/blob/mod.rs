@@ -18,9 +18,10 @@ use crate::http::body::Body;
 use crate::http::response::Reply;
 use crate::protocol::conditions::{Access, Preconditions};
 use crate::protocol::error::{ErrorCode, Result, StorageError};
+use crate::protocol::tiers::{self, Tier};
 use crate::router::BlobOp;
 use crate::state::Ctx;
-use crate::store::blob::BlobName;
+use crate::store::blob::{BlobName, BlobType};
 
 #[cfg(feature = "fuzz")]
 pub(crate) use blobs::parse_range;
@@ -50,6 +51,27 @@ fn pre(ctx: &Ctx<'_>, access: Access) -> Result<Preconditions> {
 /// `snapshot=` of the request (empty: the base blob).
 fn snapshot_param<'a>(ctx: &'a Ctx<'_>) -> &'a str {
     ctx.req.query.get("snapshot").unwrap_or("")
+}
+
+/// `x-ms-access-tier` of a write creating a blob of `blob_type`. The emulated account is
+/// a standard general-purpose v2 one: block blobs take Hot, Cool, Cold and Archive; any
+/// other tier, or a tier for another blob type, is Azure's 400
+/// `AccessTierNotSupportedForBlobType` (the premium P tiers need a premium account).
+fn tier_header(ctx: &Ctx<'_>, blob_type: BlobType) -> Result<Option<Tier>> {
+    let Some(v) = ctx
+        .req
+        .header("x-ms-access-tier")
+        .filter(|v| !v.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    let tier = tiers::parse_header(v)?;
+    if blob_type != BlobType::Block || !tier.is_block_tier() {
+        return Err(StorageError::new(
+            ErrorCode::AccessTierNotSupportedForBlobType,
+        ));
+    }
+    Ok(Some(tier))
 }
 
 fn not_implemented(op: BlobOp) -> Result<Reply> {
@@ -116,7 +138,8 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: BlobOp, body: Body) -> Result<Reply> {
         BlobOp::AbortCopyBlob => copy::abort(ctx),
         BlobOp::GetBlobTags => tags::get(ctx),
         BlobOp::SetBlobTags => tags::set(ctx, &xml(body).await?).await,
-        BlobOp::SetBlobTier | BlobOp::Unsupported => not_implemented(op),
+        BlobOp::SetBlobTier => blobs::set_tier(ctx).await,
+        BlobOp::Unsupported => not_implemented(op),
     }
 }
 

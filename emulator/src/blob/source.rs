@@ -185,6 +185,10 @@ fn open_local(
                 "The specified copy source blob does not exist.",
             ),
         })?;
+    // An archived source is offline (Azure's rehydrating copy is not offered here).
+    if record.tier.is_offline(ctx.app.clock.now_ms()) {
+        return Err(crate::protocol::tiers::archived());
+    }
     crate::protocol::conditions::check(&parts, Some((&record.etag, record.last_modified_ms)), true)
         .map_err(|_| StorageError::new(ErrorCode::SourceConditionNotMet))?;
     if let Some(expr) = source_tag_condition(ctx)? {

@@ -58,6 +58,7 @@ error_codes! {
     Md5Mismatch => BAD_REQUEST, "The MD5 value specified in the request did not match with the MD5 value calculated by the server.";
     InvalidMd5 => BAD_REQUEST, "The MD5 value specified in the request is invalid. The MD5 value must be 128 bits and Base64-encoded.";
     InvalidBlockList => BAD_REQUEST, "The specified block list is invalid.";
+    AccessTierNotSupportedForBlobType => BAD_REQUEST, "The access tier is not supported for this blob type.";
     InvalidBlockId => BAD_REQUEST, "The specified block ID is invalid. The block ID must be Base64-encoded.";
     InvalidBlobOrBlock => BAD_REQUEST, "The specified blob or block content is invalid.";
     BlockListTooLong => BAD_REQUEST, "The block list may not contain more than 50,000 blocks.";
@@ -88,6 +89,8 @@ error_codes! {
     ContainerAlreadyExists => CONFLICT, "The specified container already exists.";
     BlobAlreadyExists => CONFLICT, "The specified blob already exists.";
     InvalidBlobType => CONFLICT, "The blob type is invalid for this operation.";
+    BlobArchived => CONFLICT, "This operation is not permitted on an archived blob.";
+    BlobBeingRehydrated => CONFLICT, "This operation is not permitted because the blob is being rehydrated.";
     LeaseAlreadyPresent => CONFLICT, "There is already a lease present.";
     LeaseIdMismatchWithLeaseOperation => CONFLICT, "The lease ID specified did not match the lease ID for the blob/container.";
     LeaseNotPresentWithLeaseOperation => CONFLICT, "There is currently no lease on the blob/container.";

@@ -7,6 +7,7 @@ pub mod error;
 pub mod lease;
 pub mod model;
 pub mod tags;
+pub mod tiers;
 pub mod validate;
 pub mod version;
 pub mod xml;

@@ -121,7 +121,6 @@ impl BlobOp {
                 | AppendBlock
                 | AppendBlockFromUrl
                 | SealBlob
-                | SetBlobTier
         )
     }
 
@@ -307,17 +306,10 @@ fn refuse_unimplemented(req: &RequestParts, op: BlobOp) -> Result<()> {
         ),
         ("x-ms-legal-hold", "A legal hold (x-ms-legal-hold)"),
         ("x-ms-expiry-option", "Blob expiry (x-ms-expiry-option)"),
-        (
-            "x-ms-rehydrate-priority",
-            "Rehydration from the archive tier (x-ms-rehydrate-priority)",
-        ),
     ] {
         if header(name).is_some() {
             return not_implemented(what);
         }
-    }
-    if header("x-ms-access-tier").is_some_and(|t| !t.eq_ignore_ascii_case("hot")) {
-        return not_implemented("An access tier other than Hot (x-ms-access-tier)");
     }
     if header("x-ms-seal-blob").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
         return not_implemented("Sealing the destination of a copy (x-ms-seal-blob)");

@@ -16,16 +16,34 @@ pub enum RecordError {
     Empty,
 }
 
-pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = vec![V1];
+/// A stored value. `VERSION` is what `encode` writes; a record whose layout changed bumps
+/// it and reads the older layouts in `upgrade` (postcard is positional: a field added is
+/// a new version; an enum variant added at the end is not).
+pub trait Record: Serialize + DeserializeOwned {
+    const VERSION: u8 = V1;
+
+    /// Reads the body of an older version.
+    fn upgrade(version: u8, _body: &[u8]) -> Result<Self, RecordError> {
+        Err(RecordError::Version(version))
+    }
+}
+
+pub fn encode<T: Record>(value: &T) -> Vec<u8> {
+    let mut out = vec![T::VERSION];
     // Serializing plain structs into a Vec cannot fail.
     out.extend(postcard::to_allocvec(value).unwrap_or_default());
     out
 }
 
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, RecordError> {
-    decode_borrowed(bytes)
+pub fn decode<T: Record>(bytes: &[u8]) -> Result<T, RecordError> {
+    match bytes.split_first() {
+        Some((&v, rest)) if v == T::VERSION => Ok(postcard::from_bytes(rest)?),
+        Some((&v, rest)) => T::upgrade(v, rest),
+        None => Err(RecordError::Empty),
+    }
 }
+
+impl Record for Vec<(String, String)> {}
 
 /// `decode` for records that borrow from the stored bytes (no copies of large fields).
 pub fn decode_borrowed<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, RecordError> {

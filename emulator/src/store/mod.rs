@@ -66,6 +66,8 @@ struct ServiceRecord {
     properties: ServiceProperties,
 }
 
+impl codec::Record for ServiceRecord {}
+
 pub struct Store {
     core: Core,
     /// Service properties by (account, service): every request reads them for CORS.

@@ -10,6 +10,7 @@ use crate::protocol::conditions::Preconditions;
 use crate::protocol::error::{ErrorCode, Result, StorageError};
 use crate::protocol::lease::{self, Lease};
 use crate::protocol::model::Metadata;
+use crate::protocol::tiers::{archived, Priority, Rehydration, Tier, TierState};
 use crate::store::codec::{decode, encode};
 use std::collections::HashSet;
 
@@ -25,6 +26,8 @@ pub struct NewBlob {
     pub append_blocks: u64,
     /// A copy destination records (copy id, source URL); the store adds length and time.
     pub copy: Option<(String, String)>,
+    /// `x-ms-access-tier`, when the write names one (else the tier is inferred).
+    pub tier: Option<Tier>,
 }
 
 impl NewBlob {
@@ -37,6 +40,16 @@ impl NewBlob {
             blocks: Vec::new(),
             append_blocks: 0,
             copy: None,
+            tier: None,
+        }
+    }
+
+    /// The tier state a new blob with `tier` starts with.
+    pub(super) fn tier_state(tier: Option<Tier>, now_ms: i64) -> TierState {
+        TierState {
+            tier,
+            changed_ms: tier.map(|_| now_ms),
+            rehydration: None,
         }
     }
 }
@@ -156,6 +169,7 @@ impl BlobStore {
                 metadata: new.metadata,
                 tags: new.tags,
                 append_blocks: new.append_blocks,
+                tier: NewBlob::tier_state(new.tier, now),
                 copy: new.copy.map(|(id, source)| CopyInfo {
                     id,
                     source,
@@ -230,7 +244,11 @@ impl BlobStore {
         metadata: Metadata,
         pre: &Preconditions,
     ) -> Result<BlobRecord> {
+        let now = self.now();
         self.change_blob(n, "", pre, true, None, |r| {
+            if r.tier.is_offline(now) {
+                return Err(archived());
+            }
             r.metadata = metadata;
             Ok(())
         })
@@ -244,7 +262,11 @@ impl BlobStore {
         properties: ContentProperties,
         pre: &Preconditions,
     ) -> Result<BlobRecord> {
+        let now = self.now();
         self.change_blob(n, "", pre, true, None, |r| {
+            if r.tier.is_offline(now) {
+                return Err(archived());
+            }
             r.properties = properties;
             Ok(())
         })
@@ -450,6 +472,9 @@ impl BlobStore {
                 .blob(n.account, n.container, n.blob, "")?
                 .ok_or_else(blob_not_found)?;
             pre.check(Some(base.current()), self.now())?;
+            if base.tier.is_offline(self.now()) {
+                return Err(archived());
+            }
             // Unique per blob: 100 ns ticks after the current millisecond.
             let now = self.now();
             let mut tick = 0;
@@ -473,6 +498,62 @@ impl BlobStore {
         };
         self.core.durable().await?;
         Ok(result)
+    }
+
+    /// Set Blob Tier on a block blob (or one of its snapshots). From Archive to an online
+    /// tier the blob rehydrates: it stays Archive, `rehydrate-pending-to-*`, until
+    /// `rehydrate_after` has passed on the clock. Returns the record and whether the change
+    /// is pending (Azure answers 202 then, 200 otherwise). ETag and Last-Modified stay.
+    pub async fn set_blob_tier(
+        &self,
+        n: BlobName<'_>,
+        snapshot: &str,
+        tier: Tier,
+        priority: Priority,
+        rehydrate_after: std::time::Duration,
+        pre: &Preconditions,
+    ) -> Result<(BlobRecord, bool)> {
+        let now = self.now();
+        let mut pending = false;
+        let record = self
+            .change_blob(n, snapshot, pre, false, None, |r| {
+                // A standard account tiers block blobs only (premium P tiers need a
+                // premium account).
+                if r.blob_type != BlobType::Block || !tier.is_block_tier() {
+                    return Err(StorageError::new(
+                        ErrorCode::AccessTierNotSupportedForBlobType,
+                    ));
+                }
+                let state = r.tier.at(now);
+                if let Some(reh) = state.rehydration {
+                    if tier != reh.to {
+                        return Err(StorageError::new(ErrorCode::BlobBeingRehydrated));
+                    }
+                    pending = true;
+                    r.tier = state;
+                    return Ok(());
+                }
+                if state.tier == Some(Tier::Archive) && tier != Tier::Archive {
+                    pending = true;
+                    r.tier = TierState {
+                        rehydration: Some(Rehydration {
+                            to: tier,
+                            priority,
+                            done_ms: now + rehydrate_after.as_millis() as i64,
+                        }),
+                        ..state
+                    };
+                } else if state.tier != Some(tier) {
+                    r.tier = TierState {
+                        tier: Some(tier),
+                        changed_ms: Some(now),
+                        rehydration: None,
+                    };
+                }
+                Ok(())
+            })
+            .await?;
+        Ok((record, pending))
     }
 
     /// Pieces in `candidates` that `keep` does not reference.

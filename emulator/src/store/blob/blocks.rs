@@ -178,6 +178,7 @@ impl BlobStore {
                 properties: new.properties,
                 metadata: new.metadata,
                 tags: new.tags,
+                tier: NewBlob::tier_state(new.tier, now),
                 ..BlobRecord::successor(current.as_ref(), now, etag)
             };
             self.index_tags(n, &record.tags)?;

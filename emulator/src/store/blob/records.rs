@@ -5,6 +5,7 @@ use super::extents::{self, Piece};
 use crate::protocol::conditions::Current;
 use crate::protocol::lease::Lease;
 use crate::protocol::model::{Metadata, SignedIdentifier};
+use crate::protocol::tiers::TierState;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +24,8 @@ pub struct ContainerRecord {
 pub enum BlobType {
     Block,
     Append,
+    // New variants go last: postcard stores the variant's index.
+    Page,
 }
 
 impl BlobType {
@@ -30,6 +33,7 @@ impl BlobType {
         match self {
             BlobType::Block => "BlockBlob",
             BlobType::Append => "AppendBlob",
+            BlobType::Page => "PageBlob",
         }
     }
 }
@@ -67,6 +71,58 @@ pub struct BlobRecord {
     /// Set on the destination of a Copy Blob.
     pub copy: Option<CopyInfo>,
     pub tags: Vec<(String, String)>,
+    // Version 2 (2026-12-01) added what follows.
+    pub tier: TierState,
+    /// Page blobs: the sequence number and the declared size.
+    pub sequence_number: u64,
+    pub page_size: u64,
+}
+
+/// Version 1 of `BlobRecord`, before tiers and page blobs: read and upgraded.
+#[derive(Deserialize)]
+struct BlobRecordV1 {
+    blob_type: BlobType,
+    pieces: Vec<Piece>,
+    blocks: Vec<CommittedBlock>,
+    properties: ContentProperties,
+    metadata: Metadata,
+    etag: String,
+    last_modified_ms: i64,
+    created_ms: i64,
+    append_blocks: u64,
+    sealed: bool,
+    lease: Lease,
+    copy: Option<CopyInfo>,
+    tags: Vec<(String, String)>,
+}
+
+impl crate::store::codec::Record for BlobRecord {
+    const VERSION: u8 = 2;
+
+    fn upgrade(version: u8, body: &[u8]) -> Result<Self, crate::store::codec::RecordError> {
+        if version != 1 {
+            return Err(crate::store::codec::RecordError::Version(version));
+        }
+        let v: BlobRecordV1 = postcard::from_bytes(body)?;
+        Ok(BlobRecord {
+            blob_type: v.blob_type,
+            pieces: v.pieces,
+            blocks: v.blocks,
+            properties: v.properties,
+            metadata: v.metadata,
+            etag: v.etag,
+            last_modified_ms: v.last_modified_ms,
+            created_ms: v.created_ms,
+            append_blocks: v.append_blocks,
+            sealed: v.sealed,
+            lease: v.lease,
+            copy: v.copy,
+            tags: v.tags,
+            tier: TierState::default(),
+            sequence_number: 0,
+            page_size: 0,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +150,9 @@ impl BlobRecord {
             lease: Lease::Available,
             copy: None,
             tags: Vec::new(),
+            tier: TierState::default(),
+            sequence_number: 0,
+            page_size: 0,
         }
     }
 
@@ -171,4 +230,61 @@ pub fn new_etag(now_ms: i64, unique: u64) -> String {
         "\"0x{:015X}\"",
         ((now_ms as u64) << 16 | (unique & 0xFFFF)) & 0x0FFF_FFFF_FFFF_FFFF
     )
+}
+
+impl crate::store::codec::Record for ContainerRecord {}
+impl crate::store::codec::Record for StagedBlock {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::codec::{decode, encode};
+
+    /// A version-1 record (as stores written before tiers hold) reads as version 2.
+    #[test]
+    fn version_one_blob_records_upgrade() {
+        #[derive(Serialize)]
+        struct V1<'a> {
+            blob_type: BlobType,
+            pieces: Vec<Piece>,
+            blocks: Vec<CommittedBlock>,
+            properties: ContentProperties,
+            metadata: Metadata,
+            etag: &'a str,
+            last_modified_ms: i64,
+            created_ms: i64,
+            append_blocks: u64,
+            sealed: bool,
+            lease: Lease,
+            copy: Option<CopyInfo>,
+            tags: Vec<(String, String)>,
+        }
+        let old = V1 {
+            blob_type: BlobType::Append,
+            pieces: vec![],
+            blocks: vec![],
+            properties: ContentProperties::default(),
+            metadata: vec![("k".into(), "v".into())],
+            etag: "\"0x1\"",
+            last_modified_ms: 5,
+            created_ms: 4,
+            append_blocks: 3,
+            sealed: true,
+            lease: Lease::Available,
+            copy: None,
+            tags: vec![("t".into(), "1".into())],
+        };
+        let mut bytes = vec![1u8];
+        bytes.extend(postcard::to_allocvec(&old).expect("encode"));
+        let r: BlobRecord = decode(&bytes).expect("upgrade");
+        assert_eq!(
+            (r.blob_type, r.append_blocks, r.sealed),
+            (BlobType::Append, 3, true)
+        );
+        assert_eq!(r.tags, vec![("t".to_string(), "1".to_string())]);
+        assert_eq!(r.tier, TierState::default());
+        let again = encode(&r);
+        assert_eq!(again[0], 2);
+        assert_eq!(decode::<BlobRecord>(&again).expect("v2"), r);
+    }
 }

@@ -24,3 +24,6 @@ pub struct MessageRecord {
     pub dequeue_count: u64,
     pub pop_receipt: String,
 }
+
+impl crate::store::codec::Record for QueueRecord {}
+impl crate::store::codec::Record for MessageRecord {}
