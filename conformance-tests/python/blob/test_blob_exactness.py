@@ -443,3 +443,21 @@ def test_include_is_case_insensitive(container, braw):
     r = braw.get(container.container_name, {"restype": "container", "comp": "list", "include": "Snapshots"})
     assert r.status == 200, r
     assert len(r.xml().findall("Blobs/Blob")) == 2
+
+
+def test_account_information_through_a_container_sas(container, blob_target):
+    """https://learn.microsoft.com/rest/api/storageservices/get-account-information: from
+    2018-03-28 the request may name a container or blob, and a service SAS for it
+    authorizes the call (AzCopy asks so before copying tiers)."""
+    from azure.storage.blob import BlobClient, ContainerSasPermissions, generate_container_sas
+
+    sas = generate_container_sas(
+        blob_target.account_name,
+        container.container_name,
+        account_key=blob_target.account_key,
+        permission=ContainerSasPermissions(read=True),
+        expiry=now() + dt.timedelta(hours=1),
+    )
+    blob = BlobClient.from_blob_url(f"{container.url}/any?{sas}")
+    info = blob.get_account_information()
+    assert info["account_kind"] == "StorageV2"

@@ -152,11 +152,9 @@ pub fn route(req: &RequestParts, rest: &str) -> Result<(Option<String>, Option<S
     let comp = q.get("comp");
     let restype = q.get("restype");
     let is_get = m == Method::GET || m == Method::HEAD;
-    if restype == Some("account") && comp == Some("properties") {
-        return match is_get {
-            true => Ok((None, None, BlobOp::GetAccountInfo)),
-            false => Err(StorageError::new(ErrorCode::UnsupportedHttpVerb)),
-        };
+    let account_info = restype == Some("account") && comp == Some("properties");
+    if account_info && !is_get {
+        return Err(StorageError::new(ErrorCode::UnsupportedHttpVerb));
     }
     let rest = rest.strip_prefix('/').unwrap_or(rest);
     let (container_raw, blob_raw) = match rest.split_once('/') {
@@ -171,6 +169,17 @@ pub fn route(req: &RequestParts, rest: &str) -> Result<(Option<String>, Option<S
             .map(|c| c.replace('\\', "/"))
             .map_err(|_| StorageError::new(ErrorCode::InvalidUri))
     };
+    // Get Account Information may name a container or blob (from 2018-03-28), so that a
+    // service SAS for it can authorize the call.
+    if account_info {
+        let container = (!container_raw.is_empty())
+            .then(|| decode(container_raw))
+            .transpose()?;
+        let blob = (!blob_raw.is_empty())
+            .then(|| decode(blob_raw))
+            .transpose()?;
+        return Ok((container, blob, BlobOp::GetAccountInfo));
+    }
     if container_raw.is_empty() {
         let op = match (restype, comp) {
             (_, Some("list")) if is_get => BlobOp::ListContainers,
