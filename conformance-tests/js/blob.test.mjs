@@ -225,3 +225,40 @@ test("CORS: Vary: Origin as Azure's table has it", async () => {
       assert.equal(r.headers.get("vary"), null);
     });
 });
+
+test("access tiers: inferred Hot, Set Blob Tier, the tier on upload", async () => {
+  const c = await container();
+  const b = c.getBlockBlobClient("tiered");
+  await b.upload("x", 1);
+  let p = await b.getProperties();
+  assert.equal(p.accessTier, "Hot");
+  assert.equal(p.accessTierInferred, true);
+  await b.setAccessTier("Cool");
+  p = await b.getProperties();
+  assert.equal(p.accessTier, "Cool");
+  assert.ok(p.accessTierChangedOn instanceof Date);
+  const born = c.getBlockBlobClient("born-cold");
+  await born.upload("y", 1, { tier: "Cold" });
+  assert.equal((await born.getProperties()).accessTier, "Cold");
+  const log = c.getAppendBlobClient("log");
+  await log.create();
+  await refused(() => log.setAccessTier("Cool"), 400, "AccessTierNotSupportedForBlobType");
+});
+
+deviation(
+  "archived blobs are offline until rehydrated",
+  "https://learn.microsoft.com/azure/storage/blobs/access-tiers-overview ('considered to be offline and can't be read or modified'); Azurite 3.37.0 serves archived data and rehydrates at once",
+  async () => {
+    const c = await container();
+    const b = c.getBlockBlobClient("archived");
+    await b.upload("data", 4);
+    await b.setAccessTier("Archive");
+    await refused(() => b.download(), 409, "BlobArchived");
+    const r = await b.setAccessTier("Hot", { rehydratePriority: "High" });
+    assert.equal(r._response.status, 202);
+    const p = await b.getProperties();
+    assert.equal(p.archiveStatus, "rehydrate-pending-to-hot");
+    assert.equal(p.rehydratePriority, "High");
+    await refused(() => b.setAccessTier("Cool"), 409, "BlobBeingRehydrated");
+  },
+);
