@@ -262,3 +262,21 @@ deviation(
     await refused(() => b.setAccessTier("Cool"), 409, "BlobBeingRehydrated");
   },
 );
+
+test("blob batch: deletes and tiers in one request, each answered on its own", async () => {
+  const c = await container();
+  const names = ["a", "b", "c"];
+  for (const n of names) await c.getBlockBlobClient(n).upload("x", 1);
+  const batch = c.getBlobBatchClient();
+  const tiers = await batch.setBlobsAccessTier(names.map((n) => c.getBlockBlobClient(n).url), credential, "Cool");
+  assert.equal(tiers.subResponsesSucceededCount, 3);
+  const urls = [...names, "missing"].map((n) => c.getBlockBlobClient(n).url);
+  const r = await batch.deleteBlobs(urls, credential);
+  assert.equal(r.subResponsesSucceededCount, 3);
+  assert.equal(r.subResponsesFailedCount, 1);
+  assert.equal(r.subResponses[3].status, 404);
+  assert.equal(r.subResponses[3].errorCode, "BlobNotFound");
+  const left = [];
+  for await (const b of c.listBlobsFlat()) left.push(b.name);
+  assert.deepEqual(left, []);
+});

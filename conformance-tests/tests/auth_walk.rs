@@ -347,6 +347,20 @@ fn operations(f: &Fixture) -> Vec<Op> {
         ),
         op("Copy Blob", Blob, "PUT", "/cont1/copy", "o", "cw")
             .h("x-ms-copy-source", &f.copy_source),
+        op("Set Blob Tier", Blob, "PUT", "/cont1/b1?comp=tier", "o", "w")
+            .h("x-ms-access-tier", "Cool"),
+        op(
+            "Submit Batch",
+            Blob,
+            "POST",
+            "/cont1?restype=container&comp=batch",
+            "c",
+            "rwdxylacuptfi",
+        )
+        .h("Content-Type", "multipart/mixed; boundary=batch_walk")
+        .body(format!(
+            "--batch_walk\r\nContent-Type: application/http\r\nContent-ID: 0\r\n\r\nDELETE /{DEV_ACCOUNT}/cont1/b1 HTTP/1.1\r\nContent-Length: 0\r\n\r\n\r\n--batch_walk--\r\n"
+        )),
         op(
             "Get Blob Tags",
             Blob,

@@ -108,7 +108,7 @@ def az(blob_target, *args, cwd=None):
     return run([AZ, *args, "--only-show-errors"], env=env, cwd=cwd)
 
 
-def test_az_upload_batch_and_download_batch(tmp_path, blob_target, bsc, container_name):
+def test_az_upload_download_set_tier_delete_batch(tmp_path, blob_target, bsc, container_name):
     src = tmp_path / "src"
     make_tree(src)
     az(blob_target, "storage", "container", "create", "--name", container_name, cwd=tmp_path)
@@ -118,6 +118,11 @@ def test_az_upload_batch_and_download_batch(tmp_path, blob_target, bsc, containe
     out.mkdir()
     az(blob_target, "storage", "blob", "download-batch", "--destination", str(out), "--source", container_name, cwd=tmp_path)
     assert tree(out) == tree(src)
+    container = bsc.get_container_client(container_name)
+    az(blob_target, "storage", "blob", "set-tier", "--container-name", container_name, "--name", "a.txt", "--tier", "Cool", cwd=tmp_path)
+    assert container.get_blob_client("a.txt").get_blob_properties().blob_tier == "Cool"
+    az(blob_target, "storage", "blob", "delete-batch", "--source", container_name, "--pattern", "dir/*", cwd=tmp_path)
+    assert sorted(b.name for b in container.list_blobs()) == ["a.txt"]
 
 
 # --------------------------------------------------------------------------------------

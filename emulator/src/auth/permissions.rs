@@ -49,6 +49,9 @@ fn blob_account_sas_needs(op: BlobOp) -> Option<AccountNeed> {
         SetServiceProperties => need("s", "w"),
         GetAccountInfo => need("sco", "rwdxylacuptfi"),
         FindBlobsByTags => need("s", "f"),
+        // Each subrequest is authorized on its own; the batch needs a valid SAS.
+        SubmitBatch => need("s", "rwdxylacuptfi"),
+        SubmitBatchInContainer => need("c", "rwdxylacuptfi"),
         CreateContainer => need("c", "cw"),
         GetContainerProperties | GetContainerMetadata => need("c", "r"),
         SetContainerMetadata | LeaseContainer => need("c", "w"),
@@ -88,6 +91,7 @@ pub fn blob_sas_needs(op: &Operation, _blob_level: bool) -> Option<&'static str>
         GetBlobTags | SetBlobTags => "t",
         ListBlobs => "l",
         FindBlobsByTagsInContainer => "f",
+        SubmitBatchInContainer => "racwdxyltfmei",
         GetAccountInfo => "racwdxyltfmei",
         _ => return None,
     })

@@ -3,6 +3,7 @@
 //! when bytes arrive: `receive`, then the commit that takes them) and renders the reply.
 
 mod append;
+mod batch;
 mod blobs;
 mod blocks;
 mod containers;
@@ -104,6 +105,8 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: BlobOp, body: Body) -> Result<Reply> {
         }
         BlobOp::GetServiceStats => crate::account::get_stats(ctx),
         BlobOp::FindBlobsByTags => tags::find(ctx, None),
+        BlobOp::SubmitBatch => batch::submit(ctx, None, body).await,
+        BlobOp::SubmitBatchInContainer => batch::submit(ctx, Some(container), body).await,
         BlobOp::ListContainers => containers::list(ctx),
         BlobOp::CreateContainer => containers::create(ctx, container).await,
         BlobOp::GetContainerProperties | BlobOp::GetContainerMetadata => {

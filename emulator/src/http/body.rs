@@ -26,6 +26,14 @@ impl Body {
         }
     }
 
+    /// A body with nothing in it (a batch's subrequests).
+    pub fn empty() -> Body {
+        Body {
+            inner: None,
+            idle: Duration::from_secs(1),
+        }
+    }
+
     /// The next chunk of data, or None at the end. A client that sends nothing for the
     /// idle timeout gets OperationTimedOut and the connection is dropped with the request.
     pub async fn next(&mut self) -> Result<Option<Bytes>> {

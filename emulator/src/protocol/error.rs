@@ -58,6 +58,8 @@ error_codes! {
     Md5Mismatch => BAD_REQUEST, "The MD5 value specified in the request did not match with the MD5 value calculated by the server.";
     InvalidMd5 => BAD_REQUEST, "The MD5 value specified in the request is invalid. The MD5 value must be 128 bits and Base64-encoded.";
     InvalidBlockList => BAD_REQUEST, "The specified block list is invalid.";
+    ExceedsMaxBatchRequestCount => BAD_REQUEST, "The batch operation exceeds maximum number of allowed subrequests.";
+    AllBatchSubRequestsShouldBeSameApi => BAD_REQUEST, "All batch subrequests should be the same api.";
     AccessTierNotSupportedForBlobType => BAD_REQUEST, "The access tier is not supported for this blob type.";
     InvalidBlockId => BAD_REQUEST, "The specified block ID is invalid. The block ID must be Base64-encoded.";
     InvalidBlobOrBlock => BAD_REQUEST, "The specified blob or block content is invalid.";

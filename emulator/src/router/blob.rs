@@ -15,6 +15,7 @@ pub enum BlobOp {
     GetServiceStats,
     GetAccountInfo,
     FindBlobsByTags,
+    SubmitBatch,
     // Containers.
     CreateContainer,
     GetContainerProperties,
@@ -26,6 +27,7 @@ pub enum BlobOp {
     LeaseContainer,
     ListBlobs,
     FindBlobsByTagsInContainer,
+    SubmitBatchInContainer,
     // Blobs.
     PutBlob,
     CopyBlob,
@@ -63,6 +65,8 @@ impl BlobOp {
             BlobOp::GetServiceStats => "GetBlobServiceStats",
             BlobOp::GetAccountInfo => "GetAccountInfo",
             BlobOp::FindBlobsByTags => "FindBlobsByTags",
+            BlobOp::SubmitBatch => "SubmitBatch",
+            BlobOp::SubmitBatchInContainer => "SubmitBatchInContainer",
             BlobOp::CreateContainer => "CreateContainer",
             BlobOp::GetContainerProperties => "GetContainerProperties",
             BlobOp::DeleteContainer => "DeleteContainer",
@@ -189,7 +193,9 @@ pub fn route(req: &RequestParts, rest: &str) -> Result<(Option<String>, Option<S
             }
             (Some("service"), Some("stats")) if is_get => BlobOp::GetServiceStats,
             (_, Some("blobs")) if is_get => BlobOp::FindBlobsByTags,
-            (_, Some("list" | "blobs")) | (Some("service"), Some("properties" | "stats")) => {
+            (_, Some("batch")) if m == Method::POST => BlobOp::SubmitBatch,
+            (_, Some("list" | "blobs" | "batch"))
+            | (Some("service"), Some("properties" | "stats")) => {
                 return Err(StorageError::new(ErrorCode::UnsupportedHttpVerb))
             }
             (_, Some(c)) => return Err(StorageError::invalid_query("comp", c)),
@@ -210,7 +216,8 @@ pub fn route(req: &RequestParts, rest: &str) -> Result<(Option<String>, Option<S
             Some("lease") if m == Method::PUT => BlobOp::LeaseContainer,
             Some("list") if is_get => BlobOp::ListBlobs,
             Some("blobs") if is_get => BlobOp::FindBlobsByTagsInContainer,
-            None | Some("metadata" | "acl" | "lease" | "list" | "blobs") => {
+            Some("batch") if m == Method::POST => BlobOp::SubmitBatchInContainer,
+            None | Some("metadata" | "acl" | "lease" | "list" | "blobs" | "batch") => {
                 return Err(StorageError::new(ErrorCode::UnsupportedHttpVerb))
             }
             Some(c) => return Err(StorageError::invalid_query("comp", c)),
