@@ -62,10 +62,12 @@ fn blob_account_sas_needs(op: BlobOp) -> Option<AccountNeed> {
         // `c` creates new blobs only; the handlers refuse it for existing ones.
         PutBlob | CopyBlob | CopyBlobFromUrl | PutBlobFromUrl | PutBlock | PutBlockFromUrl
         | PutBlockList | SnapshotBlob => need("o", "cw"),
-        GetBlob | GetBlobProperties | GetBlobMetadata | GetBlockList => need("o", "r"),
+        GetBlob | GetBlobProperties | GetBlobMetadata | GetBlockList | GetPageRanges => {
+            need("o", "r")
+        }
         DeleteBlob => need("o", "d"),
         SetBlobProperties | SetBlobMetadata | LeaseBlob | AbortCopyBlob | SealBlob
-        | SetBlobTier => need("o", "w"),
+        | SetBlobTier | PutPage | PutPageFromUrl => need("o", "w"),
         AppendBlock | AppendBlockFromUrl => need("o", "aw"),
         GetBlobTags | SetBlobTags => need("o", "t"),
         Unsupported => return None,
@@ -80,14 +82,14 @@ pub fn blob_sas_needs(op: &Operation, _blob_level: bool) -> Option<&'static str>
         return None;
     };
     Some(match op {
-        GetBlob | GetBlobProperties | GetBlobMetadata | GetBlockList => "r",
+        GetBlob | GetBlobProperties | GetBlobMetadata | GetBlockList | GetPageRanges => "r",
         // `c` creates new blobs only; the handlers refuse it for existing ones.
         PutBlob | CopyBlob | CopyBlobFromUrl | PutBlobFromUrl | PutBlock | PutBlockFromUrl
         | PutBlockList | SnapshotBlob => "cw",
         AppendBlock | AppendBlockFromUrl => "aw",
         DeleteBlob => "d",
         SetBlobProperties | SetBlobMetadata | LeaseBlob | AbortCopyBlob | SealBlob
-        | SetBlobTier => "w",
+        | SetBlobTier | PutPage | PutPageFromUrl => "w",
         GetBlobTags | SetBlobTags => "t",
         ListBlobs => "l",
         FindBlobsByTagsInContainer => "f",
@@ -105,6 +107,7 @@ pub fn anonymous_blob_op(op: BlobOp) -> bool {
             | BlobOp::GetBlobProperties
             | BlobOp::GetBlobMetadata
             | BlobOp::GetBlockList
+            | BlobOp::GetPageRanges
     )
 }
 

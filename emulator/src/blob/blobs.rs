@@ -80,8 +80,7 @@ fn blob_type(ctx: &Ctx<'_>) -> Result<BlobType> {
     match ctx.req.header("x-ms-blob-type") {
         Some("BlockBlob") => Ok(BlobType::Block),
         Some("AppendBlob") => Ok(BlobType::Append),
-        Some("PageBlob") => Err(StorageError::new(ErrorCode::NotImplemented)
-            .with_message("Page blobs are not supported by this emulator.")),
+        Some("PageBlob") => Ok(BlobType::Page),
         Some(v) => Err(StorageError::invalid_header("x-ms-blob-type", v)),
         None => Err(StorageError::missing_header("x-ms-blob-type")),
     }
@@ -94,17 +93,21 @@ pub async fn put(ctx: &Ctx<'_>, body: Body) -> Result<Reply> {
     new.metadata = validate::metadata(ctx.req)?;
     new.tags = super::tags::from_header(ctx)?.unwrap_or_default();
     new.properties = content_properties(ctx, true)?;
+    if blob_type == BlobType::Page {
+        (new.page_size, new.sequence_number) = super::pages::create_params(ctx)?;
+    }
     let pre = pre(ctx, Access::Replace)?;
     let store = &ctx.app.store.blobs;
     // Fail fast before reading a large body.
     store.precheck(name(ctx), &pre, false, None)?;
-    // An append blob is created empty; its bytes come through Append Block.
+    // Append and page blobs are created empty; their bytes come through Append Block and
+    // Put Page.
     let declared_len = ctx
         .req
         .header("content-length")
         .map(str::trim)
         .unwrap_or("0");
-    if blob_type == BlobType::Append && declared_len != "0" {
+    if blob_type != BlobType::Block && declared_len != "0" {
         return Err(StorageError::invalid_header("Content-Length", declared_len));
     }
     let max = match blob_type {
@@ -246,14 +249,30 @@ pub async fn get(ctx: &Ctx<'_>, head: bool) -> Result<Reply> {
     if want_range_md5 {
         // Small by the check above: read it whole to hash it.
         let app = ctx.app.clone();
-        let bytes = tokio::task::spawn_blocking(move || app.store.blobs.read_small(&r, start, len))
-            .await
-            .map_err(StorageError::internal)??;
+        let (account, container, blob) = (
+            ctx.route.account.clone(),
+            name(ctx).container.to_string(),
+            name(ctx).blob.to_string(),
+        );
+        let snapshot = snapshot_param(ctx).to_string();
+        let bytes = tokio::task::spawn_blocking(move || {
+            let n = crate::store::blob::BlobName {
+                account: &account,
+                container: &container,
+                blob: &blob,
+            };
+            app.store
+                .blobs
+                .read_blob_small(n, &snapshot, &r, start, len)
+        })
+        .await
+        .map_err(StorageError::internal)??;
         reply.set("content-md5", B64.encode(Md5::digest(&bytes)));
         reply.body = crate::http::response::bytes_body(bytes);
         return Ok(reply);
     }
-    reply.body = channel_body(store.read_range(&r, start, len));
+    reply.body =
+        channel_body(store.read_blob_range(name(ctx), snapshot_param(ctx), &r, start, len)?);
     Ok(reply)
 }
 
@@ -299,17 +318,21 @@ pub async fn set_properties(ctx: &Ctx<'_>) -> Result<Reply> {
     };
     properties.content_md5 = md5;
     properties.content_type.get_or_insert_with(String::new);
+    let page = super::pages::property_change(ctx)?;
     let pre = pre(ctx, Access::Modify)?;
     let r = ctx
         .app
         .store
         .blobs
-        .set_blob_properties(name(ctx), properties, &pre)
+        .set_blob_properties(name(ctx), properties, page, &pre)
         .await?;
     let mut reply = Reply::empty(StatusCode::OK);
     reply
         .set("etag", &r.etag)
         .set("last-modified", rfc1123(r.last_modified_ms));
+    if r.blob_type == BlobType::Page {
+        reply.set("x-ms-blob-sequence-number", r.sequence_number.to_string());
+    }
     Ok(reply)
 }
 

@@ -317,10 +317,14 @@ pub fn list_blobs(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
                         .elem(
                             "Content-Disposition",
                             p.content_disposition.as_deref().unwrap_or(""),
-                        )
-                        .elem("BlobType", r.blob_type.as_str());
+                        );
+                    if r.blob_type == crate::store::blob::BlobType::Page {
+                        w.elem("x-ms-blob-sequence-number", &r.sequence_number.to_string());
+                    }
+                    w.elem("BlobType", r.blob_type.as_str());
                     let now = ctx.app.clock.now_ms();
-                    if r.blob_type != crate::store::blob::BlobType::Append {
+                    // The emulated account is a standard one: only block blobs have tiers.
+                    if r.blob_type == crate::store::blob::BlobType::Block {
                         let t = r.tier.at(now);
                         w.elem("AccessTier", t.effective(now).as_str());
                         match t.changed_ms {

@@ -39,6 +39,27 @@ fn copies_tags(ctx: &Ctx<'_>) -> Result<bool> {
     }
 }
 
+/// The destination's metadata (the request's, else the source's) and tags (the source's
+/// with `x-ms-copy-source-tag-option: COPY`, else the request's).
+fn carried(
+    from: &BlobRecord,
+    metadata: crate::protocol::model::Metadata,
+    copy_tags: bool,
+    header_tags: Option<Vec<(String, String)>>,
+) -> (crate::protocol::model::Metadata, Vec<(String, String)>) {
+    let metadata = if metadata.is_empty() {
+        from.metadata.clone()
+    } else {
+        metadata
+    };
+    let tags = if copy_tags {
+        from.tags.clone()
+    } else {
+        header_tags.unwrap_or_default()
+    };
+    (metadata, tags)
+}
+
 /// Reads the source in full and commits it as the destination's content. `as_copy`
 /// records the copy properties (Copy Blob, Copy Blob From URL), which Put Blob From URL
 /// does not. Returns the new record and, for copies, the copy id.
@@ -76,10 +97,37 @@ async fn copy_into(
         md5: mode == Mode::FromUrl || (remote && source.record.properties.content_md5.is_none()),
         crc64: false,
     };
+    // A page blob copies sparsely: its runs, not a stream of its zeros.
+    if as_copy && source.record.blob_type == BlobType::Page {
+        if let Some((account, container, blob, snapshot)) = source.local.take() {
+            let from = source.record;
+            let copy_id = uuid::Uuid::new_v4().to_string();
+            let (metadata, tags) = carried(&from, metadata, copy_tags, header_tags);
+            let new = NewBlob {
+                properties: from.properties,
+                metadata,
+                tags,
+                copy: Some((copy_id.clone(), source_url)),
+                page_size: from.page_size,
+                sequence_number: from.sequence_number,
+                ..NewBlob::new(BlobType::Page)
+            };
+            let src = crate::store::blob::BlobName {
+                account: &account,
+                container: &container,
+                blob: &blob,
+            };
+            let record = store
+                .copy_page_blob(name(ctx), src, &snapshot, new, &pre)
+                .await?;
+            return Ok((record, Some(copy_id)));
+        }
+    }
     let received = store
         .receive(&mut source.stream, u64::MAX, checksums, &expect)
         .await?;
     let from = source.record;
+    let (metadata, tags) = carried(&from, metadata, copy_tags, header_tags);
     let mut properties = from.properties;
     if properties.content_md5.is_none() {
         properties.content_md5 = received.md5().map(|m| m.to_vec());
@@ -93,16 +141,8 @@ async fn copy_into(
             BlobType::Block
         },
         properties,
-        metadata: if metadata.is_empty() {
-            from.metadata
-        } else {
-            metadata
-        },
-        tags: if copy_tags {
-            from.tags
-        } else {
-            header_tags.unwrap_or_default()
-        },
+        metadata,
+        tags,
         blocks: if as_copy && from.blob_type == BlobType::Block {
             from.blocks
         } else {
@@ -111,6 +151,8 @@ async fn copy_into(
         append_blocks: if as_copy { from.append_blocks } else { 0 },
         copy: copy_id.clone().map(|id| (id, source_url)),
         tier,
+        page_size: 0,
+        sequence_number: 0,
     };
     let record = store.put_blob(name(ctx), received, new, &pre).await?;
     Ok((record, copy_id))

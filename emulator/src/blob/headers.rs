@@ -40,12 +40,16 @@ pub fn blob_headers(reply: &mut Reply, r: &BlobRecord, now_ms: i64) {
         // Azure reports the seal state of every append blob, `false` included.
         reply.set("x-ms-blob-sealed", if r.sealed { "true" } else { "false" });
     }
+    if r.blob_type == BlobType::Page {
+        reply.set("x-ms-blob-sequence-number", r.sequence_number.to_string());
+    }
     reply.set_metadata(&r.metadata);
 }
 
-/// The tier headers of Get Blob Properties (append blobs have no tier).
+/// The tier headers of Get Blob Properties (only block blobs have a tier on a standard
+/// account).
 pub fn tier_headers(reply: &mut Reply, r: &BlobRecord, now_ms: i64) {
-    if r.blob_type == BlobType::Append {
+    if r.blob_type != BlobType::Block {
         return;
     }
     let t = r.tier.at(now_ms);

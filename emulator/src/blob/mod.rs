@@ -11,6 +11,7 @@ mod copy;
 mod headers;
 mod ingest;
 mod leases;
+mod pages;
 mod service;
 mod source;
 pub(crate) mod tags;
@@ -142,6 +143,9 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: BlobOp, body: Body) -> Result<Reply> {
         BlobOp::GetBlobTags => tags::get(ctx),
         BlobOp::SetBlobTags => tags::set(ctx, &xml(body).await?).await,
         BlobOp::SetBlobTier => blobs::set_tier(ctx).await,
+        BlobOp::PutPage => pages::put_page(ctx, body).await,
+        BlobOp::PutPageFromUrl => pages::put_page_from_url(ctx).await,
+        BlobOp::GetPageRanges => pages::get_page_ranges(ctx),
         BlobOp::Unsupported => not_implemented(op),
     }
 }

@@ -36,6 +36,8 @@ pub struct Source {
     pub stream: ByteStream,
     /// Bytes the stream will deliver.
     pub len: u64,
+    /// A blob of this emulator: (account, container, blob, snapshot).
+    pub local: Option<(String, String, String, String)>,
 }
 
 /// A refused source read, as Azure reports it: `CannotVerifyCopySource` with the status
@@ -210,11 +212,23 @@ fn open_local(
             (start, end - start + 1)
         }
     };
-    let stream = ByteStream::Local(store.read_range(&record, start, len));
+    let n = crate::store::blob::BlobName {
+        account: &account,
+        container: &container,
+        blob: &blob,
+    };
+    let stream = ByteStream::Local(store.read_blob_range(n, snapshot, &record, start, len)?);
+    let local = Some((
+        account.clone(),
+        container.clone(),
+        blob.clone(),
+        snapshot.to_string(),
+    ));
     Ok(Source {
         record,
         stream,
         len,
+        local,
     })
 }
 
@@ -305,5 +319,6 @@ async fn open_remote(
         record,
         stream: ByteStream::Remote(resp.into_body()),
         len,
+        local: None,
     })
 }

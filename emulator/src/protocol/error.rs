@@ -103,6 +103,9 @@ error_codes! {
     NoPendingCopyOperation => CONFLICT, "There is currently no pending copy operation.";
     SnapshotsPresent => CONFLICT, "This operation is not permitted because the blob has snapshots.";
     BlobIsSealed => CONFLICT, "The specified blob is sealed, and its contents can't be modified unless the blob is re-created after a delete.";
+    PreviousSnapshotNotFound => CONFLICT, "The previous snapshot is not found.";
+    PreviousSnapshotCannotBeNewer => BAD_REQUEST, "The prevsnapshot query parameter value cannot be newer than snapshot query parameter value.";
+    SequenceNumberIncrementTooLarge => CONFLICT, "The sequence number increment cannot be performed because it would result in overflow of the sequence number.";
     BlockCountExceedsLimit => CONFLICT, "The uncommitted block count cannot exceed the maximum limit of 100,000 blocks.";
     // 412 / 416
     ConditionNotMet => PRECONDITION_FAILED, "The condition specified using HTTP conditional header(s) is not met.";
@@ -115,6 +118,8 @@ error_codes! {
     LeaseLost => PRECONDITION_FAILED, "A lease ID was specified, but the lease for the blob/container has expired.";
     AppendPositionConditionNotMet => PRECONDITION_FAILED, "The append position condition specified was not met.";
     MaxBlobSizeConditionNotMet => PRECONDITION_FAILED, "The max blob size condition specified was not met.";
+    SequenceNumberConditionNotMet => PRECONDITION_FAILED, "The sequence number condition specified was not met.";
+    InvalidPageRange => RANGE_NOT_SATISFIABLE, "The page range specified is invalid.";
     InvalidRange => RANGE_NOT_SATISFIABLE, "The range specified is invalid for the current size of the resource.";
     // 411 / 413
     MissingContentLengthHeader => LENGTH_REQUIRED, "The Content-Length header was not specified.";

@@ -52,7 +52,10 @@ pub enum BlobOp {
     GetBlobTags,
     SetBlobTags,
     SetBlobTier,
-    /// Page blob and other operations this emulator does not offer.
+    PutPage,
+    PutPageFromUrl,
+    GetPageRanges,
+    /// Operations this emulator does not offer.
     Unsupported,
 }
 
@@ -100,6 +103,9 @@ impl BlobOp {
             BlobOp::GetBlobTags => "GetBlobTags",
             BlobOp::SetBlobTags => "SetBlobTags",
             BlobOp::SetBlobTier => "SetBlobTier",
+            BlobOp::PutPage => "PutPage",
+            BlobOp::PutPageFromUrl => "PutPageFromUrl",
+            BlobOp::GetPageRanges => "GetPageRanges",
             BlobOp::Unsupported => "Unsupported",
         }
     }
@@ -125,6 +131,8 @@ impl BlobOp {
                 | AppendBlock
                 | AppendBlockFromUrl
                 | SealBlob
+                | PutPage
+                | PutPageFromUrl
         )
     }
 
@@ -273,18 +281,17 @@ pub fn route(req: &RequestParts, rest: &str) -> Result<(Option<String>, Option<S
             ("tags", &Method::GET | &Method::HEAD) => BlobOp::GetBlobTags,
             ("tags", &Method::PUT) => BlobOp::SetBlobTags,
             ("tier", &Method::PUT) => BlobOp::SetBlobTier,
-            (
-                "page"
-                | "pagelist"
-                | "incrementalcopy"
-                | "expiry"
-                | "immutabilityPolicies"
-                | "legalhold",
-                _,
-            ) => BlobOp::Unsupported,
+            ("page", &Method::PUT) if header("x-ms-copy-source").is_some() => {
+                BlobOp::PutPageFromUrl
+            }
+            ("page", &Method::PUT) => BlobOp::PutPage,
+            ("pagelist", &Method::GET | &Method::HEAD) => BlobOp::GetPageRanges,
+            ("incrementalcopy" | "expiry" | "immutabilityPolicies" | "legalhold", _) => {
+                BlobOp::Unsupported
+            }
             (
                 "properties" | "metadata" | "lease" | "snapshot" | "copy" | "block" | "blocklist"
-                | "appendblock" | "seal" | "tags" | "tier",
+                | "appendblock" | "seal" | "tags" | "tier" | "page" | "pagelist",
                 _,
             ) => return Err(StorageError::new(ErrorCode::UnsupportedHttpVerb)),
             (c, _) => return Err(StorageError::invalid_query("comp", c)),

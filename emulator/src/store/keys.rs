@@ -15,6 +15,8 @@ pub const BLOB: u8 = b'B';
 pub const BLOCK: u8 = b'U';
 pub const INLINE: u8 = b'D';
 pub const TAG: u8 = b'T';
+pub const PAGE: u8 = b'G';
+pub const REFCOUNT: u8 = b'R';
 
 pub(crate) fn u64_at(b: &[u8], at: usize) -> Option<u64> {
     b.get(at..at + 8)

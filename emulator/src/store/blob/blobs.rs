@@ -1,6 +1,7 @@
 //! Blob writes that are not about blocks: Put Blob (and the copies that commit like it),
 //! property, metadata, tag and seal changes, Append Block, snapshots, leases and delete.
 
+use super::pages::{PageChange, RefDelta};
 use super::records::{
     snapshot_id, BlobRecord, BlobType, CommittedBlock, ContentProperties, CopyInfo,
 };
@@ -28,6 +29,9 @@ pub struct NewBlob {
     pub copy: Option<(String, String)>,
     /// `x-ms-access-tier`, when the write names one (else the tier is inferred).
     pub tier: Option<Tier>,
+    /// Page blobs: the declared size and the starting sequence number.
+    pub page_size: u64,
+    pub sequence_number: u64,
 }
 
 impl NewBlob {
@@ -41,6 +45,8 @@ impl NewBlob {
             append_blocks: 0,
             copy: None,
             tier: None,
+            page_size: 0,
+            sequence_number: 0,
         }
     }
 
@@ -144,13 +150,41 @@ impl BlobStore {
     }
 
     /// Put Blob, and every copy: the received bytes become the blob's content, replacing
-    /// the current version (whose bytes and staged blocks are freed once this is durable).
+    /// the current version (whose bytes, page runs and staged blocks are freed once this
+    /// is durable).
     pub async fn put_blob(
         &self,
         n: BlobName<'_>,
         content: Received,
         new: NewBlob,
         pre: &Preconditions,
+    ) -> Result<BlobRecord> {
+        self.put_blob_with(n, content, new, pre, None).await
+    }
+
+    /// Copy Blob of a page blob: the destination is a page blob with copies of the
+    /// source's runs (sparse, however large the blob). `source` is the source's page run
+    /// prefix.
+    pub async fn copy_page_blob(
+        &self,
+        n: BlobName<'_>,
+        source: BlobName<'_>,
+        source_snapshot: &str,
+        new: NewBlob,
+        pre: &Preconditions,
+    ) -> Result<BlobRecord> {
+        let from = Self::page_prefix(source, source_snapshot);
+        let empty = self.receive_empty();
+        self.put_blob_with(n, empty, new, pre, Some(&from)).await
+    }
+
+    async fn put_blob_with(
+        &self,
+        n: BlobName<'_>,
+        content: Received,
+        new: NewBlob,
+        pre: &Preconditions,
+        page_source: Option<&[u8]>,
     ) -> Result<BlobRecord> {
         let (record, freed) = {
             let _c = self.containers_lock.read();
@@ -160,10 +194,26 @@ impl BlobStore {
             pre.check(current.as_ref().map(|c| c.current()), self.now())?;
             let (now, etag) = self.bump()?;
             let length = content.len();
-            let pieces = content.adopt(&self.core.data)?;
+            let mut batch = sled::Batch::default();
+            let mut delta = RefDelta::default();
+            let prefix = Self::page_prefix(n, "");
+            if current
+                .as_ref()
+                .is_some_and(|c| c.blob_type == BlobType::Page)
+            {
+                self.drop_page_runs(&mut batch, &mut delta, &prefix)?;
+            }
+            let mut pieces = content.adopt_into(&mut batch);
+            if let Some(from) = page_source {
+                pieces.extend(self.copy_page_runs(&mut batch, &mut delta, from, &prefix)?);
+            }
             let record = BlobRecord {
                 blob_type: new.blob_type,
-                pieces: pieces.clone(),
+                pieces: if new.blob_type == BlobType::Page {
+                    Vec::new()
+                } else {
+                    pieces.clone()
+                },
                 blocks: new.blocks,
                 properties: new.properties,
                 metadata: new.metadata,
@@ -173,22 +223,40 @@ impl BlobStore {
                 copy: new.copy.map(|(id, source)| CopyInfo {
                     id,
                     source,
-                    length,
+                    length: if new.blob_type == BlobType::Page {
+                        new.page_size
+                    } else {
+                        length
+                    },
                     completed_ms: now,
                 }),
+                page_size: new.page_size,
+                sequence_number: new.sequence_number,
                 ..BlobRecord::successor(current.as_ref(), now, etag)
             };
-            self.index_tags(n, &record.tags)?;
-            self.insert_record(
+            batch.insert(
                 keys::blob(n.account, n.container, n.blob, ""),
-                &record,
-                &pieces,
-            )?;
+                encode(&record),
+            );
+            let write = self
+                .index_tags(n, &record.tags)
+                .and_then(|()| self.apply_refs(&mut batch, delta))
+                .and_then(|freed| {
+                    self.core.data.apply_batch(batch).map_err(internal)?;
+                    Ok(freed)
+                });
+            let mut freed = match write {
+                Ok(f) => f,
+                Err(e) => {
+                    self.free(&pieces);
+                    return Err(e);
+                }
+            };
             if let Some(c) = &current {
                 self.unindex_tags(n, &c.tags, Some(&record.tags))?;
             }
             // A Put Blob also discards the blob's staged blocks, as Azure does.
-            let mut freed = self.drop_staged(n)?;
+            freed.extend(self.drop_staged(n)?);
             freed.extend(current.map(|c| c.pieces).unwrap_or_default());
             (record, freed)
         };
@@ -255,13 +323,18 @@ impl BlobStore {
         .await
     }
 
-    /// Set Blob Properties replaces every content header at once.
+    /// Set Blob Properties replaces every content header at once; `page` resizes a page
+    /// blob or changes its sequence number.
     pub async fn set_blob_properties(
         &self,
         n: BlobName<'_>,
         properties: ContentProperties,
+        page: Option<PageChange>,
         pre: &Preconditions,
     ) -> Result<BlobRecord> {
+        if let Some(change) = page {
+            return self.change_page_blob(n, properties, change, pre).await;
+        }
         let now = self.now();
         self.change_blob(n, "", pre, true, None, |r| {
             if r.tier.is_offline(now) {
@@ -384,7 +457,8 @@ impl BlobStore {
         Ok((record, outcome))
     }
 
-    /// Deletes a blob, one of its snapshots, or its snapshots, per `mode`.
+    /// Deletes a blob, one of its snapshots, or its snapshots, per `mode`: the records
+    /// and page runs go in one batch.
     pub async fn delete_blob(
         &self,
         n: BlobName<'_>,
@@ -395,16 +469,25 @@ impl BlobStore {
             let _c = self.containers_lock.read();
             self.require_container(n.account, n.container)?;
             let _b = self.blob_lock(n).lock();
-            let data = &self.core.data;
+            let mut batch = sled::Batch::default();
+            let mut delta = RefDelta::default();
             let mut freed = Vec::new();
+            let mut remove = |version: &str, record: &BlobRecord| -> Result<()> {
+                batch.remove(keys::blob(n.account, n.container, n.blob, version));
+                if record.blob_type == BlobType::Page {
+                    let prefix = Self::page_prefix(n, version);
+                    self.drop_page_runs(&mut batch, &mut delta, &prefix)?;
+                }
+                freed.extend(record.pieces.iter().copied());
+                Ok(())
+            };
+            let mut base_tags = None;
             if let DeleteMode::Snapshot(id) = &mode {
                 let record = self
                     .blob(n.account, n.container, n.blob, id)?
                     .ok_or_else(blob_not_found)?;
                 pre.check(Some(record.current()), self.now())?;
-                data.remove(keys::blob(n.account, n.container, n.blob, id))
-                    .map_err(internal)?;
-                freed.extend(record.pieces);
+                remove(id, &record)?;
             } else {
                 let record = self
                     .blob(n.account, n.container, n.blob, "")?
@@ -416,18 +499,19 @@ impl BlobStore {
                 }
                 for id in snapshots {
                     if let Some(s) = self.blob(n.account, n.container, n.blob, &id)? {
-                        freed.extend(s.pieces);
+                        remove(&id, &s)?;
                     }
-                    data.remove(keys::blob(n.account, n.container, n.blob, &id))
-                        .map_err(internal)?;
                 }
                 if mode != DeleteMode::OnlySnapshots {
-                    data.remove(keys::blob(n.account, n.container, n.blob, ""))
-                        .map_err(internal)?;
-                    self.unindex_tags(n, &record.tags, None)?;
-                    freed.extend(record.pieces);
-                    freed.extend(self.drop_staged(n)?);
+                    remove("", &record)?;
+                    base_tags = Some(record.tags);
                 }
+            }
+            freed.extend(self.apply_refs(&mut batch, delta)?);
+            self.core.data.apply_batch(batch).map_err(internal)?;
+            if let Some(tags) = base_tags {
+                self.unindex_tags(n, &tags, None)?;
+                freed.extend(self.drop_staged(n)?);
             }
             freed
         };
@@ -456,7 +540,8 @@ impl BlobStore {
         Ok(out)
     }
 
-    /// Takes a read-only snapshot: the bytes are copied, so the snapshot owns its own.
+    /// Takes a read-only snapshot: the bytes are copied, so the snapshot owns its own (a
+    /// page blob's are shared instead).
     /// `metadata`, when given, replaces the base's metadata on the snapshot.
     pub async fn snapshot_blob(
         &self,
@@ -492,8 +577,20 @@ impl BlobStore {
                 snap.metadata = m;
             }
             let key = keys::blob(n.account, n.container, n.blob, &id);
-            let pieces = snap.pieces.clone();
-            self.insert_record(key, &snap, &pieces)?;
+            if base.blob_type == BlobType::Page {
+                // A page blob's snapshot shares its base's bytes (counted), so taking one
+                // costs one key per run and Get Page Ranges Diff compares without reading.
+                let mut batch = sled::Batch::default();
+                let mut delta = RefDelta::default();
+                let (from, to) = (Self::page_prefix(n, ""), Self::page_prefix(n, &id));
+                self.share_page_runs(&mut batch, &mut delta, &from, &to)?;
+                self.apply_refs(&mut batch, delta)?;
+                batch.insert(key, encode(&snap));
+                self.core.data.apply_batch(batch).map_err(internal)?;
+            } else {
+                let pieces = snap.pieces.clone();
+                self.insert_record(key, &snap, &pieces)?;
+            }
             (id, snap)
         };
         self.core.durable().await?;

@@ -184,6 +184,16 @@ impl BlobStore {
                     data.remove(k).map_err(internal)?;
                 }
             }
+            // Page runs share bytes only within one blob and its snapshots, so every byte
+            // they reference goes with the container, and so do the counts.
+            for item in data.scan_prefix(keys::page_scope(account, container)) {
+                let (k, v) = item.map_err(internal)?;
+                let run = decode::<super::records::PageRun>(&v).map_err(internal)?;
+                data.remove(keys::refcount(run.piece.id))
+                    .map_err(internal)?;
+                freed.push(run.piece);
+                data.remove(k).map_err(internal)?;
+            }
         }
         self.core.durable().await?;
         self.free(&freed);

@@ -2,12 +2,12 @@
 //! short, frees that did not happen) are removed. O(blobs), so it runs only then.
 
 use super::extents::Storage;
-use super::records::{BlobRecord, StagedBlock};
+use super::records::{BlobRecord, PageRun, StagedBlock};
 use super::{internal, BlobStore};
 use crate::protocol::error::Result;
 use crate::store::codec::decode;
-use crate::store::keys::{self, BLOB, BLOCK, INLINE};
-use std::collections::HashSet;
+use crate::store::keys::{self, BLOB, BLOCK, INLINE, PAGE, REFCOUNT};
+use std::collections::{HashMap, HashSet};
 
 impl BlobStore {
     /// After an unclean stop: frees bytes no record references (uploads cut short, frees
@@ -25,6 +25,7 @@ impl BlobStore {
                 live.extend(pieces.map_err(internal)?.iter().map(|p| (p.storage, p.id)));
             }
         }
+        self.repair_page_runs(&mut live)?;
         for item in self.core.data.scan_prefix([INLINE]) {
             let (k, _) = item.map_err(internal)?;
             if let Some(id) = keys::parse_qid_tail(&k) {
@@ -37,6 +38,53 @@ impl BlobStore {
             if !live.contains(&(Storage::File, id)) {
                 self.extents.remove(id);
             }
+        }
+        Ok(())
+    }
+
+    /// Page runs whose blob record is gone (a delete cut short) are removed, and the
+    /// shared-byte counts are recounted from the runs that remain; their bytes are live.
+    fn repair_page_runs(&self, live: &mut HashSet<(Storage, u64)>) -> Result<()> {
+        let data = &self.core.data;
+        let mut counts: HashMap<u64, u64> = HashMap::new();
+        let mut has_record: HashMap<Vec<u8>, bool> = HashMap::new();
+        for item in data.scan_prefix([PAGE]) {
+            let (k, v) = item.map_err(internal)?;
+            // The run's record key: `B` and the key without the run start and its `\0`.
+            let Some(head) = k.len().checked_sub(9).map(|at| &k[..at]) else {
+                continue;
+            };
+            let mut record_key = head.to_vec();
+            record_key[0] = BLOB;
+            let exists = match has_record.get(&record_key) {
+                Some(e) => *e,
+                None => {
+                    let e = data.contains_key(&record_key).map_err(internal)?;
+                    has_record.insert(record_key, e);
+                    e
+                }
+            };
+            if !exists {
+                data.remove(k).map_err(internal)?;
+                continue;
+            }
+            let run: PageRun = decode(&v).map_err(internal)?;
+            *counts.entry(run.piece.id).or_default() += 1;
+            live.insert((run.piece.storage, run.piece.id));
+        }
+        for item in data.scan_prefix([REFCOUNT]) {
+            let (k, _) = item.map_err(internal)?;
+            let id = k
+                .get(1..9)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes);
+            if id.is_none_or(|id| !counts.contains_key(&id)) {
+                data.remove(k).map_err(internal)?;
+            }
+        }
+        for (id, n) in counts {
+            data.insert(super::keys::refcount(id), &n.to_be_bytes())
+                .map_err(internal)?;
         }
         Ok(())
     }

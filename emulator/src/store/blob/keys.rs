@@ -1,6 +1,6 @@
 //! Blob keys (layout in docs/design.md).
 
-use crate::store::keys::{BLOB, BLOCK, CONTAINER, INLINE, TAG};
+use crate::store::keys::{BLOB, BLOCK, CONTAINER, INLINE, PAGE, REFCOUNT, TAG};
 
 /// `K account \0` (all containers of an account).
 pub fn container_prefix(account: &str) -> Vec<u8> {
@@ -124,6 +124,42 @@ pub fn parse_tag_tail(tail: &[u8]) -> Option<(String, String, String)> {
     let container = String::from_utf8(parts.next()?.to_vec()).ok()?;
     let blob = String::from_utf8(parts.next()?.to_vec()).ok()?;
     Some((value, container, blob))
+}
+
+/// `G account \0 container \0 blob \0 snapshot \0` (0xFF for the base blob): the page
+/// runs of one page blob or snapshot.
+pub fn page_prefix(account: &str, container: &str, name: &str, snapshot: &str) -> Vec<u8> {
+    let mut k = blob(account, container, name, snapshot);
+    k[0] = PAGE;
+    k.push(0);
+    k
+}
+
+/// `G ... start(8)` → PageRun: the written bytes that start at `start`.
+pub fn page_run(prefix: &[u8], start: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + 8);
+    k.extend_from_slice(prefix);
+    k.extend_from_slice(&start.to_be_bytes());
+    k
+}
+
+/// The start of a page run key under `prefix`.
+pub fn parse_page_run(prefix: &[u8], k: &[u8]) -> Option<u64> {
+    k.strip_prefix(prefix)
+        .and_then(|t| t.try_into().ok())
+        .map(u64::from_be_bytes)
+}
+
+/// `G account \0 container \0`: every page run of a container.
+pub fn page_scope(account: &str, container: &str) -> Vec<u8> {
+    blob_scope(PAGE, account, container)
+}
+
+/// `R id(8)` → u64: how many page runs share the bytes of piece `id`.
+pub fn refcount(id: u64) -> Vec<u8> {
+    let mut k = vec![REFCOUNT];
+    k.extend_from_slice(&id.to_be_bytes());
+    k
 }
 
 /// `D id` → inline bytes of a small body.

@@ -20,6 +20,7 @@ pub mod extents;
 mod gc;
 mod keys;
 mod listing;
+mod pages;
 mod pieces;
 mod records;
 mod tags;
@@ -30,6 +31,10 @@ mod upload;
 pub use blobs::{AppendLimits, DeleteMode, NewBlob};
 pub use blocks::BlockSource;
 pub use listing::{ListItem, ListQuery};
+pub use pages::{
+    PageChange, PageRange, SequenceAction, SequenceCondition, MAX_PAGE_BLOB, MAX_SEQUENCE_NUMBER,
+    PAGE,
+};
 pub use records::{BlobRecord, BlobType, ContainerRecord, ContentProperties};
 pub use upload::{Checksums, ChunkSource, Expect, Received};
 

@@ -86,19 +86,51 @@ impl BlobStore {
         start: u64,
         len: u64,
     ) -> tokio::sync::mpsc::Receiver<std::io::Result<Bytes>> {
-        let pieces = super::extents::slice(&record.pieces, start, len);
+        let segments = super::extents::slice(&record.pieces, start, len)
+            .into_iter()
+            .map(super::pages::Segment::Data)
+            .collect();
+        self.read_segments(segments)
+    }
+}
+
+/// Zeros to stream for pages never written.
+static ZEROS: [u8; READ_CHUNK] = [0; READ_CHUNK];
+
+impl BlobStore {
+    /// Streams segments: bytes from their pieces, zeros for what a page blob never had
+    /// written (nothing stored, nothing read).
+    fn read_segments(
+        &self,
+        segments: Vec<super::pages::Segment>,
+    ) -> tokio::sync::mpsc::Receiver<std::io::Result<Bytes>> {
+        use super::pages::Segment;
         let (tx, rx) = tokio::sync::mpsc::channel(2);
         let reader = self.reader();
         tokio::task::spawn_blocking(move || {
-            for p in &pieces {
+            for segment in &segments {
                 let mut gone = false;
-                let read = reader.chunks(p, READ_CHUNK, |chunk| {
-                    gone = tx.blocking_send(Ok(chunk)).is_err();
-                    !gone
-                });
-                if let Err(e) = read {
-                    let _ = tx.blocking_send(Err(std::io::Error::other(e.message)));
-                    return;
+                match segment {
+                    Segment::Zeros(n) => {
+                        let mut left = *n;
+                        while left > 0 && !gone {
+                            let k = left.min(READ_CHUNK as u64) as usize;
+                            gone = tx
+                                .blocking_send(Ok(Bytes::from_static(&ZEROS[..k])))
+                                .is_err();
+                            left -= k as u64;
+                        }
+                    }
+                    Segment::Data(p) => {
+                        let read = reader.chunks(p, READ_CHUNK, |chunk| {
+                            gone = tx.blocking_send(Ok(chunk)).is_err();
+                            !gone
+                        });
+                        if let Err(e) = read {
+                            let _ = tx.blocking_send(Err(std::io::Error::other(e.message)));
+                            return;
+                        }
+                    }
                 }
                 if gone {
                     return;
@@ -106,6 +138,51 @@ impl BlobStore {
             }
         });
         rx
+    }
+
+    /// Streams `len` bytes of the blob (or snapshot) `record` is, from `start`: a page blob
+    /// reads its runs and zeros, any other its pieces.
+    pub fn read_blob_range(
+        &self,
+        n: super::BlobName<'_>,
+        snapshot: &str,
+        record: &BlobRecord,
+        start: u64,
+        len: u64,
+    ) -> Result<tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>> {
+        if record.blob_type == super::BlobType::Page {
+            return Ok(self.read_segments(self.page_segments(n, snapshot, start, len)?));
+        }
+        Ok(self.read_range(record, start, len))
+    }
+
+    /// `read_blob_range` whole (blocking; for small ranges).
+    pub fn read_blob_small(
+        &self,
+        n: super::BlobName<'_>,
+        snapshot: &str,
+        record: &BlobRecord,
+        start: u64,
+        len: u64,
+    ) -> Result<Bytes> {
+        if record.blob_type == super::BlobType::Page {
+            return self.read_segments_small(&self.page_segments(n, snapshot, start, len)?);
+        }
+        self.read_small(record, start, len)
+    }
+
+    /// Reads page blob segments whole (blocking; for small ranges).
+    fn read_segments_small(&self, segments: &[super::pages::Segment]) -> Result<Bytes> {
+        use super::pages::Segment;
+        let reader = self.reader();
+        let mut out = Vec::new();
+        for segment in segments {
+            match segment {
+                Segment::Zeros(n) => out.resize(out.len() + *n as usize, 0),
+                Segment::Data(p) => out.extend_from_slice(&reader.read(p, 0, p.len as usize)?),
+            }
+        }
+        Ok(Bytes::from(out))
     }
 }
 

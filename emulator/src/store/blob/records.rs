@@ -168,10 +168,24 @@ impl BlobRecord {
         }
     }
 
+    /// The content length: a page blob's declared size, else its bytes.
     pub fn len(&self) -> u64 {
-        extents::total_len(&self.pieces)
+        match self.blob_type {
+            BlobType::Page => self.page_size,
+            _ => extents::total_len(&self.pieces),
+        }
     }
 }
+
+/// Written bytes of a page blob: `len` bytes from the run's start, stored in `piece`
+/// (which other runs of the same blob and its snapshots may share; see `R` keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageRun {
+    pub len: u64,
+    pub piece: Piece,
+}
+
+impl crate::store::codec::Record for PageRun {}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StagedBlock {

@@ -82,6 +82,15 @@ impl Received {
         self.owned = false;
         Ok(std::mem::take(&mut self.pieces))
     }
+
+    /// `adopt` within a batch: the inline part is written with the rest of the change.
+    pub(super) fn adopt_into(mut self, batch: &mut sled::Batch) -> Vec<Piece> {
+        if let Some((id, bytes)) = &self.inline {
+            batch.insert(keys::inline(*id), bytes.as_ref());
+        }
+        self.owned = false;
+        std::mem::take(&mut self.pieces)
+    }
 }
 
 impl Drop for Received {
@@ -244,6 +253,19 @@ fn too_large(max: u64) -> StorageError {
 }
 
 impl BlobStore {
+    /// No bytes (what a page blob is created with, and a copy that brings its own).
+    pub(super) fn receive_empty(&self) -> Received {
+        Received {
+            pieces: Vec::new(),
+            inline: None,
+            md5: None,
+            crc64: None,
+            len: 0,
+            extents: self.extents.clone(),
+            owned: true,
+        }
+    }
+
     /// Streams `src` into the store: at most `max` bytes (413 beyond), computing `checksums`
     /// and whatever `expect` needs, and refusing bytes whose checksum differs from the one
     /// the client sent (400 `Md5Mismatch` / `Crc64Mismatch`).

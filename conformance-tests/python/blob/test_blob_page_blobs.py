@@ -1,0 +1,332 @@
+"""Page blobs: create, Put Page (update, clear), Get Page Ranges and its diff, resize and
+sequence numbers, snapshots, copies, conditions, leases and SAS.
+
+https://learn.microsoft.com/rest/api/storageservices/put-blob
+https://learn.microsoft.com/rest/api/storageservices/put-page
+https://learn.microsoft.com/rest/api/storageservices/put-page-from-url
+https://learn.microsoft.com/rest/api/storageservices/get-page-ranges
+https://learn.microsoft.com/rest/api/storageservices/set-blob-properties
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from azure.core.exceptions import HttpResponseError, ResourceModifiedError
+from azure.storage.blob import (
+    BlobSasPermissions,
+    BlobType,
+    SequenceNumberAction,
+    generate_blob_sas,
+)
+
+from blob_helpers import assert_raw_error, bpath, code, expect_error, md5_b64, random_bytes
+
+pytestmark = pytest.mark.filterwarnings("ignore:get_page_ranges is deprecated")
+
+KIB = 1024
+MIB = 1024 * 1024
+
+
+def page_blob(container, name="disk", size=4 * KIB, **kw):
+    b = container.get_blob_client(name)
+    b.create_page_blob(size, **kw)
+    return b
+
+
+def ranges(blob, **kw):
+    """(written, cleared) as lists of (start, end) pairs."""
+    written, cleared = blob.get_page_ranges(**kw)
+    return [(r["start"], r["end"]) for r in written], [(r["start"], r["end"]) for r in cleared]
+
+
+def test_a_new_page_blob_is_its_declared_size_of_zeros(container):
+    b = page_blob(container, size=8 * KIB, metadata={"k": "v"}, tags={"t": "1"})
+    p = b.get_blob_properties()
+    assert p.blob_type == BlobType.PAGEBLOB
+    assert p.size == 8 * KIB
+    assert p.page_blob_sequence_number == 0
+    assert p.metadata == {"k": "v"}
+    assert b.get_blob_tags() == {"t": "1"}
+    assert b.download_blob().readall() == bytes(8 * KIB)
+    assert ranges(b) == ([], [])
+    listed = next(container.list_blobs(include=["metadata"]))
+    assert listed.blob_type == BlobType.PAGEBLOB
+    assert listed.size == 8 * KIB
+
+
+def test_put_page_writes_and_reads_back_with_zeros_between(container):
+    b = page_blob(container, size=16 * KIB)
+    data = random_bytes(KIB)
+    r = b.upload_page(data, offset=2 * KIB, length=KIB)
+    assert r["etag"] and r["last_modified"]
+    assert r["blob_sequence_number"] == 0
+    whole = b.download_blob().readall()
+    assert whole == bytes(2 * KIB) + data + bytes(13 * KIB)
+    part = b.download_blob(offset=2 * KIB + 100, length=1000).readall()
+    assert part == (data + bytes(KIB))[100:1100]
+    assert ranges(b) == ([(2 * KIB, 3 * KIB - 1)], [])
+
+
+def test_overwrites_merge_and_clear_cuts_holes(container):
+    b = page_blob(container, size=16 * KIB)
+    a, c = random_bytes(4 * KIB), random_bytes(KIB)
+    b.upload_page(a, offset=0, length=4 * KIB)
+    # Adjacent pages are one range.
+    b.upload_page(c, offset=4 * KIB, length=KIB)
+    assert ranges(b) == ([(0, 5 * KIB - 1)], [])
+    # A clear in the middle splits it.
+    b.clear_page(offset=KIB, length=KIB)
+    assert ranges(b) == ([(0, KIB - 1), (2 * KIB, 5 * KIB - 1)], [])
+    got = b.download_blob().readall()
+    assert got[:KIB] == a[:KIB]
+    assert got[KIB : 2 * KIB] == bytes(KIB)
+    assert got[2 * KIB : 4 * KIB] == a[2 * KIB :]
+    assert got[4 * KIB : 5 * KIB] == c
+    # An overwrite inside a run keeps its outer parts.
+    d = random_bytes(512)
+    b.upload_page(d, offset=3 * KIB, length=512)
+    got = b.download_blob().readall()
+    assert got[3 * KIB : 3 * KIB + 512] == d
+    assert got[2 * KIB : 3 * KIB] == a[2 * KIB : 3 * KIB]
+    assert got[3 * KIB + 512 : 4 * KIB] == a[3 * KIB + 512 :]
+
+
+def test_get_page_ranges_in_a_range(container):
+    b = page_blob(container, size=16 * KIB)
+    for i in range(0, 16, 2):
+        b.upload_page(random_bytes(KIB), offset=i * KIB, length=KIB)
+    written, _ = ranges(b, offset=3 * KIB, length=6 * KIB)
+    assert written == [(4 * KIB, 5 * KIB - 1), (6 * KIB, 7 * KIB - 1), (8 * KIB, 9 * KIB - 1)]
+
+
+def test_get_page_ranges_pages_through_with_a_marker(container):
+    b = page_blob(container, size=64 * KIB)
+    for i in range(0, 64, 2):
+        b.upload_page(random_bytes(512), offset=i * KIB, length=512)
+    pages = list(b.list_page_ranges(results_per_page=5).by_page())
+    assert len(pages) == 7
+    got = [(r.start, r.end) for page in pages for r in page]
+    assert got == [(i * KIB, i * KIB + 511) for i in range(0, 64, 2)]
+
+
+def test_bad_page_writes_get_azures_errors(container, braw):
+    b = page_blob(container, size=4 * KIB)
+    path = bpath(container.container_name, "disk")
+    # Unaligned start or end.
+    r = braw.put(
+        path, {"comp": "page"}, body=bytes(512),
+        headers={"x-ms-page-write": "update", "x-ms-range": "bytes=1-512"},
+    )
+    assert_raw_error(r, 400, "InvalidHeaderValue")
+    r = braw.put(
+        path, {"comp": "page"}, body=bytes(500),
+        headers={"x-ms-page-write": "update", "x-ms-range": "bytes=0-499"},
+    )
+    assert_raw_error(r, 400, "InvalidHeaderValue")
+    # Beyond the blob's size.
+    r = braw.put(
+        path, {"comp": "page"}, body=bytes(512),
+        headers={"x-ms-page-write": "update", "x-ms-range": "bytes=4096-4607"},
+    )
+    assert_raw_error(r, 416, "InvalidPageRange")
+    # A body that is not the range's length.
+    r = braw.put(
+        path, {"comp": "page"}, body=bytes(1024),
+        headers={"x-ms-page-write": "update", "x-ms-range": "bytes=0-511"},
+    )
+    assert r.status == 400, r
+    # An unknown page write.
+    r = braw.put(
+        path, {"comp": "page"}, body=bytes(512),
+        headers={"x-ms-page-write": "erase", "x-ms-range": "bytes=0-511"},
+    )
+    assert_raw_error(r, 400, "InvalidHeaderValue")
+    # Page operations on a block blob.
+    container.upload_blob("block", b"x")
+    expect_error(
+        lambda: container.get_blob_client("block").upload_page(bytes(512), offset=0, length=512),
+        409,
+        "InvalidBlobType",
+    )
+    # Nothing was written.
+    assert ranges(b) == ([], [])
+
+
+def test_page_blob_size_must_be_page_aligned(container, braw):
+    r = braw.put(
+        bpath(container.container_name, "odd"),
+        headers={"x-ms-blob-type": "PageBlob", "x-ms-blob-content-length": "1000"},
+    )
+    assert_raw_error(r, 400, "InvalidHeaderValue")
+    r = braw.put(
+        bpath(container.container_name, "nosize"),
+        headers={"x-ms-blob-type": "PageBlob"},
+    )
+    assert_raw_error(r, 400, "MissingRequiredHeader")
+
+
+def test_sequence_number_conditions(container):
+    b = page_blob(container, sequence_number=7)
+    assert b.get_blob_properties().page_blob_sequence_number == 7
+    page = bytes(512)
+    b.upload_page(page, offset=0, length=512, if_sequence_number_lte=7)
+    b.upload_page(page, offset=0, length=512, if_sequence_number_eq=7)
+    b.upload_page(page, offset=0, length=512, if_sequence_number_lt=8)
+    for kw in ({"if_sequence_number_lte": 6}, {"if_sequence_number_lt": 7}, {"if_sequence_number_eq": 8}):
+        expect_error(
+            lambda: b.upload_page(page, offset=0, length=512, **kw),
+            412,
+            "SequenceNumberConditionNotMet",
+        )
+    expect_error(
+        lambda: b.clear_page(offset=0, length=512, if_sequence_number_lt=1),
+        412,
+        "SequenceNumberConditionNotMet",
+    )
+
+
+def test_sequence_number_actions(container):
+    b = page_blob(container, sequence_number=5)
+    r = b.set_sequence_number(SequenceNumberAction.Max, 3)
+    assert r["blob_sequence_number"] == 5
+    r = b.set_sequence_number(SequenceNumberAction.Max, 9)
+    assert r["blob_sequence_number"] == 9
+    r = b.set_sequence_number(SequenceNumberAction.Update, 2)
+    assert r["blob_sequence_number"] == 2
+    r = b.set_sequence_number(SequenceNumberAction.Increment)
+    assert r["blob_sequence_number"] == 3
+    assert b.get_blob_properties().page_blob_sequence_number == 3
+    listed = next(container.list_blobs())
+    assert listed.page_blob_sequence_number == 3
+
+
+def test_resize_drops_pages_beyond_the_new_size(container):
+    b = page_blob(container, size=8 * KIB)
+    data = random_bytes(8 * KIB)
+    b.upload_page(data, offset=0, length=8 * KIB)
+    b.resize_blob(3 * KIB)
+    assert b.get_blob_properties().size == 3 * KIB
+    assert ranges(b) == ([(0, 3 * KIB - 1)], [])
+    b.resize_blob(6 * KIB)
+    got = b.download_blob().readall()
+    assert got == data[: 3 * KIB] + bytes(3 * KIB)
+    with pytest.raises(HttpResponseError) as ei:
+        b.resize_blob(1000)
+    assert ei.value.status_code == 400
+
+
+def test_snapshots_keep_their_pages_and_diff_against_the_base(container):
+    b = page_blob(container, size=16 * KIB)
+    one, two = random_bytes(2 * KIB), random_bytes(KIB)
+    b.upload_page(one, offset=0, length=2 * KIB)
+    b.upload_page(one, offset=8 * KIB, length=2 * KIB)
+    snap = b.create_snapshot()["snapshot"]
+    b.upload_page(two, offset=4 * KIB, length=KIB)
+    b.clear_page(offset=8 * KIB, length=KIB)
+    # The snapshot still reads as it was.
+    old = container.get_blob_client("disk", snapshot=snap)
+    got = old.download_blob().readall()
+    assert got[: 2 * KIB] == one and got[8 * KIB : 10 * KIB] == one
+    assert ranges(old) == ([(0, 2 * KIB - 1), (8 * KIB, 10 * KIB - 1)], [])
+    # What changed since the snapshot: pages written, pages cleared.
+    written, cleared = ranges(b, previous_snapshot_diff=snap)
+    assert written == [(4 * KIB, 5 * KIB - 1)]
+    assert cleared == [(8 * KIB, 9 * KIB - 1)]
+    # Deleting the base with its snapshots frees both.
+    b.delete_blob(delete_snapshots="include")
+    assert list(container.list_blobs(include=["snapshots"])) == []
+
+
+def test_conditions_and_leases_guard_page_writes(container):
+    b = page_blob(container)
+    etag = b.get_blob_properties().etag
+    b.upload_page(bytes(512), offset=0, length=512, etag=etag, match_condition=__import__("azure.core").core.MatchConditions.IfNotModified)
+    with pytest.raises(ResourceModifiedError):
+        b.upload_page(
+            bytes(512), offset=0, length=512, etag=etag,
+            match_condition=__import__("azure.core").core.MatchConditions.IfNotModified,
+        )
+    lease = b.acquire_lease()
+    expect_error(lambda: b.upload_page(bytes(512), offset=0, length=512), 412, "LeaseIdMissing")
+    b.upload_page(bytes(512), offset=0, length=512, lease=lease)
+    b.clear_page(offset=0, length=512, lease=lease)
+    lease.release()
+
+
+def test_copy_of_a_page_blob_is_a_page_blob(container):
+    b = page_blob(container, size=1 * MIB)
+    data = random_bytes(4 * KIB)
+    b.upload_page(data, offset=512 * KIB, length=4 * KIB)
+    b.set_sequence_number(SequenceNumberAction.Update, 4)
+    dest = container.get_blob_client("copy")
+    dest.start_copy_from_url(b.url)
+    p = dest.get_blob_properties()
+    assert p.blob_type == BlobType.PAGEBLOB
+    assert p.size == 1 * MIB
+    assert p.copy.status == "success"
+    assert ranges(dest) == ([(512 * KIB, 516 * KIB - 1)], [])
+    assert dest.download_blob(offset=512 * KIB, length=4 * KIB).readall() == data
+    # The copy is its own: writing the source leaves it alone.
+    b.clear_page(offset=512 * KIB, length=4 * KIB)
+    assert dest.download_blob(offset=512 * KIB, length=4 * KIB).readall() == data
+
+
+def test_put_page_from_url(container):
+    src = container.upload_blob("source", random_bytes(8 * KIB))
+    sas = generate_blob_sas(
+        container.account_name,
+        container.container_name,
+        "source",
+        account_key=container.credential.account_key,
+        permission=BlobSasPermissions(read=True),
+        expiry=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1),
+    )
+    data = src.download_blob().readall()
+    b = page_blob(container, size=16 * KIB)
+    b.upload_pages_from_url(f"{src.url}?{sas}", offset=4 * KIB, length=2 * KIB, source_offset=KIB)
+    got = b.download_blob(offset=4 * KIB, length=2 * KIB).readall()
+    assert got == data[KIB : 3 * KIB]
+    assert ranges(b) == ([(4 * KIB, 6 * KIB - 1)], [])
+
+
+def test_put_page_md5_is_checked(container, braw):
+    b = page_blob(container)
+    data = random_bytes(512)
+    b.upload_page(data, offset=0, length=512, validate_content=True)
+    r = braw.put(
+        bpath(container.container_name, "disk"),
+        {"comp": "page"},
+        body=data,
+        headers={
+            "x-ms-page-write": "update",
+            "x-ms-range": "bytes=512-1023",
+            "content-md5": md5_b64(b"other"),
+        },
+    )
+    assert_raw_error(r, 400, "Md5Mismatch")
+    assert ranges(b) == ([(0, 511)], [])
+
+
+def test_write_sas_can_put_pages_read_sas_cannot(container):
+    b = page_blob(container)
+    expiry = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+
+    def client(perm):
+        sas = generate_blob_sas(
+            container.account_name, container.container_name, "disk",
+            account_key=container.credential.account_key, permission=perm, expiry=expiry,
+        )
+        from azure.storage.blob import BlobClient
+
+        return BlobClient.from_blob_url(f"{b.url}?{sas}")
+
+    client(BlobSasPermissions(write=True)).upload_page(bytes(512), offset=0, length=512)
+    reader = client(BlobSasPermissions(read=True))
+    assert ranges(reader) == ([(0, 511)], [])
+    expect_error(
+        lambda: reader.upload_page(bytes(512), offset=512, length=512),
+        403,
+        "AuthorizationPermissionMismatch",
+    )
