@@ -325,7 +325,21 @@ pub async fn set_properties(ctx: &Ctx<'_>) -> Result<Reply> {
         .store
         .blobs
         .set_blob_properties(name(ctx), properties, page, &pre)
-        .await?;
+        .await
+        .map_err(|e| match e.code {
+            // Size and sequence number are page blob properties: Azure answers 400 for
+            // them on another blob type.
+            ErrorCode::InvalidBlobType => {
+                let header = if ctx.req.header("x-ms-blob-content-length").is_some() {
+                    "x-ms-blob-content-length"
+                } else {
+                    "x-ms-sequence-number-action"
+                };
+                StorageError::invalid_header(header, ctx.req.header(header).unwrap_or_default())
+                    .with_message(format!("{header} applies to page blobs only."))
+            }
+            _ => e,
+        })?;
     let mut reply = Reply::empty(StatusCode::OK);
     reply
         .set("etag", &r.etag)

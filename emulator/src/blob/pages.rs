@@ -94,11 +94,23 @@ pub fn property_change(ctx: &Ctx<'_>) -> Result<Option<PageChange>> {
     Ok((size.is_some() || action.is_some()).then_some(PageChange { size, action }))
 }
 
+/// `x-ms-if-sequence-number-*`: a negative number is Azure's 400 `InvalidInput` (as its
+/// recorded responses show), anything else unreadable `InvalidHeaderValue`.
 fn sequence_condition(ctx: &Ctx<'_>) -> Result<SequenceCondition> {
+    let one = |name: &str| -> Result<Option<u64>> {
+        match ctx.req.header(name).map(str::trim) {
+            None => Ok(None),
+            Some(v) => match v.parse::<i64>() {
+                Ok(n) if n < 0 => Err(StorageError::new(ErrorCode::InvalidInput)),
+                Ok(n) => Ok(Some(n as u64)),
+                Err(_) => Err(StorageError::invalid_header(name, v)),
+            },
+        }
+    };
     Ok(SequenceCondition {
-        le: u64_header(ctx, "x-ms-if-sequence-number-le")?,
-        lt: u64_header(ctx, "x-ms-if-sequence-number-lt")?,
-        eq: u64_header(ctx, "x-ms-if-sequence-number-eq")?,
+        le: one("x-ms-if-sequence-number-le")?,
+        lt: one("x-ms-if-sequence-number-lt")?,
+        eq: one("x-ms-if-sequence-number-eq")?,
     })
 }
 
@@ -255,27 +267,22 @@ pub async fn put_page_from_url(ctx: &Ctx<'_>) -> Result<Reply> {
     commit(ctx, start, received, seq, &pre, expect.md5.is_some()).await
 }
 
-/// The range Get Page Ranges covers: `x-ms-range` / `Range` (512-aligned), else the
-/// whole blob.
+/// The range Get Page Ranges covers: `x-ms-range` / `Range`, widened to whole pages (the
+/// ranges it reports are pages), else the whole blob. A start at or past the end is
+/// Azure's 416 `InvalidRange`.
 fn list_range(ctx: &Ctx<'_>, size: u64) -> Result<(u64, u64)> {
-    let raw = ctx.req.header("x-ms-range").or(ctx.req.header("range"));
-    let Some(raw) = raw else {
-        return Ok((0, size));
+    let (name, raw) = match (ctx.req.header("x-ms-range"), ctx.req.header("range")) {
+        (Some(v), _) => ("x-ms-range", v),
+        (None, Some(v)) => ("Range", v),
+        (None, None) => return Ok((0, size)),
     };
-    match super::blobs::parse_range(raw) {
-        Some((start, end)) => {
-            let end = end.map_or(size, |e| e.saturating_add(1).min(size));
-            Ok((start.min(size), end.max(start.min(size))))
-        }
-        None => Err(StorageError::invalid_header(
-            if ctx.req.header("x-ms-range").is_some() {
-                "x-ms-range"
-            } else {
-                "Range"
-            },
-            raw,
-        )),
+    let (start, end) =
+        super::blobs::parse_range(raw).ok_or_else(|| StorageError::invalid_header(name, raw))?;
+    if start >= size {
+        return Err(StorageError::new(ErrorCode::InvalidRange));
     }
+    let end = end.map_or(size, |e| e.saturating_add(1).min(size));
+    Ok((start - start % PAGE, end.div_ceil(PAGE) * PAGE))
 }
 
 fn max_results(ctx: &Ctx<'_>) -> Result<Option<usize>> {
@@ -317,7 +324,7 @@ pub fn get_page_ranges(ctx: &Ctx<'_>) -> Result<Reply> {
             if prev_record.is_none() {
                 return Err(StorageError::new(ErrorCode::PreviousSnapshotNotFound));
             }
-            if !snapshot.is_empty() && prev.as_str() >= snapshot {
+            if !snapshot.is_empty() && prev.as_str() > snapshot {
                 return Err(StorageError::new(ErrorCode::PreviousSnapshotCannotBeNewer));
             }
             let all = store.page_diff(n, snapshot, prev, from, to)?;
@@ -333,7 +340,8 @@ pub fn get_page_ranges(ctx: &Ctx<'_>) -> Result<Reply> {
             .elem("End", &r.end.to_string())
             .close(tag);
     }
-    if limit.is_some() || marker.is_some() {
+    // NextMarker is part of the list from 2020-10-02, when marker and maxresults came.
+    if ctx.version >= "2020-10-02" {
         match next {
             Some(m) => {
                 w.elem("NextMarker", &m.to_string());
