@@ -480,3 +480,92 @@ def test_write_sas_can_put_pages_read_sas_cannot(container):
         403,
         "AuthorizationPermissionMismatch",
     )
+
+
+def read_sas(container, name, snapshot=None):
+    return generate_blob_sas(
+        container.account_name,
+        container.container_name,
+        name,
+        snapshot=snapshot,
+        account_key=container.credential.account_key,
+        permission=BlobSasPermissions(read=True),
+        expiry=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1),
+    )
+
+
+@pytest.mark.azurite_lacks("Incremental Copy Blob")
+def test_incremental_copy_from_snapshots(container):
+    src = page_blob(container, "vhd", size=8 * KIB)
+    one, two = random_bytes(KIB), random_bytes(KIB)
+    src.upload_page(one, offset=0, length=KIB)
+    s1 = src.create_snapshot()["snapshot"]
+    dest = container.get_blob_client("backup")
+    r = dest.start_copy_from_url(
+        f"{src.url}?snapshot={s1}&{read_sas(container, 'vhd', s1)}", incremental_copy=True
+    )
+    assert r["copy_status"] == "success"
+    p = dest.get_blob_properties()
+    assert p.blob_type == BlobType.PAGEBLOB
+    assert p.size == 8 * KIB
+    assert p.copy.status == "success"
+    assert p.copy.incremental_copy is True
+    d1 = p.copy.destination_snapshot
+    assert d1
+    # The copy is read through its snapshots; the blob itself is not readable.
+    first = container.get_blob_client("backup", snapshot=d1)
+    assert first.download_blob(offset=0, length=KIB).readall() == one
+    expect_error(lambda: dest.download_blob().readall(), 409, "OperationNotAllowedOnIncrementalCopyBlob")
+    expect_error(
+        lambda: dest.upload_page(bytes(512), offset=0, length=512),
+        409,
+        "OperationNotAllowedOnIncrementalCopyBlob",
+    )
+    # The next copy brings the later snapshot; the earlier copy stays as it was.
+    src.upload_page(two, offset=4 * KIB, length=KIB)
+    s2 = src.create_snapshot()["snapshot"]
+    dest.start_copy_from_url(
+        f"{src.url}?snapshot={s2}&{read_sas(container, 'vhd', s2)}", incremental_copy=True
+    )
+    d2 = dest.get_blob_properties().copy.destination_snapshot
+    assert d2 and d2 != d1
+    second = container.get_blob_client("backup", snapshot=d2)
+    assert second.download_blob(offset=4 * KIB, length=KIB).readall() == two
+    assert ranges(first) == ([(0, KIB - 1)], [])
+    assert ranges(second) == ([(0, KIB - 1), (4 * KIB, 5 * KIB - 1)], [])
+    # An older snapshot, another blob, a source that is not a snapshot or not a page blob.
+    expect_error(
+        lambda: dest.start_copy_from_url(
+            f"{src.url}?snapshot={s1}&{read_sas(container, 'vhd', s1)}", incremental_copy=True
+        ),
+        409,
+        "IncrementalCopyOfEarlierSnapshotNotAllowed",
+    )
+    other = page_blob(container, "other")
+    so = other.create_snapshot()["snapshot"]
+    expect_error(
+        lambda: dest.start_copy_from_url(
+            f"{other.url}?snapshot={so}&{read_sas(container, 'other', so)}", incremental_copy=True
+        ),
+        409,
+        "IncrementalCopyBlobMismatch",
+    )
+    fresh = container.get_blob_client("fresh")
+    expect_error(
+        lambda: fresh.start_copy_from_url(f"{src.url}?{read_sas(container, 'vhd')}", incremental_copy=True),
+        409,
+        "IncrementalCopySourceMustBeSnapshot",
+    )
+    block = container.upload_blob("block", b"x")
+    sb = block.create_snapshot()["snapshot"]
+    expect_error(
+        lambda: fresh.start_copy_from_url(
+            f"{block.url}?snapshot={sb}&{read_sas(container, 'block', sb)}", incremental_copy=True
+        ),
+        409,
+        "InvalidSourceBlobType",
+    )
+    # It goes like any blob.
+    dest.delete_blob(delete_snapshots="include")
+    names = {b.name for b in container.list_blobs(include=["snapshots"])}
+    assert "backup" not in names

@@ -61,7 +61,7 @@ fn blob_account_sas_needs(op: BlobOp) -> Option<AccountNeed> {
         FindBlobsByTagsInContainer => need("c", "f"),
         // `c` creates new blobs only; the handlers refuse it for existing ones.
         PutBlob | CopyBlob | CopyBlobFromUrl | PutBlobFromUrl | PutBlock | PutBlockFromUrl
-        | PutBlockList | SnapshotBlob => need("o", "cw"),
+        | PutBlockList | SnapshotBlob | IncrementalCopyBlob => need("o", "cw"),
         GetBlob | GetBlobProperties | GetBlobMetadata | GetBlockList | GetPageRanges => {
             need("o", "r")
         }
@@ -85,7 +85,7 @@ pub fn blob_sas_needs(op: &Operation, _blob_level: bool) -> Option<&'static str>
         GetBlob | GetBlobProperties | GetBlobMetadata | GetBlockList | GetPageRanges => "r",
         // `c` creates new blobs only; the handlers refuse it for existing ones.
         PutBlob | CopyBlob | CopyBlobFromUrl | PutBlobFromUrl | PutBlock | PutBlockFromUrl
-        | PutBlockList | SnapshotBlob => "cw",
+        | PutBlockList | SnapshotBlob | IncrementalCopyBlob => "cw",
         AppendBlock | AppendBlockFromUrl => "aw",
         DeleteBlob => "d",
         SetBlobProperties | SetBlobMetadata | LeaseBlob | AbortCopyBlob | SealBlob

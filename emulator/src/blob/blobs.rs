@@ -187,6 +187,9 @@ pub async fn get(ctx: &Ctx<'_>, head: bool) -> Result<Reply> {
         }
         Err(e) => return Err(e),
     };
+    if !head && snapshot_param(ctx).is_empty() {
+        r.refuse_if_incremental()?;
+    }
     if !head && r.tier.is_offline(ctx.app.clock.now_ms()) {
         return Err(crate::protocol::tiers::archived());
     }

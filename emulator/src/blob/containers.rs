@@ -359,6 +359,12 @@ pub fn list_blobs(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
                                 .elem("CopyCompletionTime", &rfc1123(c.completed_ms));
                         }
                     }
+                    if let Some(i) = &r.incremental {
+                        w.elem("IncrementalCopy", "true");
+                        if include.iter().any(|i| i == "copy") {
+                            w.elem("CopyDestinationSnapshot", &i.destination_snapshot);
+                        }
+                    }
                     w.close("Properties");
                     if include.iter().any(|i| i == "metadata") {
                         write_metadata(&mut w, &r.metadata);

@@ -195,6 +195,47 @@ pub async fn put_from_url(ctx: &Ctx<'_>) -> Result<Reply> {
     Ok(reply)
 }
 
+/// Incremental Copy Blob: from a snapshot of a page blob of this emulator; complete when
+/// answered (202, `success`), the destination's new snapshot named in its properties.
+pub async fn incremental(ctx: &Ctx<'_>) -> Result<Reply> {
+    ingest::refuse_body(ctx)?;
+    let pre = pre(ctx, Access::Replace)?;
+    let store = &ctx.app.store.blobs;
+    store.require_container(&ctx.route.account, name(ctx).container)?;
+    // The source must authorize itself (a SAS) or be public, as the REST page says.
+    let source = source::resolve(ctx, Mode::FromUrl)?;
+    if source.snapshot.is_empty() {
+        return Err(StorageError::new(
+            ErrorCode::IncrementalCopySourceMustBeSnapshot,
+        ));
+    }
+    if source.record.blob_type != BlobType::Page {
+        return Err(StorageError::new(ErrorCode::InvalidSourceBlobType));
+    }
+    let copy_id = uuid::Uuid::new_v4().to_string();
+    let url = ctx
+        .req
+        .header("x-ms-copy-source")
+        .unwrap_or_default()
+        .to_string();
+    let record = store
+        .incremental_copy(
+            name(ctx),
+            source.name(),
+            &source.snapshot,
+            (copy_id.clone(), url),
+            &pre,
+        )
+        .await?;
+    let mut reply = Reply::empty(StatusCode::ACCEPTED);
+    reply
+        .set("etag", &record.etag)
+        .set("last-modified", rfc1123(record.last_modified_ms))
+        .set("x-ms-copy-id", copy_id)
+        .set("x-ms-copy-status", "success");
+    Ok(reply)
+}
+
 pub fn abort(ctx: &Ctx<'_>) -> Result<Reply> {
     let id = ctx
         .req

@@ -100,4 +100,9 @@ pub fn copy_headers(reply: &mut Reply, r: &BlobRecord) {
             .set("x-ms-copy-progress", format!("{}/{}", c.length, c.length))
             .set("x-ms-copy-completion-time", rfc1123(c.completed_ms));
     }
+    if let Some(i) = &r.incremental {
+        reply
+            .set("x-ms-incremental-copy", "true")
+            .set("x-ms-copy-destination-snapshot", &i.destination_snapshot);
+    }
 }

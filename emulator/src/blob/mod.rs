@@ -140,6 +140,7 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: BlobOp, body: Body) -> Result<Reply> {
         BlobOp::CopyBlobFromUrl => copy::copy(ctx, source::Mode::FromUrl).await,
         BlobOp::PutBlobFromUrl => copy::put_from_url(ctx).await,
         BlobOp::AbortCopyBlob => copy::abort(ctx),
+        BlobOp::IncrementalCopyBlob => copy::incremental(ctx).await,
         BlobOp::GetBlobTags => tags::get(ctx),
         BlobOp::SetBlobTags => tags::set(ctx, &xml(body).await?).await,
         BlobOp::SetBlobTier => blobs::set_tier(ctx).await,

@@ -306,6 +306,9 @@ pub fn get_page_ranges(ctx: &Ctx<'_>) -> Result<Reply> {
     if record.blob_type != BlobType::Page {
         return Err(StorageError::new(ErrorCode::InvalidBlobType));
     }
+    if snapshot.is_empty() {
+        record.refuse_if_incremental()?;
+    }
     let (from, to) = list_range(ctx, record.page_size)?;
     let prev = previous_snapshot(ctx)?;
     let limit = max_results(ctx)?;

@@ -112,8 +112,8 @@ fn is_local(ctx: &Ctx<'_>, authority: &http::uri::Authority) -> bool {
             .is_ok_and(|ip| ip.is_loopback() || ip == ours.ip())
 }
 
-/// Opens the source named by `x-ms-copy-source` (its `range`, when given).
-pub async fn open(ctx: &Ctx<'_>, mode: Mode, range: Option<(u64, Option<u64>)>) -> Result<Source> {
+/// `x-ms-copy-source` parsed; whether it addresses this emulator.
+fn source_uri(ctx: &Ctx<'_>) -> Result<(http::Uri, bool)> {
     let url = ctx
         .req
         .header("x-ms-copy-source")
@@ -126,10 +126,48 @@ pub async fn open(ctx: &Ctx<'_>, mode: Mode, range: Option<(u64, Option<u64>)>) 
     if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
         return Err(bad_url());
     }
-    if is_local(ctx, authority) && scheme.eq_ignore_ascii_case("http") {
+    let local = is_local(ctx, authority) && scheme.eq_ignore_ascii_case("http");
+    Ok((uri, local))
+}
+
+/// Opens the source named by `x-ms-copy-source` (its `range`, when given).
+pub async fn open(ctx: &Ctx<'_>, mode: Mode, range: Option<(u64, Option<u64>)>) -> Result<Source> {
+    let (uri, local) = source_uri(ctx)?;
+    if local {
         return open_local(ctx, mode, &uri, range);
     }
     open_remote(ctx, uri, range).await
+}
+
+/// A source blob of this emulator, authorized, its conditions met.
+pub struct LocalSource {
+    pub account: String,
+    pub container: String,
+    pub blob: String,
+    /// Empty: the base blob.
+    pub snapshot: String,
+    pub record: BlobRecord,
+}
+
+impl LocalSource {
+    pub fn name(&self) -> crate::store::blob::BlobName<'_> {
+        crate::store::blob::BlobName {
+            account: &self.account,
+            container: &self.container,
+            blob: &self.blob,
+        }
+    }
+}
+
+/// The source of `x-ms-copy-source` when it is a blob of this emulator (a copy that only
+/// such a source allows: other hosts are refused).
+pub fn resolve(ctx: &Ctx<'_>, mode: Mode) -> Result<LocalSource> {
+    let (uri, local) = source_uri(ctx)?;
+    if !local {
+        return Err(StorageError::new(ErrorCode::NotImplemented)
+            .with_message("This copy is supported by this emulator only from its own blobs."));
+    }
+    resolve_local(ctx, mode, &uri)
 }
 
 fn open_local(
@@ -138,6 +176,50 @@ fn open_local(
     uri: &http::Uri,
     range: Option<(u64, Option<u64>)>,
 ) -> Result<Source> {
+    let LocalSource {
+        account,
+        container,
+        blob,
+        snapshot,
+        record,
+    } = resolve_local(ctx, mode, uri)?;
+    let snapshot = snapshot.as_str();
+    let store = &ctx.app.store.blobs;
+    let size = record.len();
+    let (start, len) = match range {
+        None => (0, size),
+        Some((start, _)) if start >= size => {
+            return Err(cannot(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "The range specified is invalid for the current size of the copy source.",
+            ))
+        }
+        Some((start, end)) => {
+            let end = end.map_or(size - 1, |e| e.min(size - 1));
+            (start, end - start + 1)
+        }
+    };
+    let n = crate::store::blob::BlobName {
+        account: &account,
+        container: &container,
+        blob: &blob,
+    };
+    let stream = ByteStream::Local(store.read_blob_range(n, snapshot, &record, start, len)?);
+    let local = Some((
+        account.clone(),
+        container.clone(),
+        blob.clone(),
+        snapshot.to_string(),
+    ));
+    Ok(Source {
+        record,
+        stream,
+        len,
+        local,
+    })
+}
+
+fn resolve_local(ctx: &Ctx<'_>, mode: Mode, uri: &http::Uri) -> Result<LocalSource> {
     let mut headers = HeaderMap::new();
     let mut put = |name: &'static str, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
@@ -176,9 +258,9 @@ fn open_local(
     store
         .require_container(&account, &container)
         .map_err(mirror)?;
-    let snapshot = parts.query.get("snapshot").unwrap_or("");
+    let snapshot = parts.query.get("snapshot").unwrap_or("").to_string();
     let record = store
-        .blob(&account, &container, &blob, snapshot)?
+        .blob(&account, &container, &blob, &snapshot)?
         .ok_or_else(|| match mode {
             Mode::Copy => StorageError::new(ErrorCode::BlobNotFound)
                 .with_message("The specified copy source blob does not exist."),
@@ -198,37 +280,12 @@ fn open_local(
             return Err(StorageError::new(ErrorCode::SourceConditionNotMet));
         }
     }
-    let size = record.len();
-    let (start, len) = match range {
-        None => (0, size),
-        Some((start, _)) if start >= size => {
-            return Err(cannot(
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                "The range specified is invalid for the current size of the copy source.",
-            ))
-        }
-        Some((start, end)) => {
-            let end = end.map_or(size - 1, |e| e.min(size - 1));
-            (start, end - start + 1)
-        }
-    };
-    let n = crate::store::blob::BlobName {
-        account: &account,
-        container: &container,
-        blob: &blob,
-    };
-    let stream = ByteStream::Local(store.read_blob_range(n, snapshot, &record, start, len)?);
-    let local = Some((
-        account.clone(),
-        container.clone(),
-        blob.clone(),
-        snapshot.to_string(),
-    ));
-    Ok(Source {
+    Ok(LocalSource {
+        account,
+        container,
+        blob,
+        snapshot,
         record,
-        stream,
-        len,
-        local,
     })
 }
 

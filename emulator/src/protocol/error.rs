@@ -103,6 +103,11 @@ error_codes! {
     NoPendingCopyOperation => CONFLICT, "There is currently no pending copy operation.";
     SnapshotsPresent => CONFLICT, "This operation is not permitted because the blob has snapshots.";
     BlobIsSealed => CONFLICT, "The specified blob is sealed, and its contents can't be modified unless the blob is re-created after a delete.";
+    IncrementalCopyBlobMismatch => CONFLICT, "The specified source blob is different than the copy source of the existing incremental copy blob.";
+    IncrementalCopyOfEarlierSnapshotNotAllowed => CONFLICT, "The specified snapshot is earlier than the last snapshot copied into the incremental copy blob.";
+    IncrementalCopySourceMustBeSnapshot => CONFLICT, "The source for incremental copy request must be a snapshot.";
+    InvalidSourceBlobType => CONFLICT, "The copy source blob type is invalid for this operation.";
+    OperationNotAllowedOnIncrementalCopyBlob => CONFLICT, "The specified operation is not allowed on an incremental copy blob.";
     PreviousSnapshotNotFound => CONFLICT, "The previous snapshot is not found.";
     PreviousSnapshotCannotBeNewer => BAD_REQUEST, "The prevsnapshot query parameter value cannot be newer than snapshot query parameter value.";
     SequenceNumberIncrementTooLarge => CONFLICT, "The sequence number increment cannot be performed because it would result in overflow of the sequence number.";

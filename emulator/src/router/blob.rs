@@ -55,6 +55,7 @@ pub enum BlobOp {
     PutPage,
     PutPageFromUrl,
     GetPageRanges,
+    IncrementalCopyBlob,
     /// Operations this emulator does not offer.
     Unsupported,
 }
@@ -106,6 +107,7 @@ impl BlobOp {
             BlobOp::PutPage => "PutPage",
             BlobOp::PutPageFromUrl => "PutPageFromUrl",
             BlobOp::GetPageRanges => "GetPageRanges",
+            BlobOp::IncrementalCopyBlob => "IncrementalCopyBlob",
             BlobOp::Unsupported => "Unsupported",
         }
     }
@@ -133,6 +135,7 @@ impl BlobOp {
                 | SealBlob
                 | PutPage
                 | PutPageFromUrl
+                | IncrementalCopyBlob
         )
     }
 
@@ -149,6 +152,7 @@ impl BlobOp {
                 | PutBlock
                 | PutBlockFromUrl
                 | PutBlockList
+                | IncrementalCopyBlob
         )
     }
 }
@@ -286,12 +290,12 @@ pub fn route(req: &RequestParts, rest: &str) -> Result<(Option<String>, Option<S
             }
             ("page", &Method::PUT) => BlobOp::PutPage,
             ("pagelist", &Method::GET | &Method::HEAD) => BlobOp::GetPageRanges,
-            ("incrementalcopy" | "expiry" | "immutabilityPolicies" | "legalhold", _) => {
-                BlobOp::Unsupported
-            }
+            ("incrementalcopy", &Method::PUT) => BlobOp::IncrementalCopyBlob,
+            ("expiry" | "immutabilityPolicies" | "legalhold", _) => BlobOp::Unsupported,
             (
                 "properties" | "metadata" | "lease" | "snapshot" | "copy" | "block" | "blocklist"
-                | "appendblock" | "seal" | "tags" | "tier" | "page" | "pagelist",
+                | "appendblock" | "seal" | "tags" | "tier" | "page" | "pagelist"
+                | "incrementalcopy",
                 _,
             ) => return Err(StorageError::new(ErrorCode::UnsupportedHttpVerb)),
             (c, _) => return Err(StorageError::invalid_query("comp", c)),

@@ -314,6 +314,7 @@ impl BlobStore {
     ) -> Result<BlobRecord> {
         let now = self.now();
         self.change_blob(n, "", pre, true, None, |r| {
+            r.refuse_if_incremental()?;
             if r.tier.is_offline(now) {
                 return Err(archived());
             }
@@ -337,6 +338,7 @@ impl BlobStore {
         }
         let now = self.now();
         self.change_blob(n, "", pre, true, None, |r| {
+            r.refuse_if_incremental()?;
             if r.tier.is_offline(now) {
                 return Err(archived());
             }
@@ -540,6 +542,20 @@ impl BlobStore {
         Ok(out)
     }
 
+    /// A snapshot id the blob does not have yet (call under its lock): 100 ns ticks after
+    /// the current millisecond.
+    pub(super) fn fresh_snapshot_id(&self, n: BlobName<'_>) -> Result<String> {
+        let now = self.now();
+        let mut tick = 0;
+        loop {
+            let id = snapshot_id(now, tick);
+            if self.blob(n.account, n.container, n.blob, &id)?.is_none() {
+                return Ok(id);
+            }
+            tick += 1;
+        }
+    }
+
     /// Takes a read-only snapshot: the bytes are copied, so the snapshot owns its own (a
     /// page blob's are shared instead).
     /// `metadata`, when given, replaces the base's metadata on the snapshot.
@@ -557,19 +573,11 @@ impl BlobStore {
                 .blob(n.account, n.container, n.blob, "")?
                 .ok_or_else(blob_not_found)?;
             pre.check(Some(base.current()), self.now())?;
+            base.refuse_if_incremental()?;
             if base.tier.is_offline(self.now()) {
                 return Err(archived());
             }
-            // Unique per blob: 100 ns ticks after the current millisecond.
-            let now = self.now();
-            let mut tick = 0;
-            let id = loop {
-                let id = snapshot_id(now, tick);
-                if self.blob(n.account, n.container, n.blob, &id)?.is_none() {
-                    break id;
-                }
-                tick += 1;
-            };
+            let id = self.fresh_snapshot_id(n)?;
             let mut snap = base.clone();
             snap.pieces = self.copy_pieces(&base.pieces)?;
             snap.lease = Lease::Available;

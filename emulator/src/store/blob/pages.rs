@@ -102,6 +102,7 @@ fn page_record(r: Option<BlobRecord>) -> Result<BlobRecord> {
     if r.blob_type != BlobType::Page {
         return Err(StorageError::new(ErrorCode::InvalidBlobType));
     }
+    r.refuse_if_incremental()?;
     Ok(r)
 }
 
@@ -540,5 +541,143 @@ impl BlobStore {
             out.push(Segment::Zeros(end - at));
         }
         Ok(out)
+    }
+}
+
+impl BlobStore {
+    /// Incremental Copy Blob: the destination becomes a page blob with the pages of the
+    /// source snapshot, and a snapshot of it is taken in the same batch (the one
+    /// `x-ms-copy-destination-snapshot` names). A later copy must come from the same
+    /// blob and a snapshot no older than the last one copied.
+    pub async fn incremental_copy(
+        &self,
+        n: BlobName<'_>,
+        source: BlobName<'_>,
+        source_snapshot: &str,
+        copy: (String, String),
+        pre: &Preconditions,
+    ) -> Result<BlobRecord> {
+        let source_blob = format!("{}/{}/{}", source.account, source.container, source.blob);
+        let (record, freed) = {
+            let _c = self.containers_lock.read();
+            self.require_container(n.account, n.container)?;
+            let _b = self.blob_lock(n).lock();
+            let current = self.blob(n.account, n.container, n.blob, "")?;
+            if let Some(c) = &current {
+                let Some(last) = &c.incremental else {
+                    return Err(StorageError::new(ErrorCode::InvalidBlobType).with_message(
+                        "The destination of an incremental copy must be an incremental copy blob.",
+                    ));
+                };
+                if last.source_blob != source_blob {
+                    return Err(StorageError::new(ErrorCode::IncrementalCopyBlobMismatch));
+                }
+                if source_snapshot < last.source_snapshot.as_str() {
+                    return Err(StorageError::new(
+                        ErrorCode::IncrementalCopyOfEarlierSnapshotNotAllowed,
+                    ));
+                }
+            }
+            pre.check(current.as_ref().map(|c| c.current()), self.now())?;
+            let from = self
+                .blob(
+                    source.account,
+                    source.container,
+                    source.blob,
+                    source_snapshot,
+                )?
+                .ok_or_else(|| {
+                    StorageError::new(ErrorCode::CannotVerifyCopySource)
+                        .with_message("The specified blob does not exist.")
+                })?;
+            if from.blob_type != BlobType::Page {
+                return Err(StorageError::new(ErrorCode::InvalidSourceBlobType));
+            }
+            let snapshot = self.fresh_snapshot_id(n)?;
+            let (base, snap) = (Self::page_prefix(n, ""), Self::page_prefix(n, &snapshot));
+            let mut batch = sled::Batch::default();
+            let mut delta = RefDelta::default();
+            if current.is_some() {
+                self.drop_page_runs(&mut batch, &mut delta, &base)?;
+            }
+            // Fresh bytes, shared by the destination and its new snapshot.
+            let source_prefix = Self::page_prefix(source, source_snapshot);
+            let fresh = self.copy_page_runs(&mut batch, &mut delta, &source_prefix, &base)?;
+            if let Err(e) =
+                self.share_fresh_runs(&mut batch, &mut delta, &source_prefix, &snap, &fresh)
+            {
+                self.free(&fresh);
+                return Err(e);
+            }
+            let (now, etag) = self.bump()?;
+            let (id, url) = copy;
+            let record = BlobRecord {
+                blob_type: BlobType::Page,
+                properties: from.properties.clone(),
+                metadata: from.metadata.clone(),
+                page_size: from.page_size,
+                sequence_number: from.sequence_number,
+                copy: Some(super::records::CopyInfo {
+                    id,
+                    source: url,
+                    length: from.page_size,
+                    completed_ms: now,
+                }),
+                incremental: Some(super::records::IncrementalCopy {
+                    destination_snapshot: snapshot.clone(),
+                    source_blob,
+                    source_snapshot: source_snapshot.to_string(),
+                }),
+                tags: current.as_ref().map(|c| c.tags.clone()).unwrap_or_default(),
+                ..BlobRecord::successor(current.as_ref(), now, etag)
+            };
+            let mut snap_record = record.clone();
+            snap_record.lease = crate::protocol::lease::Lease::Available;
+            batch.insert(
+                keys::blob(n.account, n.container, n.blob, ""),
+                encode(&record),
+            );
+            batch.insert(
+                keys::blob(n.account, n.container, n.blob, &snapshot),
+                encode(&snap_record),
+            );
+            let write = self.apply_refs(&mut batch, delta).and_then(|freed| {
+                self.core.data.apply_batch(batch).map_err(internal)?;
+                Ok(freed)
+            });
+            match write {
+                Ok(freed) => (record, freed),
+                Err(e) => {
+                    self.free(&fresh);
+                    return Err(e);
+                }
+            }
+        };
+        self.core.durable().await?;
+        self.free(&freed);
+        Ok(record)
+    }
+
+    /// Puts into `batch` runs for `to` at the starts of `from`'s runs, pointing at `fresh`
+    /// (the copies `copy_page_runs` just made, in the same order).
+    fn share_fresh_runs(
+        &self,
+        batch: &mut sled::Batch,
+        delta: &mut RefDelta,
+        from: &[u8],
+        to: &[u8],
+        fresh: &[Piece],
+    ) -> Result<()> {
+        for ((start, run), piece) in self.all_runs(from)?.into_iter().zip(fresh) {
+            batch.insert(
+                keys::page_run(to, start),
+                encode(&PageRun {
+                    len: run.len,
+                    piece: *piece,
+                }),
+            );
+            delta.add(piece, 1);
+        }
+        Ok(())
     }
 }

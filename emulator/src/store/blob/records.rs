@@ -76,9 +76,23 @@ pub struct BlobRecord {
     /// Page blobs: the sequence number and the declared size.
     pub sequence_number: u64,
     pub page_size: u64,
+    // Version 3 (2026-12-01) added what follows.
+    /// The destination of an Incremental Copy Blob: the snapshot its last copy made.
+    pub incremental: Option<IncrementalCopy>,
 }
 
-/// Version 1 of `BlobRecord`, before tiers and page blobs: read and upgraded.
+/// What an incremental copy destination remembers: the snapshot of itself the last copy
+/// made, and the source snapshot it copied (a later copy must not be older).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncrementalCopy {
+    pub destination_snapshot: String,
+    /// `account/container/blob` of the source, and the snapshot copied.
+    pub source_blob: String,
+    pub source_snapshot: String,
+}
+
+/// Version 1 of `BlobRecord`, before tiers and page blobs (version 2), and incremental
+/// copies (version 3): read and upgraded.
 #[derive(Deserialize)]
 struct BlobRecordV1 {
     blob_type: BlobType,
@@ -97,13 +111,21 @@ struct BlobRecordV1 {
 }
 
 impl crate::store::codec::Record for BlobRecord {
-    const VERSION: u8 = 2;
+    const VERSION: u8 = 3;
 
     fn upgrade(version: u8, body: &[u8]) -> Result<Self, crate::store::codec::RecordError> {
-        if version != 1 {
-            return Err(crate::store::codec::RecordError::Version(version));
-        }
-        let v: BlobRecordV1 = postcard::from_bytes(body)?;
+        // Postcard is positional: a later version's body is the earlier one's fields
+        // followed by the fields it added, so it reads as a tuple.
+        let (v, tier, sequence_number, page_size) = match version {
+            1 => (
+                postcard::from_bytes::<BlobRecordV1>(body)?,
+                TierState::default(),
+                0,
+                0,
+            ),
+            2 => postcard::from_bytes::<(BlobRecordV1, TierState, u64, u64)>(body)?,
+            _ => return Err(crate::store::codec::RecordError::Version(version)),
+        };
         Ok(BlobRecord {
             blob_type: v.blob_type,
             pieces: v.pieces,
@@ -118,9 +140,10 @@ impl crate::store::codec::Record for BlobRecord {
             lease: v.lease,
             copy: v.copy,
             tags: v.tags,
-            tier: TierState::default(),
-            sequence_number: 0,
-            page_size: 0,
+            tier,
+            sequence_number,
+            page_size,
+            incremental: None,
         })
     }
 }
@@ -153,6 +176,7 @@ impl BlobRecord {
             tier: TierState::default(),
             sequence_number: 0,
             page_size: 0,
+            incremental: None,
         }
     }
 
@@ -166,6 +190,17 @@ impl BlobRecord {
             lease: current.map(|c| c.lease.clone()).unwrap_or_default(),
             ..BlobRecord::uncommitted()
         }
+    }
+
+    /// An incremental copy destination is read through its snapshots and changed only by
+    /// the next incremental copy (or deleted): everything else is refused.
+    pub fn refuse_if_incremental(&self) -> crate::protocol::error::Result<()> {
+        if self.incremental.is_some() {
+            return Err(crate::protocol::error::StorageError::new(
+                crate::protocol::error::ErrorCode::OperationNotAllowedOnIncrementalCopyBlob,
+            ));
+        }
+        Ok(())
     }
 
     /// The content length: a page blob's declared size, else its bytes.
@@ -254,9 +289,10 @@ mod tests {
     use super::*;
     use crate::store::codec::{decode, encode};
 
-    /// A version-1 record (as stores written before tiers hold) reads as version 2.
+    /// Version-1 records (as stores written before tiers hold) and version-2 records
+    /// (before incremental copies) read as the current version.
     #[test]
-    fn version_one_blob_records_upgrade() {
+    fn older_blob_records_upgrade() {
         #[derive(Serialize)]
         struct V1<'a> {
             blob_type: BlobType,
@@ -298,7 +334,19 @@ mod tests {
         assert_eq!(r.tags, vec![("t".to_string(), "1".to_string())]);
         assert_eq!(r.tier, TierState::default());
         let again = encode(&r);
-        assert_eq!(again[0], 2);
-        assert_eq!(decode::<BlobRecord>(&again).expect("v2"), r);
+        assert_eq!(again[0], 3);
+        assert_eq!(decode::<BlobRecord>(&again).expect("v3"), r);
+        // Version 2: version 1's fields, then the tier and the page blob fields.
+        let tier = TierState {
+            tier: Some(crate::protocol::tiers::Tier::Cool),
+            changed_ms: Some(9),
+            rehydration: None,
+        };
+        let mut v2 = vec![2u8];
+        v2.extend(postcard::to_allocvec(&(&old, &tier, 7u64, 1024u64)).expect("encode"));
+        let r: BlobRecord = decode(&v2).expect("upgrade v2");
+        assert_eq!((r.tier, r.sequence_number, r.page_size), (tier, 7, 1024));
+        assert_eq!(r.incremental, None);
+        assert_eq!(r.metadata, vec![("k".to_string(), "v".to_string())]);
     }
 }
