@@ -4,18 +4,13 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
-import { ACCOUNT, KEY, onAzurite, require, start, unique } from "./target.mjs";
+import { require, start, unique } from "./target.mjs";
+import { azuriteLacks, credential, deviation, refused, sasUrl } from "./helpers.mjs";
 
-const {
-  BlobServiceClient,
-  StorageSharedKeyCredential,
-  BlobSASPermissions,
-  generateBlobSASQueryParameters,
-} = require("@azure/storage-blob");
+const { BlobServiceClient } = require("@azure/storage-blob");
 
 let t;
 let svc;
-const credential = new StorageSharedKeyCredential(ACCOUNT, KEY);
 
 before(async () => {
   t = await start();
@@ -27,45 +22,6 @@ async function container() {
   const c = svc.getContainerClient(unique("jsc"));
   await c.create();
   return c;
-}
-
-/** Runs `body` and expects the SDK's RestError with this status and code. */
-async function refused(body, status, code) {
-  await assert.rejects(body, (e) => {
-    assert.equal(e.statusCode, status, `${e.code}: ${e.message}`);
-    if (code) assert.equal(e.code, code);
-    return true;
-  });
-}
-
-/** A test Azurite fails because it deviates from Azure's documented behaviour (cited):
- * on Azurite it must still fail, so the day Azurite is fixed the mark is noticed. */
-function deviation(name, reason, body) {
-  test(name, async () => {
-    if (onAzurite) {
-      await assert.rejects(body, undefined, `Azurite now passes; drop the deviation mark: ${reason}`);
-    } else {
-      await body();
-    }
-  });
-}
-
-/** A feature Azurite does not implement. */
-function azuriteLacks(name, feature, body) {
-  deviation(name, `Azurite lacks ${feature}`, body);
-}
-
-function sasUrl(blob, permissions) {
-  const sas = generateBlobSASQueryParameters(
-    {
-      containerName: blob.containerName,
-      blobName: blob.name,
-      permissions: BlobSASPermissions.parse(permissions),
-      expiresOn: new Date(Date.now() + 3600_000),
-    },
-    credential,
-  ).toString();
-  return `${blob.url}?${sas}`;
 }
 
 test("conditional reads answer 304 and 412", async () => {

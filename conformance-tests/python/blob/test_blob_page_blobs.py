@@ -382,7 +382,7 @@ def test_conditions_and_leases_guard_page_writes(container):
 
 
 @pytest.mark.azurite_deviation(
-    reason="Azurite 3.37.0 copies a page blob's size but not its pages (the copy reads as zeros). https://learn.microsoft.com/rest/api/storageservices/copy-blob (the destination is a copy of the source blob's content)"
+    reason="Azurite 3.37.0's copy of a page blob shares the source's pages: clearing them in the source clears them in the copy. https://learn.microsoft.com/rest/api/storageservices/copy-blob (the destination is a copy of the source blob's content)"
 )
 def test_copy_of_a_page_blob_is_a_page_blob(container):
     b = page_blob(container, size=1 * MIB)
