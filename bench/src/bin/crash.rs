@@ -125,13 +125,19 @@ enum BlobState {
     Absent,
     Block(Vec<u8>),
     Append(Vec<u8>),
+    /// All `PAGE_BLOB` bytes, zeros where nothing was written.
+    Page(Vec<u8>),
 }
+
+/// The size of the page blobs the harness writes: page writes up to 128 KiB land on both
+/// sides of the 64 KiB inline limit.
+const PAGE_BLOB: usize = 512 * 1024;
 
 impl BlobState {
     fn bytes(&self) -> Option<&[u8]> {
         match self {
             BlobState::Absent => None,
-            BlobState::Block(b) | BlobState::Append(b) => Some(b),
+            BlobState::Block(b) | BlobState::Append(b) | BlobState::Page(b) => Some(b),
         }
     }
 }
@@ -163,6 +169,8 @@ struct Counts {
     put_blobs: u64,
     block_lists: u64,
     appends: u64,
+    page_writes: u64,
+    page_clears: u64,
     blob_deletes: u64,
     in_flight_at_kill: u64,
 }
@@ -176,6 +184,8 @@ impl Counts {
         self.put_blobs += o.put_blobs;
         self.block_lists += o.block_lists;
         self.appends += o.appends;
+        self.page_writes += o.page_writes;
+        self.page_clears += o.page_clears;
         self.blob_deletes += o.blob_deletes;
         self.in_flight_at_kill += o.in_flight_at_kill;
     }
@@ -325,10 +335,10 @@ impl Lane {
                     .cloned()
                     .unwrap_or(BlobState::Absent);
                 let path = format!("/{c}/{name}");
-                // Put Block on an append blob is refused (409 InvalidBlobType): overwrite
-                // it with Put Blob instead.
-                let op = match (self.rng.below(4), &current) {
-                    (1, BlobState::Append(_)) => 0,
+                // Put Block on an append or page blob is refused (409 InvalidBlobType):
+                // overwrite it with Put Blob instead.
+                let op = match (self.rng.below(5), &current) {
+                    (1, BlobState::Append(_) | BlobState::Page(_)) => 0,
                     (op, _) => op,
                 };
                 match op {
@@ -447,6 +457,79 @@ impl Lane {
                         self.model.blob_pending.remove(&name);
                         self.model.blobs.insert(name, BlobState::Append(next));
                         self.counts.appends += 1;
+                    }
+                    4 => {
+                        let mut pages = match &current {
+                            BlobState::Page(b) => b.clone(),
+                            _ => {
+                                let zeros = vec![0u8; PAGE_BLOB];
+                                self.model
+                                    .blob_pending
+                                    .insert(name.clone(), BlobState::Page(zeros.clone()));
+                                let size = PAGE_BLOB.to_string();
+                                let r = call!(
+                                    split.b,
+                                    "PUT",
+                                    &path,
+                                    &[
+                                        ("x-ms-blob-type", "PageBlob"),
+                                        ("x-ms-blob-content-length", &size)
+                                    ],
+                                    b""
+                                );
+                                if r.status != 201 {
+                                    bail!(violation(format!(
+                                        "Create page blob answered {}",
+                                        r.status
+                                    )));
+                                }
+                                self.model.blob_pending.remove(&name);
+                                self.model
+                                    .blobs
+                                    .insert(name.clone(), BlobState::Page(zeros.clone()));
+                                zeros
+                            }
+                        };
+                        let count = PAGE_BLOB as u64 / 512;
+                        let first = self.rng.below(count);
+                        let len = 1 + self.rng.below(256.min(count - first));
+                        let (start, end) = (first * 512, (first + len) * 512);
+                        let range = format!("bytes={start}-{}", end - 1);
+                        let clear = self.rng.below(3) == 0;
+                        let data = if clear {
+                            vec![0u8; (end - start) as usize]
+                        } else {
+                            self.rng.bytes((end - start) as usize)
+                        };
+                        pages[start as usize..end as usize].copy_from_slice(&data);
+                        self.model
+                            .blob_pending
+                            .insert(name.clone(), BlobState::Page(pages.clone()));
+                        let (write, body): (&str, &[u8]) = if clear {
+                            ("clear", b"")
+                        } else {
+                            ("update", &data)
+                        };
+                        let r = call!(
+                            split.b,
+                            "PUT",
+                            &format!("{path}?comp=page"),
+                            &[("x-ms-page-write", write), ("x-ms-range", &range)],
+                            body
+                        );
+                        if r.status != 201 {
+                            bail!(violation(format!(
+                                "Put Page ({write}) answered {}",
+                                r.status
+                            )));
+                        }
+                        self.model.blob_pending.remove(&name);
+                        self.model.blobs.insert(name, BlobState::Page(pages));
+                        if clear {
+                            self.counts.page_clears += 1;
+                        } else {
+                            self.counts.page_writes += 1;
+                        }
                     }
                     _ => {
                         self.model
@@ -593,10 +676,10 @@ impl Lane {
                 404 => BlobState::Absent,
                 200 => {
                     let kind = r.header("x-ms-blob-type").unwrap_or("");
-                    if kind == "AppendBlob" {
-                        BlobState::Append(r.body)
-                    } else {
-                        BlobState::Block(r.body)
+                    match kind {
+                        "AppendBlob" => BlobState::Append(r.body),
+                        "PageBlob" => BlobState::Page(r.body),
+                        _ => BlobState::Block(r.body),
                     }
                 }
                 s => bail!(violation(format!(
@@ -614,6 +697,7 @@ impl Lane {
                     BlobState::Absent => "absent".to_string(),
                     BlobState::Block(b) => format!("block {} bytes {:x?}", b.len(), &sha(b)[..4]),
                     BlobState::Append(b) => format!("append {} bytes {:x?}", b.len(), &sha(b)[..4]),
+                    BlobState::Page(b) => format!("page {} bytes {:x?}", b.len(), &sha(b)[..4]),
                 };
                 bail!(violation(format!(
                     "{c}/{name}: observed {}, acknowledged {}{}",
@@ -785,7 +869,7 @@ fn main() -> Result<()> {
         total.add(&lane.counts);
     }
     println!(
-        "OK: {cycles} kill -9 cycles in {:.1} s, 0 violations. Acknowledged: {} Put Message, {} Get, {} Update, {} Delete Message, {} Put Blob, {} Put Block List, {} Append Block, {} Delete Blob; {} operations in flight at a kill; {} messages and {} blobs verified after restarts; {} distinct message ids never resurrected.",
+        "OK: {cycles} kill -9 cycles in {:.1} s, 0 violations. Acknowledged: {} Put Message, {} Get, {} Update, {} Delete Message, {} Put Blob, {} Put Block List, {} Append Block, {} Put Page, {} Clear Pages, {} Delete Blob; {} operations in flight at a kill; {} messages and {} blobs verified after restarts; {} distinct message ids never resurrected.",
         started.elapsed().as_secs_f64(),
         total.puts,
         total.gets,
@@ -794,6 +878,8 @@ fn main() -> Result<()> {
         total.put_blobs,
         total.block_lists,
         total.appends,
+        total.page_writes,
+        total.page_clears,
         total.blob_deletes,
         total.in_flight_at_kill,
         messages_checked,

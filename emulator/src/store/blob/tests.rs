@@ -3,8 +3,8 @@
 //! The blob store in process against a plain model (`BTreeMap`s of bytes), as redb tests
 //! its B-tree: random operations, then after each one the store must hold exactly what
 //! the model holds, and own exactly the bytes its records reference: no extent file or
-//! inline value without a record, none shared by two records. Refused operations must
-//! leave both unchanged. Crashes (dropping the store unclosed) and clean reopens are
+//! inline value without a record, none shared by two records (page runs share counted
+//! bytes). Refused operations must leave both unchanged. Crashes (dropping the store unclosed) and clean reopens are
 //! among the operations, so garbage collection and durability are in the walk too.
 
 use super::extents::Storage;
@@ -81,6 +81,25 @@ enum Op {
         name: usize,
         value: u8,
     },
+    /// A page blob of `PAGES` pages of zeros.
+    CreatePage {
+        name: usize,
+    },
+    PutPages {
+        name: usize,
+        first: u64,
+        pages: u64,
+        seed: u8,
+    },
+    ClearPages {
+        name: usize,
+        first: u64,
+        pages: u64,
+    },
+    Resize {
+        name: usize,
+        pages: u64,
+    },
     /// Drop the store without closing it, then open it again.
     Crash,
     Reopen,
@@ -102,11 +121,22 @@ fn op() -> impl Strategy<Value = Op> {
         1 => name.clone().prop_map(|name| Op::Snapshot { name }),
         2 => (name.clone(), 0u8..3).prop_map(|(name, mode)| Op::Delete { name, mode }),
         1 => name.clone().prop_map(|name| Op::Metadata { name }),
-        2 => (name, 0u8..4).prop_map(|(name, value)| Op::Tag { name, value }),
+        2 => (name.clone(), 0u8..4).prop_map(|(name, value)| Op::Tag { name, value }),
+        2 => name.clone().prop_map(|name| Op::CreatePage { name }),
+        // Up to 140 pages (70 KiB): writes on both sides of the inline limit, some past
+        // the end.
+        3 => (name.clone(), 0..PAGES, 1u64..140, any::<u8>())
+            .prop_map(|(name, first, pages, seed)| Op::PutPages { name, first, pages, seed }),
+        1 => (name.clone(), 0..PAGES, 1u64..PAGES)
+            .prop_map(|(name, first, pages)| Op::ClearPages { name, first, pages }),
+        1 => (name, 0..PAGES + 8).prop_map(|(name, pages)| Op::Resize { name, pages }),
         1 => Just(Op::Crash),
         1 => Just(Op::Reopen),
     ]
 }
+
+/// Pages of a new page blob in the walk.
+const PAGES: u64 = 320;
 
 #[derive(Debug, Clone, PartialEq)]
 struct ModelBlob {
@@ -291,6 +321,64 @@ fn apply(w: &mut World, op: &Op) -> std::result::Result<(), ErrorCode> {
                     .map(|_| ())
             }))
         }
+        Op::CreatePage { name: i } => {
+            let content = w.receive(b"");
+            let store = w.store();
+            let mut new = NewBlob::new(BlobType::Page);
+            new.page_size = PAGES * 512;
+            code(w.rt.block_on(async {
+                store
+                    .blobs
+                    .put_blob(name(*i), content, new, &replace)
+                    .await
+                    .map(|_| ())
+            }))
+        }
+        Op::PutPages {
+            name: i,
+            first,
+            pages,
+            seed,
+        } => {
+            let content = w.receive(&body(*seed, (*pages * 512) as usize));
+            let store = w.store();
+            code(w.rt.block_on(async {
+                store
+                    .blobs
+                    .put_pages(name(*i), first * 512, content, Default::default(), &modify)
+                    .await
+                    .map(|_| ())
+            }))
+        }
+        Op::ClearPages {
+            name: i,
+            first,
+            pages,
+        } => {
+            let store = w.store();
+            let (start, end) = (first * 512, (first + pages) * 512);
+            code(w.rt.block_on(async {
+                store
+                    .blobs
+                    .clear_pages(name(*i), start, end, Default::default(), &modify)
+                    .await
+                    .map(|_| ())
+            }))
+        }
+        Op::Resize { name: i, pages } => {
+            let store = w.store();
+            let change = super::PageChange {
+                size: Some(pages * 512),
+                action: None,
+            };
+            code(w.rt.block_on(async {
+                store
+                    .blobs
+                    .set_blob_properties(name(*i), Default::default(), Some(change), &modify)
+                    .await
+                    .map(|_| ())
+            }))
+        }
         Op::Crash => {
             w.store = None;
             w.open();
@@ -443,9 +531,61 @@ fn model(m: &mut Model, op: &Op) -> std::result::Result<(), ErrorCode> {
             m.blobs.get_mut(name).ok_or(ErrorCode::BlobNotFound)?.tag =
                 (*value < 3).then_some(*value);
         }
+        Op::CreatePage { name } => {
+            let snapshots = m
+                .blobs
+                .get(name)
+                .map(|b| b.snapshots.clone())
+                .unwrap_or_default();
+            m.blobs.insert(
+                *name,
+                ModelBlob {
+                    kind: BlobType::Page,
+                    bytes: vec![0; (PAGES * 512) as usize],
+                    blocks: Vec::new(),
+                    snapshots,
+                    metadata: false,
+                    tag: None,
+                },
+            );
+            m.staged.remove(name);
+        }
+        Op::PutPages {
+            name,
+            first,
+            pages,
+            seed,
+        } => {
+            let b = page_blob(m, *name)?;
+            let (start, end) = ((first * 512) as usize, ((first + pages) * 512) as usize);
+            if end > b.bytes.len() {
+                return Err(ErrorCode::InvalidPageRange);
+            }
+            b.bytes[start..end].copy_from_slice(&body(*seed, end - start));
+        }
+        Op::ClearPages { name, first, pages } => {
+            let b = page_blob(m, *name)?;
+            let (start, end) = ((first * 512) as usize, ((first + pages) * 512) as usize);
+            if end > b.bytes.len() {
+                return Err(ErrorCode::InvalidPageRange);
+            }
+            b.bytes[start..end].fill(0);
+        }
+        Op::Resize { name, pages } => {
+            let b = page_blob(m, *name)?;
+            b.bytes.resize((pages * 512) as usize, 0);
+        }
         Op::Crash | Op::Reopen => {}
     }
     Ok(())
+}
+
+fn page_blob(m: &mut Model, name: usize) -> std::result::Result<&mut ModelBlob, ErrorCode> {
+    let b = m.blobs.get_mut(&name).ok_or(ErrorCode::BlobNotFound)?;
+    if b.kind != BlobType::Page {
+        return Err(ErrorCode::InvalidBlobType);
+    }
+    Ok(b)
 }
 
 /// The store holds what the model holds, and owns exactly the bytes it references.
@@ -460,7 +600,9 @@ fn check(w: &World, m: &Model) -> std::result::Result<(), TestCaseError> {
             (None, None) => {}
             (Some(want), Some(r)) => {
                 prop_assert_eq!(r.blob_type, want.kind, "{}", blob);
-                let bytes = blobs.read_small(&r, 0, r.len()).expect("read bytes");
+                let bytes = blobs
+                    .read_blob_small(n, "", &r, 0, r.len())
+                    .expect("read bytes");
                 prop_assert!(bytes.as_ref() == want.bytes.as_slice(), "{} content", blob);
                 prop_assert_eq!(r.metadata.is_empty(), !want.metadata, "{} metadata", blob);
                 let ids: Vec<Vec<u8>> = want.blocks.iter().map(|(id, _)| vec![*id]).collect();
@@ -473,7 +615,9 @@ fn check(w: &World, m: &Model) -> std::result::Result<(), TestCaseError> {
                         .blob(ACCOUNT, CONTAINER, blob, id)
                         .expect("snapshot record")
                         .expect("snapshot");
-                    let bytes = blobs.read_small(&s, 0, s.len()).expect("snapshot bytes");
+                    let bytes = blobs
+                        .read_blob_small(n, id, &s, 0, s.len())
+                        .expect("snapshot bytes");
                     prop_assert!(
                         bytes.as_ref() == want.as_slice(),
                         "{} snapshot content",
@@ -555,6 +699,44 @@ fn check(w: &World, m: &Model) -> std::result::Result<(), TestCaseError> {
             }
         }
     }
+    // Page runs: each belongs to a page blob, their bytes to no record, and each shared
+    // piece's count is the number of runs that reference it.
+    let mut runs: HashMap<u64, (Storage, u64)> = HashMap::new();
+    for item in data.scan_prefix([crate::store::keys::PAGE]) {
+        let (k, v) = item.expect("scan");
+        let mut record_key = k[..k.len() - 9].to_vec();
+        record_key[0] = BLOB;
+        let owner_type = data
+            .get(&record_key)
+            .expect("get")
+            .map(|v| decode::<BlobRecord>(&v).expect("record").blob_type);
+        prop_assert_eq!(
+            owner_type,
+            Some(BlobType::Page),
+            "page run without a page blob"
+        );
+        let run = decode::<super::records::PageRun>(&v).expect("run");
+        let e = runs.entry(run.piece.id).or_insert((run.piece.storage, 0));
+        e.1 += 1;
+    }
+    let mut counts: HashMap<u64, u64> = HashMap::new();
+    for item in data.scan_prefix([crate::store::keys::REFCOUNT]) {
+        let (k, v) = item.expect("scan");
+        let id = u64::from_be_bytes(k[1..9].try_into().expect("id"));
+        counts.insert(
+            id,
+            u64::from_be_bytes(v.as_ref().try_into().expect("count")),
+        );
+    }
+    let want_counts: HashMap<u64, u64> = runs.iter().map(|(id, (_, n))| (*id, *n)).collect();
+    prop_assert_eq!(counts, want_counts, "page byte counts");
+    for (id, (storage, _)) in &runs {
+        if let Some(other) = owner.insert((*storage, *id), "page runs".into()) {
+            return Err(TestCaseError::fail(format!(
+                "piece {id} of page runs also owned by {other}"
+            )));
+        }
+    }
     let mut files: Vec<u64> = blobs.extents.list();
     files.sort();
     let mut want_files: Vec<u64> = owner
@@ -581,7 +763,7 @@ fn check(w: &World, m: &Model) -> std::result::Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, max_shrink_iters: 300, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, max_shrink_iters: 300, ..ProptestConfig::default() })]
 
     #[test]
     fn blob_store_matches_the_model_and_owns_exactly_its_bytes(ops in proptest::collection::vec(op(), 1..40)) {
