@@ -376,13 +376,43 @@ pub fn seed(s: &Server) {
         .status,
         201
     );
+    assert_eq!(
+        s.send(
+            Blob,
+            "PUT",
+            "/cont1/disk",
+            &[
+                ("x-ms-blob-type", "PageBlob"),
+                ("x-ms-blob-content-length", "4096")
+            ],
+            b"",
+            &Sas
+        )
+        .status,
+        201
+    );
+    assert_eq!(
+        s.send(
+            Blob,
+            "PUT",
+            "/cont1/disk?comp=page",
+            &[
+                ("x-ms-page-write", "update"),
+                ("x-ms-range", "bytes=512-1023")
+            ],
+            &[9u8; 512],
+            &Sas
+        )
+        .status,
+        201
+    );
 }
 
 /// Everything observable about the seeded data (stored times included, response dates not).
 pub fn snapshot(s: &Server) -> Vec<String> {
     use Auth::*;
     use Svc::*;
-    let reads: [(Svc, &str, Auth); 10] = [
+    let reads: [(Svc, &str, Auth); 12] = [
         (
             Queue,
             "/queue1/messages?peekonly=true&numofmessages=32",
@@ -401,6 +431,8 @@ pub fn snapshot(s: &Server) -> Vec<String> {
         (Blob, "/cont1/b1", Sas),
         (Blob, "/cont1/big", Sas),
         (Blob, "/cont1/log", Sas),
+        (Blob, "/cont1/disk", Sas),
+        (Blob, "/cont1/disk?comp=pagelist", Sas),
     ];
     reads
         .iter()

@@ -349,6 +349,30 @@ fn operations(f: &Fixture) -> Vec<Op> {
             .h("x-ms-copy-source", &f.copy_source),
         op("Set Blob Tier", Blob, "PUT", "/cont1/b1?comp=tier", "o", "w")
             .h("x-ms-access-tier", "Cool"),
+        op("Put Page", Blob, "PUT", "/cont1/disk?comp=page", "o", "w")
+            .h("x-ms-page-write", "update")
+            .h("x-ms-range", "bytes=0-511")
+            .body(vec![1u8; 512]),
+        op("Clear Pages", Blob, "PUT", "/cont1/disk?comp=page", "o", "w")
+            .h("x-ms-page-write", "clear")
+            .h("x-ms-range", "bytes=512-1023"),
+        op(
+            "Get Page Ranges",
+            Blob,
+            "GET",
+            "/cont1/disk?comp=pagelist",
+            "o",
+            "r",
+        ),
+        op(
+            "Resize Page Blob",
+            Blob,
+            "PUT",
+            "/cont1/disk?comp=properties",
+            "o",
+            "w",
+        )
+        .h("x-ms-blob-content-length", "512"),
         op(
             "Submit Batch",
             Blob,
