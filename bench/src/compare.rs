@@ -35,7 +35,7 @@ pub struct Args {
     #[arg(long)]
     pub in_memory: bool,
     /// Which scenario groups to run.
-    #[arg(long, value_delimiter = ',', default_value = "queue,blob")]
+    #[arg(long, value_delimiter = ',', default_value = "queue,blob,page")]
     pub only: Vec<String>,
     /// Blob sizes for Put/Get Blob, in KiB.
     #[arg(long, value_delimiter = ',', default_value = "1,4096,262144")]
@@ -300,14 +300,30 @@ pub async fn run(ours_cfg: &crate::Ours, args: &Args) -> Result<()> {
     if run_queue {
         scenarios(&ep, args, &mut rows, true).await?;
     }
+    let run_page = args.only.iter().any(|o| o == "page");
     if run_blob {
         let blob_ep = endpoint("emulator", port_of(&ours.blob_base)?, "b");
         blob_scenarios(&blob_ep, args, &mut rows, true).await?;
     }
+    // Every scenario deleted what it made: what is left is the store's own overhead
+    // (measured before the page rows, on both servers).
+    let folder_ours = (!args.in_memory).then(|| settled_size(&data_dir, Duration::from_secs(60)));
+    let mut sparse_ours = None;
+    if run_page {
+        let blob_ep = endpoint("emulator", port_of(&ours.blob_base)?, "b");
+        let folder = (!args.in_memory).then_some(data_dir.as_path());
+        sparse_ours = crate::pages::scenarios(
+            &blob_ep,
+            args.seconds,
+            &args.blob_concurrency,
+            folder,
+            |name, s| record_row(&mut rows, "emulator", name, s, true),
+        )
+        .await?;
+        peak_ours = peak_ours.max(RSS.take());
+    }
     // Rows carry each scenario's sampled peak; this adds the tail after the last one.
     peak_ours = peak_ours.max(RSS.take());
-    // Every scenario deleted what it made: what is left is the store's own overhead.
-    let folder_ours = (!args.in_memory).then(|| settled_size(&data_dir, Duration::from_secs(60)));
     drop(ours);
 
     let mut idle_az = 0;
@@ -324,7 +340,8 @@ pub async fn run(ours_cfg: &crate::Ours, args: &Args) -> Result<()> {
         scenarios(&ep, args, &mut rows, false).await?;
         peak_az = peak_az.max(RSS.take());
     }
-    if !args.no_azurite && run_blob {
+    let mut sparse_az = None;
+    if !args.no_azurite && (run_blob || run_page) {
         let az = start_azurite(&args.azurite_blob, "blob")?;
         let pid = az.pid();
         idle_az = idle_az.max(rss_kib(pid));
@@ -332,9 +349,22 @@ pub async fn run(ours_cfg: &crate::Ours, args: &Args) -> Result<()> {
         RSS.watch(pid);
         eprintln!("Azurite blob (on disk), pid {pid}");
         let ep = endpoint("azurite", az.port, "b");
-        blob_scenarios(&ep, args, &mut rows, false).await?;
-        peak_az = peak_az.max(RSS.take());
+        if run_blob {
+            blob_scenarios(&ep, args, &mut rows, false).await?;
+        }
+        // Measured before the page rows, so both folders are the emptied store's.
         folder_az = Some(settled_size(az.location(), Duration::from_secs(60)));
+        if run_page {
+            sparse_az = crate::pages::scenarios(
+                &ep,
+                args.seconds,
+                &args.blob_concurrency,
+                Some(az.location()),
+                |name, s| record_row(&mut rows, "azurite", name, s, false),
+            )
+            .await?;
+        }
+        peak_az = peak_az.max(RSS.take());
     }
     let startup = startup_ms(
         args.startup_runs,
@@ -397,5 +427,13 @@ pub async fn run(ours_cfg: &crate::Ours, args: &Args) -> Result<()> {
         show(folder_ours.map(|b| b as f64 / 1024.0), "KiB"),
         show(folder_az.map(|b| b as f64 / 1024.0), "KiB")
     );
+    if run_page {
+        let mib = |s: Option<crate::pages::Sparse>| s.map(|s| s.folder_growth as f64 / 1048576.0);
+        println!(
+            "A 1 TiB page blob with 1 MiB written adds to the data folder: ours {}, Azurite {}",
+            show(mib(sparse_ours), "MiB"),
+            show(mib(sparse_az), "MiB")
+        );
+    }
     Ok(())
 }

@@ -73,6 +73,51 @@ impl Endpoint {
         Ok((status, len))
     }
 
+    /// `call_bytes` that keeps the answer's body as text.
+    pub(crate) async fn call_text(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<(u16, String)> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let uri = format!("{}{}{}{}", self.base, path, sep, self.sas);
+        self.send_text(method, uri, headers, body).await
+    }
+
+    /// `call_text` without the SAS (the caller signs the request).
+    pub(crate) async fn call_unsigned(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<(u16, String)> {
+        let uri = format!("{}{}", self.base, path);
+        self.send_text(method, uri, headers, body).await
+    }
+
+    async fn send_text(
+        &self,
+        method: Method,
+        uri: String,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<(u16, String)> {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("x-ms-version", "2025-11-05");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = self.client.request(req.body(Full::new(body))?).await?;
+        let status = resp.status().as_u16();
+        let bytes = resp.into_body().collect().await?.to_bytes();
+        Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+    }
+
     pub(crate) async fn create_queue(&self, q: &str) -> Result<()> {
         let (s, b) = self.call(Method::PUT, &format!("/{q}"), None).await?;
         if s != 201 && s != 204 {

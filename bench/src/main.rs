@@ -11,6 +11,7 @@
 mod compare;
 mod endpoint;
 mod load;
+mod pages;
 mod process;
 mod reopen;
 mod soak;

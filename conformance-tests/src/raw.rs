@@ -4,8 +4,6 @@
 
 use crate::target::EmulatorProcess;
 use crate::{account_sas_query, DEV_ACCOUNT, DEV_KEY};
-use azure_core::http::{Method, Request, Url};
-use azure_core::time::{to_rfc7231, OffsetDateTime};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -183,35 +181,21 @@ impl Server {
             lines.push(format!("{k}: {v}"));
         }
         if matches!(auth, Auth::Key | Auth::WrongKey) {
-            let date = to_rfc7231(&OffsetDateTime::now_utc());
-            let method = match method {
-                "GET" => Method::Get,
-                "PUT" => Method::Put,
-                "POST" => Method::Post,
-                "DELETE" => Method::Delete,
-                "HEAD" => Method::Head,
-                "PATCH" => Method::Patch,
-                other => panic!("no Shared Key rows use {other}"),
-            };
-            let mut req =
-                Request::new(Url::parse(&format!("http://{addr}{full}")).unwrap(), method);
-            req.insert_header("x-ms-date", date.clone());
+            let mut signed: Vec<(&str, &str)> = headers.to_vec();
             if !has_version {
-                req.insert_header("x-ms-version", "2025-11-05");
+                signed.push(("x-ms-version", "2025-11-05"));
             }
-            for (k, v) in headers {
-                req.insert_header(k.to_ascii_lowercase(), v.to_string());
-            }
-            req.set_body(vec![0u8; body_len]);
             // Any other 64-byte key: a signature the account cannot verify.
             let key = if *auth == Auth::Key {
                 DEV_KEY
             } else {
                 OTHER_KEY
             };
-            let policy = crate::shared_key::policy(DEV_ACCOUNT, key);
-            lines.push(format!("x-ms-date: {date}"));
-            lines.push(format!("Authorization: {}", policy.authorization(&req)));
+            let url = format!("http://{addr}{full}");
+            for (k, v) in crate::shared_key::sign(DEV_ACCOUNT, key, method, &url, &signed, body_len)
+            {
+                lines.push(format!("{k}: {v}"));
+            }
         }
         lines.join("\r\n") + "\r\n\r\n"
     }
