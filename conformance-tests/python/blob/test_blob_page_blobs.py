@@ -569,3 +569,26 @@ def test_incremental_copy_from_snapshots(container):
     dest.delete_blob(delete_snapshots="include")
     names = {b.name for b in container.list_blobs(include=["snapshots"])}
     assert "backup" not in names
+
+
+def test_tag_conditions_guard_page_writes(container):
+    b = page_blob(container, tags={"state": "open"})
+    b.upload_page(bytes(512), offset=0, length=512, if_tags_match_condition="\"state\" = 'open'")
+    expect_error(
+        lambda: b.upload_page(
+            bytes(512), offset=512, length=512, if_tags_match_condition="\"state\" = 'closed'"
+        ),
+        412,
+        "ConditionNotMet",
+    )
+    assert ranges(b) == ([(0, 511)], [])
+
+
+def test_page_blobs_have_no_tier_on_a_standard_account(container, braw):
+    page_blob(container)
+    r = braw.put(
+        bpath(container.container_name, "disk"),
+        {"comp": "tier"},
+        headers={"x-ms-access-tier": "P10"},
+    )
+    assert r.status == 400, r

@@ -14,6 +14,7 @@ mod blocks;
 mod containers;
 mod copy;
 mod leases;
+mod pages;
 mod tags;
 
 pub(crate) use azure_core::http::{RequestContent, StatusCode};
