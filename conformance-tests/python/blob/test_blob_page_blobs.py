@@ -333,7 +333,7 @@ def test_get_page_ranges_past_the_end_is_invalid_range(container, braw):
 
 
 @pytest.mark.azurite_lacks("Get Page Ranges Diff (prevsnapshot)")
-def test_snapshots_keep_their_pages_and_diff_against_the_base(container):
+def test_snapshots_keep_their_pages_and_diff_against_the_base(container, braw):
     b = page_blob(container, size=16 * KIB)
     one, two = random_bytes(2 * KIB), random_bytes(KIB)
     b.upload_page(one, offset=0, length=2 * KIB)
@@ -350,6 +350,16 @@ def test_snapshots_keep_their_pages_and_diff_against_the_base(container):
     written, cleared = ranges(b, previous_snapshot_diff=snap)
     assert written == [(4 * KIB, 5 * KIB - 1)]
     assert cleared == [(8 * KIB, 9 * KIB - 1)]
+    # The previous snapshot named by URL (x-ms-previous-snapshot-url) instead.
+    r = braw.get(
+        bpath(container.container_name, "disk"),
+        {"comp": "pagelist"},
+        headers={"x-ms-previous-snapshot-url": f"{b.url}?snapshot={snap}"},
+    )
+    assert r.status == 200, r
+    body = r.body.decode()
+    assert "<PageRange><Start>4096</Start><End>5119</End></PageRange>" in body
+    assert "<ClearRange><Start>8192</Start><End>9215</End></ClearRange>" in body
     # Between two snapshots; against a snapshot that does not exist.
     snap2 = b.create_snapshot()["snapshot"]
     newer = container.get_blob_client("disk", snapshot=snap2)
