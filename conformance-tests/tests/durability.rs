@@ -23,8 +23,22 @@ fn msg(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acknowledged_messages_survive_sigkill() {
+    survive_sigkill(&[]).await;
+}
+
+/// `--durability power` adds a disk flush to each group commit; what it acknowledges
+/// survives a kill as well (a power cut cannot be staged here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_messages_survive_sigkill_in_power_mode() {
+    survive_sigkill(&["--durability", "power"]).await;
+}
+
+async fn survive_sigkill(extra: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
-    let emu = EmulatorProcess::at(dir.path());
+    let location = dir.path().display().to_string();
+    let mut args = vec!["--location", location.as_str()];
+    args.extend_from_slice(extra);
+    let emu = EmulatorProcess::start(&args);
     let svc = client(&emu);
     let q = svc.queue_client("durable").unwrap();
     q.create(None).await.unwrap();
@@ -67,7 +81,7 @@ async fn acknowledged_messages_survive_sigkill() {
         .unwrap();
     emu.kill9();
 
-    let emu = EmulatorProcess::at(dir.path());
+    let emu = EmulatorProcess::start(&args);
     let svc = client(&emu);
     let q = svc.queue_client("durable").unwrap();
     let props = q.get_properties(None).await.unwrap();

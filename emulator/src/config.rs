@@ -129,6 +129,20 @@ pub struct Config {
     /// How long an archived blob takes to come back online after Set Blob Tier, on the
     /// emulator's clock (Azure takes hours; moving the admin clock skips the wait).
     pub rehydrate_delay: Duration,
+    /// What an acknowledged write survives.
+    pub durability: DurabilityMode,
+}
+
+/// What a 2xx promises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DurabilityMode {
+    /// The write is in the operating system's hands (sled's `sync_file_range` of its log,
+    /// fsync of blob files): it survives the process being killed, not a power cut.
+    #[default]
+    Process,
+    /// Also the disk's: each group commit ends with an fdatasync of the store's files, so
+    /// the write survives a power cut (costs a device cache flush per group commit).
+    Power,
 }
 
 impl Default for Config {
@@ -144,6 +158,7 @@ impl Default for Config {
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(60),
             rehydrate_delay: Duration::from_secs(5),
+            durability: DurabilityMode::Process,
         }
     }
 }

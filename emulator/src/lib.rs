@@ -39,7 +39,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use clock::Clock;
-pub use config::{Account, Accounts, Config, DEV_ACCOUNT, DEV_KEY};
+pub use config::{Account, Accounts, Config, DurabilityMode, DEV_ACCOUNT, DEV_KEY};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -90,10 +90,11 @@ impl Emulator {
     pub async fn start(self) -> Result<RunningEmulator, StartError> {
         let config = self.config;
         let clock = Clock::new();
-        let store = store::Store::open(
+        let store = store::Store::open_with(
             config.location.as_deref(),
             config.cache_bytes,
             clock.clone(),
+            config.durability,
         )?;
         let bind = |addr: SocketAddr| async move {
             TcpListener::bind(addr)

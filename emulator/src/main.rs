@@ -71,6 +71,10 @@ struct Cli {
     /// Tier (Azure: hours; advance the admin clock to skip the wait).
     #[arg(long = "rehydrateSecs", default_value_t = 5)]
     rehydrate_secs: u64,
+    /// What a 2xx survives: `process` (the emulator killed; the default) or `power` (a power
+    /// cut too: every group commit also flushes the disk's cache).
+    #[arg(long, default_value = "process", value_parser = ["process", "power"])]
+    durability: String,
     /// Instead of serving, ask the emulator running on --blobHost/--blobPort whether it is
     /// healthy; exit 0 if so (container health checks need no curl).
     #[arg(long)]
@@ -195,6 +199,11 @@ fn main() -> ExitCode {
         header_timeout: std::time::Duration::from_secs(cli.header_timeout_secs.max(1)),
         body_timeout: std::time::Duration::from_secs(cli.body_timeout_secs.max(1)),
         rehydrate_delay: std::time::Duration::from_secs(cli.rehydrate_secs),
+        durability: if cli.durability == "power" {
+            emulator::DurabilityMode::Power
+        } else {
+            emulator::DurabilityMode::Process
+        },
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -24,6 +24,8 @@ pub struct Durability {
 
 struct Inner {
     db: sled::Db,
+    /// Power mode: the store's folder, whose files each flush also fdatasyncs.
+    power: Option<PowerSync>,
     /// Generation of the newest write that asked to become durable.
     written: AtomicU64,
     /// Generation covered by the last completed flush.
@@ -39,8 +41,9 @@ struct Inner {
 pub struct FlushFailed;
 
 impl Durability {
-    /// `enabled == false` (in-memory store): writes are "durable" once applied.
-    pub fn new(db: sled::Db, enabled: bool) -> Self {
+    /// `enabled == false` (in-memory store): writes are "durable" once applied. `power`:
+    /// the store's folder, when every flush must also reach the disk itself.
+    pub fn new(db: sled::Db, enabled: bool, power: Option<std::path::PathBuf>) -> Self {
         if !enabled {
             return Durability {
                 inner: None,
@@ -50,6 +53,7 @@ impl Durability {
         let (durable, _) = watch::channel(0);
         let inner = Arc::new(Inner {
             db,
+            power: power.map(PowerSync::new),
             written: AtomicU64::new(0),
             durable,
             pending: Mutex::new(false),
@@ -126,7 +130,12 @@ impl Inner {
             let target = self.written.load(Ordering::SeqCst);
             last_batch = target - last_target;
             last_target = target;
-            if let Err(e) = self.db.flush() {
+            let flushed = self.db.flush().map(|_| ()).map_err(|e| e.to_string());
+            let synced = flushed.and_then(|()| match &self.power {
+                Some(p) => p.sync().map_err(|e| e.to_string()),
+                None => Ok(()),
+            });
+            if let Err(e) = synced {
                 tracing::error!(error = %e, "flush failed; refusing to acknowledge writes");
                 self.failed.store(true, Ordering::SeqCst);
             }
@@ -135,5 +144,53 @@ impl Inner {
                 return;
             }
         }
+    }
+}
+
+/// What power mode adds to a flush. sled makes its log durable with `sync_file_range`,
+/// which neither flushes the device's write cache nor the file's metadata, and writes the
+/// files of its large values (`blobs/`) without syncing them: enough for a killed process
+/// (the page cache survives it), not for a power cut. So each flush also fdatasyncs the log
+/// file, syncs the large-value files it has not synced yet, and their folder.
+struct PowerSync {
+    dir: std::path::PathBuf,
+    synced: Mutex<std::collections::HashSet<std::ffi::OsString>>,
+}
+
+impl PowerSync {
+    fn new(dir: std::path::PathBuf) -> PowerSync {
+        PowerSync {
+            dir,
+            synced: Mutex::new(Default::default()),
+        }
+    }
+
+    fn sync(&self) -> std::io::Result<()> {
+        std::fs::File::open(self.dir.join("db"))?.sync_data()?;
+        let blobs = self.dir.join("blobs");
+        let Ok(entries) = std::fs::read_dir(&blobs) else {
+            return Ok(());
+        };
+        let mut synced = self.synced.lock();
+        let mut new = false;
+        let mut present = std::collections::HashSet::new();
+        for entry in entries {
+            let name = entry?.file_name();
+            if !synced.contains(&name) {
+                // A file sled removed meanwhile needs no sync.
+                match std::fs::File::open(blobs.join(&name)) {
+                    Ok(f) => f.sync_data()?,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                }
+                new = true;
+            }
+            present.insert(name);
+        }
+        if new {
+            std::fs::File::open(&blobs)?.sync_all()?;
+        }
+        *synced = present;
+        Ok(())
     }
 }

@@ -79,7 +79,23 @@ pub struct Store {
 
 impl Store {
     /// Opens (or creates) a store in `dir`, or a temporary one when `dir` is None.
+    #[cfg(test)]
     pub fn open(dir: Option<&Path>, cache_bytes: u64, clock: Clock) -> Result<Store, OpenError> {
+        Self::open_with(
+            dir,
+            cache_bytes,
+            clock,
+            crate::config::DurabilityMode::Process,
+        )
+    }
+
+    /// `open`, promising `mode` on every acknowledged write.
+    pub fn open_with(
+        dir: Option<&Path>,
+        cache_bytes: u64,
+        clock: Clock,
+        mode: crate::config::DurabilityMode,
+    ) -> Result<Store, OpenError> {
         let config = sled::Config::new()
             .cache_capacity(cache_bytes)
             .mode(sled::Mode::HighThroughput)
@@ -121,7 +137,12 @@ impl Store {
         }
         let was_clean = db.remove(CLEAN_KEY).map_err(sled_err)?.is_some();
         let core = Core {
-            durability: Arc::new(Durability::new(db.clone(), dir.is_some())),
+            durability: Arc::new(Durability::new(
+                db.clone(),
+                dir.is_some(),
+                dir.filter(|_| mode == crate::config::DurabilityMode::Power)
+                    .map(Path::to_path_buf),
+            )),
             db,
             data,
             clock,
