@@ -69,7 +69,29 @@ fn clock_json(app: &AppState) -> String {
     )
 }
 
-pub fn handle(app: &AppState, req: &RequestParts) -> Result<Reply> {
+/// `account=` of a features request (default: the first account).
+fn feature_account(app: &AppState, req: &RequestParts) -> Result<String> {
+    match req.query.get("account") {
+        Some(a) if app.config.accounts.get(a).is_some() => Ok(a.to_string()),
+        Some(a) => Err(StorageError::invalid_query("account", a)),
+        None => app
+            .config
+            .accounts
+            .first()
+            .map(|a| a.name.clone())
+            .ok_or_else(|| StorageError::internal("no accounts")),
+    }
+}
+
+fn features_json(account: &str, f: crate::store::blob::Features) -> String {
+    format!(
+        "{{\"account\":\"{account}\",\"blobVersioning\":{},\"containerSoftDeleteDays\":{}}}",
+        f.versioning,
+        f.container_retention_days.unwrap_or(0)
+    )
+}
+
+pub async fn handle(app: &AppState, req: &RequestParts) -> Result<Reply> {
     let path = req.raw_path.trim_end_matches('/');
     match (&req.method, path) {
         (&Method::GET | &Method::HEAD, "/_emulator/health") => {
@@ -91,13 +113,46 @@ pub fn handle(app: &AppState, req: &RequestParts) -> Result<Reply> {
                 .filter(|s: &f64| s.is_finite() && *s >= 0.0 && *s <= 100.0 * 365.0 * 86400.0)
                 .ok_or_else(|| StorageError::invalid_query("seconds", raw))?;
             app.clock.advance_ms((seconds * 1000.0).round() as i64);
-            // Expired messages leave at once, so counts are right when this returns.
+            // Expired messages leave at once, so counts are right when this returns; so do
+            // soft-deleted blobs past their retention and expired blobs.
             app.store.queues.sweep_expired(true)?;
+            while app.store.blobs.sweep_deadlines().await? > 0 {}
             Ok(Reply::json(StatusCode::OK, clock_json(app)))
         }
-        (_, "/_emulator/health" | "/_emulator/clock" | "/_emulator/clock/advance") => {
-            Err(StorageError::new(ErrorCode::UnsupportedHttpVerb))
+        (&Method::GET, "/_emulator/features") => {
+            authenticate(app, req)?;
+            let account = feature_account(app, req)?;
+            Ok(Reply::json(
+                StatusCode::OK,
+                features_json(&account, app.store.blobs.features(&account)?),
+            ))
         }
+        (&Method::PUT, "/_emulator/features") => {
+            authenticate(app, req)?;
+            let account = feature_account(app, req)?;
+            let mut f = app.store.blobs.features(&account)?;
+            if let Some(v) = req.query.get("blobversioning") {
+                f.versioning = v
+                    .parse()
+                    .map_err(|_| StorageError::invalid_query("blobVersioning", v))?;
+            }
+            if let Some(v) = req.query.get("containersoftdeletedays") {
+                f.container_retention_days = match v.parse::<u32>() {
+                    Ok(0) => None,
+                    Ok(d) if d <= 365 => Some(d),
+                    _ => return Err(StorageError::invalid_query("containerSoftDeleteDays", v)),
+                };
+            }
+            app.store.blobs.set_features(&account, f).await?;
+            Ok(Reply::json(StatusCode::OK, features_json(&account, f)))
+        }
+        (
+            _,
+            "/_emulator/health"
+            | "/_emulator/clock"
+            | "/_emulator/clock/advance"
+            | "/_emulator/features",
+        ) => Err(StorageError::new(ErrorCode::UnsupportedHttpVerb)),
         _ => Err(StorageError::new(ErrorCode::ResourceNotFound)),
     }
 }

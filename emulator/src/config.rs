@@ -131,6 +131,10 @@ pub struct Config {
     pub rehydrate_delay: Duration,
     /// What an acknowledged write survives.
     pub durability: DurabilityMode,
+    /// Blob versioning for accounts the admin endpoint has not set (Azure: off).
+    pub blob_versioning: bool,
+    /// Container soft delete retention for accounts the admin endpoint has not set.
+    pub container_soft_delete_days: Option<u32>,
 }
 
 /// What a 2xx promises.
@@ -159,6 +163,8 @@ impl Default for Config {
             body_timeout: Duration::from_secs(60),
             rehydrate_delay: Duration::from_secs(5),
             durability: DurabilityMode::Process,
+            blob_versioning: false,
+            container_soft_delete_days: None,
         }
     }
 }

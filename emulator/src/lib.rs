@@ -96,6 +96,10 @@ impl Emulator {
             clock.clone(),
             config.durability,
         )?;
+        store.blobs.set_default_features(store::blob::Features {
+            versioning: config.blob_versioning,
+            container_retention_days: config.container_soft_delete_days,
+        });
         let bind = |addr: SocketAddr| async move {
             TcpListener::bind(addr)
                 .await
@@ -167,6 +171,10 @@ async fn housekeeping(app: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
             .await;
         if let Ok(Err(e)) = result {
             tracing::warn!(error = %e, "housekeeping failed");
+        }
+        // Soft-deleted data past its retention, blobs past their expiry.
+        if let Err(e) = app.store.blobs.sweep_deadlines().await {
+            tracing::warn!(error = %e, "blob retention sweep failed");
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}

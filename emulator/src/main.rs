@@ -75,6 +75,14 @@ struct Cli {
     /// cut too: every group commit also flushes the disk's cache).
     #[arg(long, default_value = "process", value_parser = ["process", "power"])]
     durability: String,
+    /// Blob versioning on for every account (Azure: an account setting; per account:
+    /// PUT /_emulator/features).
+    #[arg(long = "blobVersioning")]
+    blob_versioning: bool,
+    /// Container soft delete for every account: days a deleted container stays
+    /// restorable (1-365; per account: PUT /_emulator/features).
+    #[arg(long = "containerSoftDeleteDays", value_parser = clap::value_parser!(u32).range(1..=365))]
+    container_soft_delete_days: Option<u32>,
     /// Instead of serving, ask the emulator running on --blobHost/--blobPort whether it is
     /// healthy; exit 0 if so (container health checks need no curl).
     #[arg(long)]
@@ -204,6 +212,8 @@ fn main() -> ExitCode {
         } else {
             emulator::DurabilityMode::Process
         },
+        blob_versioning: cli.blob_versioning,
+        container_soft_delete_days: cli.container_soft_delete_days,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -221,8 +221,11 @@ fn account_sas(
     if !t.ss.contains(service_letter) {
         return Err(StorageError::new(ErrorCode::AuthorizationServiceMismatch));
     }
-    let need = permissions::account_sas_needs(&route.op)
+    let mut need = permissions::account_sas_needs(&route.op)
         .ok_or_else(|| StorageError::new(ErrorCode::AuthorizationFailure))?;
+    if let Some(letters) = permissions::delete_need(&route.op, req) {
+        need.any_of = letters;
+    }
     if !need.resource_types.chars().any(|c| t.srt.contains(c)) {
         return Err(StorageError::new(
             ErrorCode::AuthorizationResourceTypeMismatch,
@@ -330,7 +333,9 @@ fn service_sas(
     }
     sas::check_window(t, &st, &se, ctx.clock.now_ms(), req.peer_ip)?;
     // What a service SAS can never grant fails like a missing letter (as Azurite answers).
-    let need = need.unwrap_or("");
+    let need = permissions::delete_need(&route.op, req)
+        .or(need)
+        .unwrap_or("");
     if !need.chars().any(|c| sp.contains(c)) {
         return Err(StorageError::new(
             ErrorCode::AuthorizationPermissionMismatch,

@@ -62,6 +62,9 @@ fn blob_account_sas_needs(op: BlobOp) -> Option<AccountNeed> {
         // `c` creates new blobs only; the handlers refuse it for existing ones.
         PutBlob | CopyBlob | CopyBlobFromUrl | PutBlobFromUrl | PutBlock | PutBlockFromUrl
         | PutBlockList | SnapshotBlob | IncrementalCopyBlob => need("o", "cw"),
+        UndeleteBlob => need("o", "w"),
+        SetBlobExpiry => need("o", "w"),
+        RestoreContainer => need("c", "w"),
         GetBlob | GetBlobProperties | GetBlobMetadata | GetBlockList | GetPageRanges => {
             need("o", "r")
         }
@@ -89,7 +92,7 @@ pub fn blob_sas_needs(op: &Operation, _blob_level: bool) -> Option<&'static str>
         AppendBlock | AppendBlockFromUrl => "aw",
         DeleteBlob => "d",
         SetBlobProperties | SetBlobMetadata | LeaseBlob | AbortCopyBlob | SealBlob
-        | SetBlobTier | PutPage | PutPageFromUrl => "w",
+        | SetBlobTier | PutPage | PutPageFromUrl | UndeleteBlob | SetBlobExpiry => "w",
         GetBlobTags | SetBlobTags => "t",
         ListBlobs => "l",
         FindBlobsByTagsInContainer => "f",
@@ -97,6 +100,25 @@ pub fn blob_sas_needs(op: &Operation, _blob_level: bool) -> Option<&'static str>
         GetAccountInfo => "racwdxyltfmei",
         _ => return None,
     })
+}
+
+/// Delete Blob of a version needs `x` (delete version), a permanent delete `y`, instead
+/// of `d`.
+pub fn delete_need(
+    op: &Operation,
+    req: &crate::http::request::RequestParts,
+) -> Option<&'static str> {
+    if *op != Operation::Blob(BlobOp::DeleteBlob) {
+        return None;
+    }
+    if req
+        .query
+        .get("deletetype")
+        .is_some_and(|v| v.eq_ignore_ascii_case("permanent"))
+    {
+        return Some("y");
+    }
+    req.query.get("versionid").map(|_| "x")
 }
 
 /// Blob reads a `blob`-level public container allows anonymously.

@@ -125,6 +125,7 @@ pub async fn put(ctx: &Ctx<'_>, body: Body) -> Result<Reply> {
         .set("etag", &record.etag)
         .set("last-modified", rfc1123(record.last_modified_ms))
         .set("x-ms-request-server-encrypted", "true");
+    set_version_id(&mut reply, &record);
     if let (BlobType::Block, Some(md5)) = (blob_type, md5) {
         reply.set("content-md5", B64.encode(md5));
     }
@@ -147,6 +148,7 @@ pub async fn snapshot(ctx: &Ctx<'_>) -> Result<Reply> {
         .set("etag", &r.etag)
         .set("last-modified", rfc1123(r.last_modified_ms))
         .set("x-ms-request-server-encrypted", "true");
+    set_version_id(&mut reply, &r);
     Ok(reply)
 }
 
@@ -168,7 +170,8 @@ pub(crate) fn parse_range(v: &str) -> Option<(u64, Option<u64>)> {
 pub async fn get(ctx: &Ctx<'_>, head: bool) -> Result<Reply> {
     let store = &ctx.app.store.blobs;
     let pre = pre(ctx, Access::Read)?;
-    let r = match store.read_blob(name(ctx), snapshot_param(ctx), &pre) {
+    let slot = snapshot_param(ctx);
+    let r = match store.read_blob(name(ctx), &slot, &pre) {
         Ok(r) => r,
         Err(e) if e.status == StatusCode::NOT_MODIFIED => {
             // A 304 still names the current version.
@@ -176,7 +179,7 @@ pub async fn get(ctx: &Ctx<'_>, head: bool) -> Result<Reply> {
                 &ctx.route.account,
                 name(ctx).container,
                 name(ctx).blob,
-                snapshot_param(ctx),
+                &slot,
             )?;
             return Err(match current {
                 Some(c) => e
@@ -187,7 +190,7 @@ pub async fn get(ctx: &Ctx<'_>, head: bool) -> Result<Reply> {
         }
         Err(e) => return Err(e),
     };
-    if !head && snapshot_param(ctx).is_empty() {
+    if !head && slot.is_empty() {
         r.refuse_if_incremental()?;
     }
     if !head && r.tier.is_offline(ctx.app.clock.now_ms()) {
@@ -216,7 +219,7 @@ pub async fn get(ctx: &Ctx<'_>, head: bool) -> Result<Reply> {
         None => (StatusCode::OK, 0, size),
     };
     let mut reply = Reply::empty(status);
-    blob_headers(&mut reply, &r, ctx.app.clock.now_ms());
+    blob_headers(&mut reply, &r, ctx.app.clock.now_ms(), &slot);
     copy_headers(&mut reply, &r);
     if !r.tags.is_empty() {
         reply.set("x-ms-tag-count", r.tags.len().to_string());
@@ -257,7 +260,7 @@ pub async fn get(ctx: &Ctx<'_>, head: bool) -> Result<Reply> {
             name(ctx).container.to_string(),
             name(ctx).blob.to_string(),
         );
-        let snapshot = snapshot_param(ctx).to_string();
+        let snapshot = slot.clone();
         let bytes = tokio::task::spawn_blocking(move || {
             let n = crate::store::blob::BlobName {
                 account: &account,
@@ -274,8 +277,7 @@ pub async fn get(ctx: &Ctx<'_>, head: bool) -> Result<Reply> {
         reply.body = crate::http::response::bytes_body(bytes);
         return Ok(reply);
     }
-    reply.body =
-        channel_body(store.read_blob_range(name(ctx), snapshot_param(ctx), &r, start, len)?);
+    reply.body = channel_body(store.read_blob_range(name(ctx), &slot, &r, start, len)?);
     Ok(reply)
 }
 
@@ -285,7 +287,7 @@ pub fn get_metadata(ctx: &Ctx<'_>) -> Result<Reply> {
         .app
         .store
         .blobs
-        .read_blob(name(ctx), snapshot_param(ctx), &pre)?;
+        .read_blob(name(ctx), &snapshot_param(ctx), &pre)?;
     let mut reply = Reply::empty(StatusCode::OK);
     reply
         .set("etag", &r.etag)
@@ -308,6 +310,7 @@ pub async fn set_metadata(ctx: &Ctx<'_>) -> Result<Reply> {
         .set("etag", &r.etag)
         .set("last-modified", rfc1123(r.last_modified_ms))
         .set("x-ms-request-server-encrypted", "true");
+    set_version_id(&mut reply, &r);
     Ok(reply)
 }
 
@@ -372,7 +375,7 @@ pub async fn set_tier(ctx: &Ctx<'_>) -> Result<Reply> {
         .blobs
         .set_blob_tier(
             name(ctx),
-            snapshot_param(ctx),
+            &snapshot_param(ctx),
             tier,
             priority,
             ctx.app.config.rehydrate_delay,
@@ -386,27 +389,116 @@ pub async fn set_tier(ctx: &Ctx<'_>) -> Result<Reply> {
     }))
 }
 
+/// `x-ms-version-id` of a write that made a new current version.
+pub(super) fn set_version_id(reply: &mut Reply, r: &crate::store::blob::BlobRecord) {
+    if let Some(v) = &r.version_id {
+        reply.set("x-ms-version-id", v);
+    }
+}
+
 pub async fn delete(ctx: &Ctx<'_>) -> Result<Reply> {
-    let snapshot = ctx.req.query.get("snapshot").filter(|s| !s.is_empty());
-    let mode = match (snapshot, ctx.req.header("x-ms-delete-snapshots")) {
+    let q = &ctx.req.query;
+    let slot = snapshot_param(ctx);
+    let by_id = q
+        .get("snapshot")
+        .or(q.get("versionid"))
+        .filter(|s| !s.is_empty());
+    let permanent = match q.get("deletetype") {
+        None => false,
+        Some(v) if v.eq_ignore_ascii_case("permanent") => true,
+        Some(v) => return Err(StorageError::invalid_query("deletetype", v)),
+    };
+    let mode = match (by_id, ctx.req.header("x-ms-delete-snapshots")) {
         (Some(_), Some(v)) => {
-            return Err(StorageError::invalid_header("x-ms-delete-snapshots", v)
-                .with_message("x-ms-delete-snapshots cannot be used when deleting a snapshot."))
+            let param = if q.has("versionid") { "versionid" } else { "x-ms-delete-snapshots" };
+            let err = if q.has("versionid") {
+                StorageError::invalid_query(param, q.get("versionid").unwrap_or_default())
+            } else {
+                StorageError::invalid_header("x-ms-delete-snapshots", v)
+            };
+            return Err(err.with_message(
+                "x-ms-delete-snapshots cannot be used when deleting a snapshot or version.",
+            ));
         }
-        (Some(s), None) => DeleteMode::Snapshot(s.to_string()),
+        (Some(_), None) if permanent => DeleteMode::Permanent(slot.clone()),
+        // The current version cannot be deleted by its id (delete the base blob).
+        (Some(_), None) if slot.is_empty() => return Err(crate::store::blob::root_blob()),
+        (Some(_), None) => DeleteMode::Snapshot(slot.clone()),
+        (None, _) if permanent => {
+            return Err(StorageError::new(ErrorCode::BlobSnapshotNotSoftDeleted).with_message(
+                "A permanent delete names a soft-deleted snapshot or version (snapshot= or versionid=).",
+            ))
+        }
         (None, None) => DeleteMode::Base,
         (None, Some("include")) => DeleteMode::IncludeSnapshots,
         (None, Some("only")) => DeleteMode::OnlySnapshots,
         (None, Some(v)) => return Err(StorageError::invalid_header("x-ms-delete-snapshots", v)),
     };
     let pre = pre(ctx, Access::Modify)?;
-    ctx.app
+    let permanent = ctx
+        .app
         .store
         .blobs
         .delete_blob(name(ctx), mode, &pre)
         .await?;
     let mut reply = Reply::empty(StatusCode::ACCEPTED);
-    reply.set("x-ms-delete-type-permanent", "true");
+    reply.set(
+        "x-ms-delete-type-permanent",
+        if permanent { "true" } else { "false" },
+    );
+    Ok(reply)
+}
+
+/// Undelete Blob: 200, whether or not anything was deleted.
+pub async fn undelete(ctx: &Ctx<'_>) -> Result<Reply> {
+    ctx.app.store.blobs.undelete_blob(name(ctx)).await?;
+    Ok(Reply::empty(StatusCode::OK))
+}
+
+/// Set Blob Expiry (`x-ms-expiry-option`, `x-ms-expiry-time`).
+pub async fn set_expiry(ctx: &Ctx<'_>) -> Result<Reply> {
+    use crate::store::blob::Expiry;
+    let option = ctx
+        .req
+        .header("x-ms-expiry-option")
+        .ok_or_else(|| StorageError::missing_header("x-ms-expiry-option"))?;
+    let time = ctx.req.header("x-ms-expiry-time").map(str::trim);
+    let millis = |t: Option<&str>| -> Result<i64> {
+        let t = t.ok_or_else(|| StorageError::missing_header("x-ms-expiry-time"))?;
+        t.parse::<u64>()
+            .ok()
+            .and_then(|ms| i64::try_from(ms).ok())
+            .ok_or_else(|| StorageError::invalid_header("x-ms-expiry-time", t))
+    };
+    let expiry = match option.to_ascii_lowercase().as_str() {
+        "neverexpire" => {
+            if let Some(t) = time {
+                return Err(StorageError::invalid_header("x-ms-expiry-time", t)
+                    .with_message("x-ms-expiry-time must not be given with NeverExpire."));
+            }
+            Expiry::Never
+        }
+        "relativetocreation" => Expiry::RelativeToCreation(millis(time)?),
+        "relativetonow" => Expiry::RelativeToNow(millis(time)?),
+        "absolute" => {
+            let t = time.ok_or_else(|| StorageError::missing_header("x-ms-expiry-time"))?;
+            let at = chrono::DateTime::parse_from_rfc2822(t)
+                .map_err(|_| StorageError::invalid_header("x-ms-expiry-time", t))?;
+            Expiry::Absolute(at.timestamp_millis())
+        }
+        _ => return Err(StorageError::invalid_header("x-ms-expiry-option", option)),
+    };
+    let pre = pre(ctx, Access::Modify)?.lease_only();
+    let r = ctx
+        .app
+        .store
+        .blobs
+        .set_blob_expiry(name(ctx), expiry, &pre)
+        .await?;
+    let mut reply = Reply::empty(StatusCode::OK);
+    reply
+        .set("etag", &r.etag)
+        .set("last-modified", rfc1123(r.last_modified_ms));
     Ok(reply)
 }
 

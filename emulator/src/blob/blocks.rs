@@ -148,6 +148,7 @@ pub async fn put_block_list(ctx: &Ctx<'_>, body: &[u8]) -> Result<Reply> {
         .set("etag", &record.etag)
         .set("last-modified", rfc1123(record.last_modified_ms))
         .set("x-ms-request-server-encrypted", "true");
+    super::blobs::set_version_id(&mut reply, &record);
     Ok(reply)
 }
 
@@ -168,7 +169,7 @@ pub fn get_block_list(ctx: &Ctx<'_>) -> Result<Reply> {
     let n = name(ctx);
     store.require_container(n.account, n.container)?;
     // A snapshot's list is its committed one; it has no staged blocks.
-    let snapshot = super::snapshot_param(ctx);
+    let snapshot = &super::snapshot_param(ctx);
     let record = store.blob(n.account, n.container, n.blob, snapshot)?;
     let staged = if snapshot.is_empty() {
         store.staged_blocks(n)?

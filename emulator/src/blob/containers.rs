@@ -122,6 +122,27 @@ pub async fn delete(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
     Ok(Reply::empty(StatusCode::ACCEPTED))
 }
 
+/// Restore Container: `x-ms-deleted-container-name` and `-version` name the soft-deleted
+/// container; 201 once it is back under the request's name.
+pub async fn restore(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
+    let header = |n: &'static str| {
+        ctx.req
+            .header(n)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| StorageError::missing_header(n))
+    };
+    let deleted_name = header("x-ms-deleted-container-name")?;
+    let version = header("x-ms-deleted-container-version")?;
+    super::validate_container_name(deleted_name)?;
+    ctx.app
+        .store
+        .blobs
+        .restore_container(&ctx.route.account, container, deleted_name, version)
+        .await?;
+    Ok(Reply::empty(StatusCode::CREATED))
+}
+
 fn includes(ctx: &Ctx<'_>, allowed: &[&str]) -> Result<Vec<String>> {
     let Some(raw) = ctx.req.query.get("include") else {
         return Ok(Vec::new());
@@ -169,11 +190,15 @@ pub fn list(ctx: &Ctx<'_>) -> Result<Reply> {
     let include = includes(ctx, &["metadata", "deleted", "system"])?;
     let marker = q.get("marker").filter(|m| !m.is_empty());
     let limit = max.unwrap_or(MAX_RESULTS).min(MAX_RESULTS) as usize;
-    let (items, next) =
-        ctx.app
-            .store
-            .blobs
-            .list_containers(&ctx.route.account, prefix, marker, limit)?;
+    let include_deleted = include.iter().any(|i| i == "deleted");
+    let (items, next) = ctx.app.store.blobs.list_containers(
+        &ctx.route.account,
+        prefix,
+        marker,
+        limit,
+        include_deleted,
+    )?;
+    let now = ctx.app.clock.now_ms();
     let mut w = Writer::new();
     w.open_attr(
         "EnumerationResults",
@@ -193,8 +218,13 @@ pub fn list(ctx: &Ctx<'_>) -> Result<Reply> {
         w.empty("Containers");
     } else {
         w.open("Containers");
-        for (name, c) in &items {
-            w.open("Container").elem("Name", name).open("Properties");
+        for (stored, c) in &items {
+            let (name, version) = crate::store::blob::split_hidden(stored);
+            w.open("Container").elem("Name", name);
+            if let Some(v) = version {
+                w.elem("Deleted", "true").elem("Version", v);
+            }
+            w.open("Properties");
             w.elem("Last-Modified", &rfc1123(c.last_modified_ms))
                 .elem("Etag", &c.etag);
             write_lease(&mut w, &c.lease, ctx.app.clock.now_ms());
@@ -205,6 +235,10 @@ pub fn list(ctx: &Ctx<'_>) -> Result<Reply> {
                 .elem("DenyEncryptionScopeOverride", "false")
                 .elem("HasImmutabilityPolicy", "false")
                 .elem("HasLegalHold", "false");
+            if let Some(d) = c.deleted {
+                w.elem("DeletedTime", &rfc1123(d.deleted_ms))
+                    .elem("RemainingRetentionDays", &d.remaining_days(now).to_string());
+            }
             w.close("Properties");
             if include.iter().any(|i| i == "metadata") {
                 write_metadata(&mut w, &c.metadata);
@@ -253,6 +287,8 @@ pub fn list_blobs(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
         max: limit,
         include_snapshots: include.iter().any(|i| i == "snapshots"),
         include_uncommitted: include.iter().any(|i| i == "uncommittedblobs"),
+        include_versions: include.iter().any(|i| i == "versions"),
+        include_deleted: include.iter().any(|i| i == "deleted"),
     };
     let (items, next) = store.list_blobs(&ctx.route.account, container, &query)?;
     let mut w = Writer::new();
@@ -288,13 +324,25 @@ pub fn list_blobs(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
                     let r = &b.record;
                     let p = &r.properties;
                     w.open("Blob").elem("Name", &b.name);
+                    if r.deleted.is_some() {
+                        w.elem("Deleted", "true");
+                    }
                     if !b.snapshot.is_empty() {
                         w.elem("Snapshot", &b.snapshot);
                     }
+                    if let Some(v) = &b.version_id {
+                        w.elem("VersionId", v);
+                    }
+                    if b.is_current {
+                        w.elem("IsCurrentVersion", "true");
+                    }
                     w.open("Properties");
                     w.elem("Creation-Time", &rfc1123(r.created_ms))
-                        .elem("Last-Modified", &rfc1123(r.last_modified_ms))
-                        .elem("Etag", r.etag.trim_matches('"'))
+                        .elem("Last-Modified", &rfc1123(r.last_modified_ms));
+                    if let Some(e) = r.expiry_ms {
+                        w.elem("Expiry-Time", &rfc1123(e));
+                    }
+                    w.elem("Etag", r.etag.trim_matches('"'))
                         .elem("Content-Length", &r.len().to_string())
                         .elem("Content-Type", p.reported_content_type().unwrap_or(""))
                         .elem(
@@ -342,7 +390,13 @@ pub fn list_blobs(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
                             w.elem("RehydratePriority", p.as_str());
                         }
                     }
-                    write_lease(&mut w, &r.lease, ctx.app.clock.now_ms());
+                    // Previous versions, snapshots and deleted blobs hold no lease.
+                    if b.snapshot.is_empty()
+                        && r.deleted.is_none()
+                        && (b.is_current || b.version_id.is_none())
+                    {
+                        write_lease(&mut w, &r.lease, ctx.app.clock.now_ms());
+                    }
                     w.elem("ServerEncrypted", "true");
                     if r.blob_type == crate::store::blob::BlobType::Append {
                         w.elem("Sealed", if r.sealed { "true" } else { "false" });
@@ -364,6 +418,12 @@ pub fn list_blobs(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
                         if include.iter().any(|i| i == "copy") {
                             w.elem("CopyDestinationSnapshot", &i.destination_snapshot);
                         }
+                    }
+                    if let Some(d) = r.deleted {
+                        w.elem("DeletedTime", &rfc1123(d.deleted_ms)).elem(
+                            "RemainingRetentionDays",
+                            &d.remaining_days(ctx.app.clock.now_ms()).to_string(),
+                        );
                     }
                     w.close("Properties");
                     if include.iter().any(|i| i == "metadata") {

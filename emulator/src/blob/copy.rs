@@ -167,6 +167,7 @@ pub async fn copy(ctx: &Ctx<'_>, mode: Mode) -> Result<Reply> {
         .set("last-modified", rfc1123(record.last_modified_ms))
         .set("x-ms-copy-id", copy_id.unwrap_or_default())
         .set("x-ms-copy-status", "success");
+    super::blobs::set_version_id(&mut reply, &record);
     if ctx.route.op == Operation::Blob(BlobOp::CopyBlobFromUrl) {
         if let Some(md5) = &record.properties.content_md5 {
             reply.set("content-md5", B64.encode(md5));
@@ -192,6 +193,7 @@ pub async fn put_from_url(ctx: &Ctx<'_>) -> Result<Reply> {
         reply.set("content-md5", B64.encode(md5));
     }
     reply.set("x-ms-request-server-encrypted", "true");
+    super::blobs::set_version_id(&mut reply, &record);
     Ok(reply)
 }
 

@@ -7,10 +7,29 @@ use crate::http::response::Reply;
 use crate::state::Ctx;
 use crate::store::blob::{BlobRecord, BlobType};
 
-pub fn blob_headers(reply: &mut Reply, r: &BlobRecord, now_ms: i64) {
+/// `slot` is what the request named (see `snapshot_param`): a previous version reports
+/// its id and no lease; the current version its id and `x-ms-is-current-version`.
+pub fn blob_headers(reply: &mut Reply, r: &BlobRecord, now_ms: i64, slot: &str) {
     let p = &r.properties;
-    for (name, value) in r.lease.headers(now_ms) {
-        reply.set(name, value);
+    match crate::store::blob::keys::slot_version(slot) {
+        Some(v) => {
+            reply.set("x-ms-version-id", v);
+        }
+        None => {
+            if slot.is_empty() {
+                if let Some(v) = &r.version_id {
+                    reply
+                        .set("x-ms-version-id", v)
+                        .set("x-ms-is-current-version", "true");
+                }
+            }
+            for (name, value) in r.lease.headers(now_ms) {
+                reply.set(name, value);
+            }
+        }
+    }
+    if let Some(e) = r.expiry_ms {
+        reply.set("x-ms-expiry-time", rfc1123(e));
     }
     reply
         .set("etag", &r.etag)

@@ -50,9 +50,39 @@ fn pre(ctx: &Ctx<'_>, access: Access) -> Result<Preconditions> {
     Ok(Preconditions::from_request(ctx.req, access)?.create_only(create_only))
 }
 
-/// `snapshot=` of the request (empty: the base blob).
-fn snapshot_param<'a>(ctx: &'a Ctx<'_>) -> &'a str {
-    ctx.req.query.get("snapshot").unwrap_or("")
+/// The record the request's `snapshot=` or `versionid=` names, as a store slot: a
+/// snapshot id, a previous version's slot, or empty for the base blob (which is also
+/// what the current version's id names).
+fn snapshot_param(ctx: &Ctx<'_>) -> String {
+    if let Some(v) = ctx.req.query.get("versionid").filter(|v| !v.is_empty()) {
+        return ctx
+            .app
+            .store
+            .blobs
+            .version_slot(name(ctx), v)
+            .unwrap_or_else(|_| crate::store::blob::version_slot_of(v));
+    }
+    ctx.req.query.get("snapshot").unwrap_or("").to_string()
+}
+
+/// `snapshot=` and `versionid=` must be timestamps, and not both.
+fn check_snapshot_params(ctx: &Ctx<'_>) -> Result<()> {
+    let q = &ctx.req.query;
+    let (snapshot, version) = (q.get("snapshot"), q.get("versionid"));
+    if snapshot.is_some() && version.is_some() {
+        return Err(StorageError::new(
+            ErrorCode::MutuallyExclusiveQueryParameters,
+        ));
+    }
+    for (param, v) in [("snapshot", snapshot), ("versionid", version)] {
+        if let Some(v) = v.filter(|v| !v.is_empty()) {
+            if chrono::DateTime::parse_from_rfc3339(v).is_err() {
+                return Err(StorageError::invalid_query(param, v)
+                    .with_message(format!("The value for {param} must be a DateTime.")));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `x-ms-access-tier` of a write creating a blob of `blob_type`. The emulated account is
@@ -93,9 +123,20 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: BlobOp, body: Body) -> Result<Reply> {
     if let Some(blob) = &ctx.route.blob {
         validate_blob_name(blob)?;
     }
-    if ctx.req.query.has("snapshot") && op.is_blob_write() {
-        return Err(StorageError::invalid_query("snapshot", snapshot_param(ctx))
-            .with_message("Cannot perform this operation on a blob snapshot."));
+    check_snapshot_params(ctx)?;
+    for param in ["snapshot", "versionid"] {
+        if let Some(v) = ctx.req.query.get(param) {
+            if op.is_blob_write() {
+                return Err(StorageError::invalid_query(param, v).with_message(format!(
+                    "Cannot perform this operation on a blob {}.",
+                    if param == "snapshot" {
+                        "snapshot"
+                    } else {
+                        "version"
+                    }
+                )));
+            }
+        }
     }
     let xml = |body: Body| body.collect(MAX_XML_BODY);
     match op {
@@ -147,6 +188,9 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: BlobOp, body: Body) -> Result<Reply> {
         BlobOp::PutPage => pages::put_page(ctx, body).await,
         BlobOp::PutPageFromUrl => pages::put_page_from_url(ctx).await,
         BlobOp::GetPageRanges => pages::get_page_ranges(ctx),
+        BlobOp::UndeleteBlob => blobs::undelete(ctx).await,
+        BlobOp::SetBlobExpiry => blobs::set_expiry(ctx).await,
+        BlobOp::RestoreContainer => containers::restore(ctx, container).await,
         BlobOp::Unsupported => not_implemented(op),
     }
 }

@@ -300,7 +300,7 @@ fn max_results(ctx: &Ctx<'_>) -> Result<Option<usize>> {
 pub fn get_page_ranges(ctx: &Ctx<'_>) -> Result<Reply> {
     let store = &ctx.app.store.blobs;
     let n = name(ctx);
-    let snapshot = snapshot_param(ctx);
+    let snapshot = &snapshot_param(ctx);
     let pre = pre(ctx, Access::Read)?;
     let record = store.read_blob(n, snapshot, &pre)?;
     if record.blob_type != BlobType::Page {
@@ -327,7 +327,7 @@ pub fn get_page_ranges(ctx: &Ctx<'_>) -> Result<Reply> {
             if prev_record.is_none() {
                 return Err(StorageError::new(ErrorCode::PreviousSnapshotNotFound));
             }
-            if !snapshot.is_empty() && prev.as_str() > snapshot {
+            if !snapshot.is_empty() && prev.as_str() > snapshot.as_str() {
                 return Err(StorageError::new(ErrorCode::PreviousSnapshotCannotBeNewer));
             }
             let all = store.page_diff(n, snapshot, prev, from, to)?;

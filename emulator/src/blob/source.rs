@@ -258,7 +258,17 @@ fn resolve_local(ctx: &Ctx<'_>, mode: Mode, uri: &http::Uri) -> Result<LocalSour
     store
         .require_container(&account, &container)
         .map_err(mirror)?;
-    let snapshot = parts.query.get("snapshot").unwrap_or("").to_string();
+    let snapshot = match parts.query.get("versionid").filter(|v| !v.is_empty()) {
+        Some(v) => {
+            let n = crate::store::blob::BlobName {
+                account: &account,
+                container: &container,
+                blob: &blob,
+            };
+            store.version_slot(n, v)?
+        }
+        None => parts.query.get("snapshot").unwrap_or("").to_string(),
+    };
     let record = store
         .blob(&account, &container, &blob, &snapshot)?
         .ok_or_else(|| match mode {

@@ -82,9 +82,11 @@ pub fn write(w: &mut Writer, tags: &[(String, String)]) {
 
 /// Tags on snapshots (and versions) arrived with 2020-08-04.
 fn check_snapshot(ctx: &Ctx<'_>) -> Result<()> {
-    if !snapshot_param(ctx).is_empty() && ctx.version < "2020-08-04" {
-        return Err(StorageError::invalid_query("snapshot", snapshot_param(ctx))
-            .with_message("Blob tags on a snapshot need version 2020-08-04 or later."));
+    if !&snapshot_param(ctx).is_empty() && ctx.version < "2020-08-04" {
+        return Err(
+            StorageError::invalid_query("snapshot", &snapshot_param(ctx))
+                .with_message("Blob tags on a snapshot need version 2020-08-04 or later."),
+        );
     }
     Ok(())
 }
@@ -97,7 +99,7 @@ pub async fn set(ctx: &Ctx<'_>, body: &[u8]) -> Result<Reply> {
     ctx.app
         .store
         .blobs
-        .set_blob_tags(name(ctx), snapshot_param(ctx), tags, &pre)
+        .set_blob_tags(name(ctx), &snapshot_param(ctx), tags, &pre)
         .await?;
     Ok(Reply::empty(StatusCode::NO_CONTENT))
 }
@@ -109,7 +111,7 @@ pub fn get(ctx: &Ctx<'_>) -> Result<Reply> {
         .app
         .store
         .blobs
-        .read_blob(name(ctx), snapshot_param(ctx), &pre)?;
+        .read_blob(name(ctx), &snapshot_param(ctx), &pre)?;
     let mut w = Writer::new();
     write(&mut w, &r.tags);
     let mut reply = Reply::xml(StatusCode::OK, w.finish());

@@ -167,7 +167,7 @@ async fn process(
     body: Incoming,
 ) -> (Option<Route>, Result<Reply>) {
     if admin::is_admin_path(&parts.raw_path) {
-        return (None, admin::handle(app, parts));
+        return (None, admin::handle(app, parts).await);
     }
     let route = match router::route(parts) {
         Ok(r) => r,

@@ -82,6 +82,8 @@ error_codes! {
     MessageNotFound => NOT_FOUND, "The specified message does not exist.";
     ContainerNotFound => NOT_FOUND, "The specified container does not exist.";
     BlobNotFound => NOT_FOUND, "The specified blob does not exist.";
+    OperationNotAllowedOnRootBlob => FORBIDDEN, "The specified operation is not allowed on root blob.";
+    MutuallyExclusiveQueryParameters => BAD_REQUEST, "The query parameters snapshot and versionid are mutually exclusive.";
     // 405
     UnsupportedHttpVerb => METHOD_NOT_ALLOWED, "The resource doesn't support the specified HTTP verb.";
     // 409
@@ -108,6 +110,8 @@ error_codes! {
     IncrementalCopySourceMustBeSnapshot => CONFLICT, "The source for incremental copy request must be a snapshot.";
     InvalidSourceBlobType => CONFLICT, "The copy source blob type is invalid for this operation.";
     OperationNotAllowedOnIncrementalCopyBlob => CONFLICT, "The specified operation is not allowed on an incremental copy blob.";
+    BlobSnapshotNotSoftDeleted => CONFLICT, "The specified blob snapshot or version is not soft-deleted.";
+    PermanentDeleteNotEnabled => CONFLICT, "Permanent delete is not enabled on this account (DeleteRetentionPolicy/AllowPermanentDelete).";
     PreviousSnapshotNotFound => CONFLICT, "The previous snapshot is not found.";
     PreviousSnapshotCannotBeNewer => BAD_REQUEST, "The prevsnapshot query parameter value cannot be newer than snapshot query parameter value.";
     SequenceNumberIncrementTooLarge => CONFLICT, "The sequence number increment cannot be performed because it would result in overflow of the sequence number.";

@@ -56,6 +56,9 @@ pub enum BlobOp {
     PutPageFromUrl,
     GetPageRanges,
     IncrementalCopyBlob,
+    UndeleteBlob,
+    SetBlobExpiry,
+    RestoreContainer,
     /// Operations this emulator does not offer.
     Unsupported,
 }
@@ -108,6 +111,9 @@ impl BlobOp {
             BlobOp::PutPageFromUrl => "PutPageFromUrl",
             BlobOp::GetPageRanges => "GetPageRanges",
             BlobOp::IncrementalCopyBlob => "IncrementalCopyBlob",
+            BlobOp::UndeleteBlob => "UndeleteBlob",
+            BlobOp::SetBlobExpiry => "SetBlobExpiry",
+            BlobOp::RestoreContainer => "RestoreContainer",
             BlobOp::Unsupported => "Unsupported",
         }
     }
@@ -136,6 +142,8 @@ impl BlobOp {
                 | PutPage
                 | PutPageFromUrl
                 | IncrementalCopyBlob
+                | UndeleteBlob
+                | SetBlobExpiry
         )
     }
 
@@ -229,7 +237,8 @@ pub fn route(req: &RequestParts, rest: &str) -> Result<(Option<String>, Option<S
             Some("list") if is_get => BlobOp::ListBlobs,
             Some("blobs") if is_get => BlobOp::FindBlobsByTagsInContainer,
             Some("batch") if m == Method::POST => BlobOp::SubmitBatchInContainer,
-            None | Some("metadata" | "acl" | "lease" | "list" | "blobs" | "batch") => {
+            Some("undelete") if m == Method::PUT => BlobOp::RestoreContainer,
+            None | Some("metadata" | "acl" | "lease" | "list" | "blobs" | "batch" | "undelete") => {
                 return Err(StorageError::new(ErrorCode::UnsupportedHttpVerb))
             }
             Some(c) => return Err(StorageError::invalid_query("comp", c)),
@@ -291,11 +300,13 @@ pub fn route(req: &RequestParts, rest: &str) -> Result<(Option<String>, Option<S
             ("page", &Method::PUT) => BlobOp::PutPage,
             ("pagelist", &Method::GET | &Method::HEAD) => BlobOp::GetPageRanges,
             ("incrementalcopy", &Method::PUT) => BlobOp::IncrementalCopyBlob,
-            ("expiry" | "immutabilityPolicies" | "legalhold", _) => BlobOp::Unsupported,
+            ("undelete", &Method::PUT) => BlobOp::UndeleteBlob,
+            ("expiry", &Method::PUT) => BlobOp::SetBlobExpiry,
+            ("immutabilityPolicies" | "legalhold", _) => BlobOp::Unsupported,
             (
                 "properties" | "metadata" | "lease" | "snapshot" | "copy" | "block" | "blocklist"
                 | "appendblock" | "seal" | "tags" | "tier" | "page" | "pagelist"
-                | "incrementalcopy",
+                | "incrementalcopy" | "undelete" | "expiry",
                 _,
             ) => return Err(StorageError::new(ErrorCode::UnsupportedHttpVerb)),
             (c, _) => return Err(StorageError::invalid_query("comp", c)),

@@ -17,6 +17,8 @@ pub const INLINE: u8 = b'D';
 pub const TAG: u8 = b'T';
 pub const PAGE: u8 = b'G';
 pub const REFCOUNT: u8 = b'R';
+/// Deadlines: soft-deleted data to purge, blobs to expire.
+pub const DEADLINE: u8 = b'X';
 
 pub(crate) fn u64_at(b: &[u8], at: usize) -> Option<u64> {
     b.get(at..at + 8)

@@ -61,12 +61,50 @@ impl Core {
     }
 }
 
+/// Version 2 (2026-12-01) stores `AllowPermanentDelete` after the properties (version 1
+/// is the properties alone).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 struct ServiceRecord {
     properties: ServiceProperties,
+    allow_permanent_delete: bool,
 }
 
-impl codec::Record for ServiceRecord {}
+impl codec::Record for ServiceRecord {
+    const VERSION: u8 = 2;
+
+    fn upgrade(version: u8, body: &[u8]) -> Result<Self, codec::RecordError> {
+        if version != 1 {
+            return Err(codec::RecordError::Version(version));
+        }
+        Ok(ServiceRecord {
+            properties: postcard::from_bytes(body)?,
+            allow_permanent_delete: false,
+        })
+    }
+}
+
+/// The stored service properties of one account's service (the defaults if never set).
+pub(crate) fn load_service_properties(
+    data: &sled::Tree,
+    account: &str,
+    service: &str,
+) -> Result<ServiceProperties> {
+    Ok(
+        match data
+            .get(keys::service(account, service))
+            .map_err(StorageError::internal)?
+        {
+            Some(v) => {
+                let r = decode::<ServiceRecord>(&v).map_err(StorageError::internal)?;
+                ServiceProperties {
+                    allow_permanent_delete: r.allow_permanent_delete,
+                    ..r.properties
+                }
+            }
+            None => ServiceProperties::default(),
+        },
+    )
+}
 
 pub struct Store {
     core: Core,
@@ -206,20 +244,7 @@ impl Store {
         if let Some(p) = self.services.read().get(&key) {
             return Ok(p.clone());
         }
-        let props = match self
-            .core
-            .data
-            .get(keys::service(account, service))
-            .map_err(StorageError::internal)?
-        {
-            Some(v) => {
-                decode::<ServiceRecord>(&v)
-                    .map_err(StorageError::internal)?
-                    .properties
-            }
-            None => ServiceProperties::default(),
-        };
-        let props = Arc::new(props);
+        let props = Arc::new(load_service_properties(&self.core.data, account, service)?);
         self.services.write().insert(key, props.clone());
         Ok(props)
     }
@@ -237,6 +262,7 @@ impl Store {
                 .insert(
                     keys::service(account, service),
                     encode(&ServiceRecord {
+                        allow_permanent_delete: properties.allow_permanent_delete,
                         properties: properties.clone(),
                     }),
                 )
@@ -245,6 +271,8 @@ impl Store {
                 (account.to_string(), service.to_string()),
                 Arc::new(properties),
             );
+            // A new retention policy applies at once (Azure takes about 30 seconds).
+            self.blobs.forget_protection(account);
         }
         self.core.durable().await
     }

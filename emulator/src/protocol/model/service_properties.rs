@@ -47,6 +47,10 @@ pub struct ServiceProperties {
     pub default_service_version: Option<String>,
     pub delete_retention: RetentionPolicy,
     pub static_website: StaticWebsite,
+    /// `DeleteRetentionPolicy/AllowPermanentDelete` (stored beside the rest: see
+    /// `store::ServiceRecord`).
+    #[serde(skip)]
+    pub allow_permanent_delete: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +90,7 @@ impl Default for ServiceProperties {
                 days: None,
             },
             static_website: StaticWebsite::default(),
+            allow_permanent_delete: false,
         }
     }
 }
@@ -238,6 +243,13 @@ impl ServiceProperties {
                 enabled,
                 days: if enabled { days } else { None },
             };
+            next.allow_permanent_delete = enabled
+                && match d.child_text("AllowPermanentDelete").map(str::trim) {
+                    None | Some("") => false,
+                    Some(t) => t
+                        .parse::<bool>()
+                        .map_err(|_| invalid_node("AllowPermanentDelete", t))?,
+                };
         }
         if let Some(sw) = root.child("StaticWebsite") {
             let text = |n: &str| {
@@ -314,6 +326,9 @@ impl ServiceProperties {
                 .elem("Enabled", b(self.delete_retention.enabled));
             if let Some(d) = self.delete_retention.days {
                 w.elem("Days", &d.to_string());
+            }
+            if self.delete_retention.enabled {
+                w.elem("AllowPermanentDelete", b(self.allow_permanent_delete));
             }
             w.close("DeleteRetentionPolicy");
             let sw = &self.static_website;

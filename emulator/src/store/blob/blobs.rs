@@ -6,13 +6,14 @@ use super::records::{
     snapshot_id, BlobRecord, BlobType, CommittedBlock, ContentProperties, CopyInfo,
 };
 use super::upload::Received;
+use super::versions::{Owners, Retire, Why};
 use super::{blob_not_found, internal, keys, BlobName, BlobStore};
 use crate::protocol::conditions::Preconditions;
 use crate::protocol::error::{ErrorCode, Result, StorageError};
 use crate::protocol::lease::{self, Lease};
 use crate::protocol::model::Metadata;
 use crate::protocol::tiers::{archived, Priority, Rehydration, Tier, TierState};
-use crate::store::codec::{decode, encode};
+use crate::store::codec::encode;
 use std::collections::HashSet;
 
 /// What a new version of a blob is made of, besides its bytes.
@@ -77,9 +78,13 @@ pub enum DeleteMode {
     Snapshot(String),
     IncludeSnapshots,
     OnlySnapshots,
+    /// `deletetype=permanent`: a soft-deleted snapshot or version, for good.
+    Permanent(String),
 }
 
 impl BlobStore {
+    /// The live record at `snapshot` (a snapshot id, a version's slot, or empty for the
+    /// base blob): soft-deleted and expired records are not found.
     pub fn blob(
         &self,
         account: &str,
@@ -87,15 +92,15 @@ impl BlobStore {
         blob: &str,
         snapshot: &str,
     ) -> Result<Option<BlobRecord>> {
-        match self
-            .core
-            .data
-            .get(keys::blob(account, container, blob, snapshot))
-            .map_err(internal)?
-        {
-            Some(v) => Ok(Some(decode(&v).map_err(internal)?)),
-            None => Ok(None),
-        }
+        let n = BlobName {
+            account,
+            container,
+            blob,
+        };
+        let now = self.now();
+        Ok(self
+            .blob_raw(n, snapshot)?
+            .filter(|r| Self::is_live(r, snapshot, now)))
     }
 
     /// The blob (or snapshot) a read addresses, with the read's preconditions checked.
@@ -108,7 +113,14 @@ impl BlobStore {
         self.require_container(n.account, n.container)?;
         let record = self
             .blob(n.account, n.container, n.blob, snapshot)?
-            .ok_or_else(blob_not_found)?;
+            .ok_or_else(|| {
+                let e = blob_not_found();
+                if self.is_soft_deleted(n, snapshot) {
+                    e.with_header("x-ms-is-soft-deleted", "true")
+                } else {
+                    e
+                }
+            })?;
         pre.check(Some(record.current()), self.now())?;
         Ok(record)
     }
@@ -190,23 +202,52 @@ impl BlobStore {
             let _c = self.containers_lock.read();
             self.require_container(n.account, n.container)?;
             let _b = self.blob_lock(n).lock();
-            let current = self.blob(n.account, n.container, n.blob, "")?;
+            let protection = self.protection_of(n.account)?;
+            let raw = self.blob_raw(n, "")?;
+            let current = raw.clone().filter(|r| Self::is_live(r, "", self.now()));
             pre.check(current.as_ref().map(|c| c.current()), self.now())?;
             let (now, etag) = self.bump()?;
             let length = content.len();
             let mut batch = sled::Batch::default();
             let mut delta = RefDelta::default();
+            let mut owners = Owners::default();
             let prefix = Self::page_prefix(n, "");
-            if current
-                .as_ref()
-                .is_some_and(|c| c.blob_type == BlobType::Page)
-            {
-                self.drop_page_runs(&mut batch, &mut delta, &prefix)?;
+            // What was at the base key: kept (a previous version, or soft-deleted data
+            // as a soft-deleted snapshot), or dropped.
+            let mut kept_version = None;
+            let dropped = match (&current, raw) {
+                (Some(c), _) => match self.retire(&protection, n, c, Why::Overwrite)? {
+                    Retire::Keep { slot, deleted } => {
+                        kept_version = keys::slot_version(&slot).map(str::to_string);
+                        self.keep(&mut batch, n, "", &slot, c.clone(), deleted)?;
+                        None
+                    }
+                    Retire::Drop => Some(c.clone()),
+                },
+                (None, Some(old)) if old.deleted.is_some() => {
+                    let slot = self.fresh_snapshot_id(n)?;
+                    self.keep(&mut batch, n, "", &slot, old, None)?;
+                    None
+                }
+                // Expired: gone now.
+                (None, old) => old,
+            };
+            if let Some(d) = &dropped {
+                if d.blob_type == BlobType::Page {
+                    self.drop_page_runs(&mut batch, &mut delta, &prefix)?;
+                }
+                owners.add(&d.pieces, -1);
             }
             let mut pieces = content.adopt_into(&mut batch);
             if let Some(from) = page_source {
                 pieces.extend(self.copy_page_runs(&mut batch, &mut delta, from, &prefix)?);
             }
+            let version_id = if protection.versioning {
+                let taken: Vec<&str> = kept_version.iter().map(String::as_str).collect();
+                Some(self.fresh_version_id(n, &taken)?)
+            } else {
+                None
+            };
             let record = BlobRecord {
                 blob_type: new.blob_type,
                 pieces: if new.blob_type == BlobType::Page {
@@ -232,6 +273,7 @@ impl BlobStore {
                 }),
                 page_size: new.page_size,
                 sequence_number: new.sequence_number,
+                version_id,
                 ..BlobRecord::successor(current.as_ref(), now, etag)
             };
             batch.insert(
@@ -240,7 +282,11 @@ impl BlobStore {
             );
             let write = self
                 .index_tags(n, &record.tags)
-                .and_then(|()| self.apply_refs(&mut batch, delta))
+                .and_then(|()| {
+                    let mut freed = self.apply_refs(&mut batch, delta)?;
+                    freed.extend(self.apply_owners(&mut batch, owners)?);
+                    Ok(freed)
+                })
                 .and_then(|freed| {
                     self.core.data.apply_batch(batch).map_err(internal)?;
                     Ok(freed)
@@ -252,12 +298,11 @@ impl BlobStore {
                     return Err(e);
                 }
             };
-            if let Some(c) = &current {
+            if let Some(c) = current.as_ref().or(dropped.as_ref()) {
                 self.unindex_tags(n, &c.tags, Some(&record.tags))?;
             }
             // A Put Blob also discards the blob's staged blocks, as Azure does.
             freed.extend(self.drop_staged(n)?);
-            freed.extend(current.map(|c| c.pieces).unwrap_or_default());
             (record, freed)
         };
         self.core.durable().await?;
@@ -267,7 +312,7 @@ impl BlobStore {
 
     /// Applies `f` to the base blob (or a snapshot) after checking `pre`, under the blob's
     /// lock; `touch` gives it a new ETag and Last-Modified.
-    async fn change_blob(
+    pub(super) async fn change_blob(
         &self,
         n: BlobName<'_>,
         snapshot: &str,
@@ -276,7 +321,24 @@ impl BlobStore {
         want: Option<BlobType>,
         f: impl FnOnce(&mut BlobRecord) -> Result<()>,
     ) -> Result<BlobRecord> {
-        let record = {
+        self.change_blob_with(n, snapshot, pre, touch, false, want, f)
+            .await
+    }
+
+    /// `change_blob`; `new_version`: with versioning on, the record as it was stays as a
+    /// previous version (sharing its bytes) and the change is a new current version.
+    #[allow(clippy::too_many_arguments)]
+    async fn change_blob_with(
+        &self,
+        n: BlobName<'_>,
+        snapshot: &str,
+        pre: &Preconditions,
+        touch: bool,
+        new_version: bool,
+        want: Option<BlobType>,
+        f: impl FnOnce(&mut BlobRecord) -> Result<()>,
+    ) -> Result<BlobRecord> {
+        let (record, freed) = {
             let _c = self.containers_lock.read();
             self.require_container(n.account, n.container)?;
             let _b = self.blob_lock(n).lock();
@@ -287,22 +349,38 @@ impl BlobStore {
                 return Err(StorageError::new(ErrorCode::InvalidBlobType));
             }
             pre.check(Some(record.current()), self.now())?;
+            let before = record.clone();
             f(&mut record)?;
             if touch {
                 let (now, etag) = self.bump()?;
                 record.etag = etag;
                 record.last_modified_ms = now;
             }
-            self.core
-                .data
-                .insert(
-                    keys::blob(n.account, n.container, n.blob, snapshot),
-                    encode(&record),
-                )
-                .map_err(internal)?;
-            record
+            let mut batch = sled::Batch::default();
+            let mut freed = Vec::new();
+            let protection = self.protection_of(n.account)?;
+            if new_version && protection.versioning && snapshot.is_empty() {
+                if let Retire::Keep { slot, .. } =
+                    self.retire(&protection, n, &before, Why::Overwrite)?
+                {
+                    let mut owners = Owners::default();
+                    let mut delta = RefDelta::default();
+                    self.keep_shared(&mut batch, &mut owners, &mut delta, n, &before, &slot)?;
+                    let old_id = keys::slot_version(&slot).unwrap_or_default().to_string();
+                    record.version_id = Some(self.fresh_version_id(n, &[&old_id])?);
+                    freed.extend(self.apply_refs(&mut batch, delta)?);
+                    freed.extend(self.apply_owners(&mut batch, owners)?);
+                }
+            }
+            batch.insert(
+                keys::blob(n.account, n.container, n.blob, snapshot),
+                encode(&record),
+            );
+            self.core.data.apply_batch(batch).map_err(internal)?;
+            (record, freed)
         };
         self.core.durable().await?;
+        self.free(&freed);
         Ok(record)
     }
 
@@ -313,7 +391,7 @@ impl BlobStore {
         pre: &Preconditions,
     ) -> Result<BlobRecord> {
         let now = self.now();
-        self.change_blob(n, "", pre, true, None, |r| {
+        self.change_blob_with(n, "", pre, true, true, None, |r| {
             r.refuse_if_incremental()?;
             if r.tier.is_offline(now) {
                 return Err(archived());
@@ -459,87 +537,128 @@ impl BlobStore {
         Ok((record, outcome))
     }
 
-    /// Deletes a blob, one of its snapshots, or its snapshots, per `mode`: the records
-    /// and page runs go in one batch.
+    /// Deletes a blob, one of its snapshots or versions, or its snapshots, per `mode`:
+    /// the records and page runs go in one batch. With versioning on, the base blob
+    /// becomes a previous version; with soft delete on, what is deleted is kept (marked)
+    /// until the retention passes. Returns whether the delete was permanent.
     pub async fn delete_blob(
         &self,
         n: BlobName<'_>,
         mode: DeleteMode,
         pre: &Preconditions,
-    ) -> Result<()> {
-        let freed = {
+    ) -> Result<bool> {
+        let (permanent, freed) = {
             let _c = self.containers_lock.read();
             self.require_container(n.account, n.container)?;
             let _b = self.blob_lock(n).lock();
+            let protection = self.protection_of(n.account)?;
+            let now = self.now();
             let mut batch = sled::Batch::default();
             let mut delta = RefDelta::default();
-            let mut freed = Vec::new();
-            let mut remove = |version: &str, record: &BlobRecord| -> Result<()> {
-                batch.remove(keys::blob(n.account, n.container, n.blob, version));
-                if record.blob_type == BlobType::Page {
-                    let prefix = Self::page_prefix(n, version);
-                    self.drop_page_runs(&mut batch, &mut delta, &prefix)?;
-                }
-                freed.extend(record.pieces.iter().copied());
-                Ok(())
-            };
+            let mut owners = Owners::default();
             let mut base_tags = None;
-            if let DeleteMode::Snapshot(id) = &mode {
-                let record = self
-                    .blob(n.account, n.container, n.blob, id)?
-                    .ok_or_else(blob_not_found)?;
-                pre.check(Some(record.current()), self.now())?;
-                remove(id, &record)?;
-            } else {
-                let record = self
-                    .blob(n.account, n.container, n.blob, "")?
-                    .ok_or_else(blob_not_found)?;
-                pre.check(Some(record.current()), self.now())?;
-                let snapshots = self.snapshot_ids(n)?;
-                if mode == DeleteMode::Base && !snapshots.is_empty() {
-                    return Err(StorageError::new(ErrorCode::SnapshotsPresent));
-                }
-                for id in snapshots {
-                    if let Some(s) = self.blob(n.account, n.container, n.blob, &id)? {
-                        remove(&id, &s)?;
+            let mut permanent = true;
+            // A snapshot or version: soft-deleted where it is, or removed.
+            let remove = |batch: &mut sled::Batch,
+                          owners: &mut Owners,
+                          delta: &mut RefDelta,
+                          slot: &str,
+                          record: BlobRecord|
+             -> Result<bool> {
+                match protection.blob_deletion(now) {
+                    Some(d) => {
+                        self.keep(batch, n, slot, slot, record, Some(d))?;
+                        Ok(false)
+                    }
+                    None => {
+                        self.purge_record(batch, owners, delta, n, slot, &record)?;
+                        Ok(true)
                     }
                 }
-                if mode != DeleteMode::OnlySnapshots {
-                    remove("", &record)?;
-                    base_tags = Some(record.tags);
+            };
+            match &mode {
+                DeleteMode::Permanent(slot) => {
+                    if !protection.allow_permanent_delete {
+                        return Err(StorageError::new(ErrorCode::PermanentDeleteNotEnabled));
+                    }
+                    let record = self.blob_raw(n, slot)?.ok_or_else(blob_not_found)?;
+                    if record.deleted.is_none() {
+                        return Err(StorageError::new(ErrorCode::BlobSnapshotNotSoftDeleted));
+                    }
+                    self.purge_record(&mut batch, &mut owners, &mut delta, n, slot, &record)?;
+                }
+                DeleteMode::Snapshot(slot) => {
+                    let record = self
+                        .blob(n.account, n.container, n.blob, slot)?
+                        .ok_or_else(blob_not_found)?;
+                    pre.check(Some(record.current()), now)?;
+                    permanent = remove(&mut batch, &mut owners, &mut delta, slot, record)?;
+                }
+                _ => {
+                    let record = self
+                        .blob(n.account, n.container, n.blob, "")?
+                        .ok_or_else(blob_not_found)?;
+                    pre.check(Some(record.current()), now)?;
+                    let snapshots = self.snapshot_ids(n)?;
+                    if mode == DeleteMode::Base && !snapshots.is_empty() {
+                        return Err(StorageError::new(ErrorCode::SnapshotsPresent));
+                    }
+                    for id in snapshots {
+                        if let Some(s) = self.blob(n.account, n.container, n.blob, &id)? {
+                            permanent &= remove(&mut batch, &mut owners, &mut delta, &id, s)?;
+                        }
+                    }
+                    if mode != DeleteMode::OnlySnapshots {
+                        base_tags = Some(record.tags.clone());
+                        match self.retire(&protection, n, &record, Why::Delete)? {
+                            Retire::Keep { slot, deleted } => {
+                                permanent = false;
+                                if !slot.is_empty() {
+                                    batch.remove(keys::blob(n.account, n.container, n.blob, ""));
+                                }
+                                self.keep(&mut batch, n, "", &slot, record, deleted)?;
+                            }
+                            Retire::Drop => {
+                                self.purge_record(
+                                    &mut batch,
+                                    &mut owners,
+                                    &mut delta,
+                                    n,
+                                    "",
+                                    &record,
+                                )?;
+                            }
+                        }
+                    }
                 }
             }
-            freed.extend(self.apply_refs(&mut batch, delta)?);
+            let mut freed = self.apply_refs(&mut batch, delta)?;
+            freed.extend(self.apply_owners(&mut batch, owners)?);
             self.core.data.apply_batch(batch).map_err(internal)?;
             if let Some(tags) = base_tags {
                 self.unindex_tags(n, &tags, None)?;
                 freed.extend(self.drop_staged(n)?);
             }
-            freed
+            (permanent, freed)
         };
         self.core.durable().await?;
         self.free(&freed);
-        Ok(())
+        Ok(permanent)
     }
 
-    /// Snapshot ids of a blob, oldest first.
+    /// Ids of a blob's live snapshots, oldest first.
     pub(super) fn snapshot_ids(&self, n: BlobName<'_>) -> Result<Vec<String>> {
-        let scope = keys::blob_scope(crate::store::keys::BLOB, n.account, n.container);
-        let mut out = Vec::new();
-        for item in self
-            .core
-            .data
-            .scan_prefix(keys::blob_versions(n.account, n.container, n.blob))
-            .keys()
-        {
-            let k = item.map_err(internal)?;
-            if let Some((_, snapshot)) = keys::parse_blob_tail(&k[scope.len()..]) {
-                if !snapshot.is_empty() {
-                    out.push(snapshot);
-                }
-            }
-        }
-        Ok(out)
+        let now = self.now();
+        Ok(self
+            .all_slots(n)?
+            .into_iter()
+            .filter(|(slot, r)| {
+                !slot.is_empty()
+                    && keys::slot_version(slot).is_none()
+                    && Self::is_live(r, slot, now)
+            })
+            .map(|(slot, _)| slot)
+            .collect())
     }
 
     /// A snapshot id the blob does not have yet (call under its lock): 100 ns ticks after
@@ -549,27 +668,28 @@ impl BlobStore {
         let mut tick = 0;
         loop {
             let id = snapshot_id(now, tick);
-            if self.blob(n.account, n.container, n.blob, &id)?.is_none() {
+            if self.blob_raw(n, &id)?.is_none() {
                 return Ok(id);
             }
             tick += 1;
         }
     }
 
-    /// Takes a read-only snapshot: the bytes are copied, so the snapshot owns its own (a
-    /// page blob's are shared instead).
-    /// `metadata`, when given, replaces the base's metadata on the snapshot.
+    /// Takes a read-only snapshot, sharing the base's bytes (`R` counts the owners).
+    /// `metadata`, when given, replaces the base's metadata on the snapshot. With
+    /// versioning on, the base as it was also stays as a previous version and the base
+    /// gets a new version id. Returns the snapshot id and the base.
     pub async fn snapshot_blob(
         &self,
         n: BlobName<'_>,
         metadata: Option<Metadata>,
         pre: &Preconditions,
     ) -> Result<(String, BlobRecord)> {
-        let result = {
+        let (result, freed) = {
             let _c = self.containers_lock.read();
             self.require_container(n.account, n.container)?;
             let _b = self.blob_lock(n).lock();
-            let base = self
+            let mut base = self
                 .blob(n.account, n.container, n.blob, "")?
                 .ok_or_else(blob_not_found)?;
             pre.check(Some(base.current()), self.now())?;
@@ -577,31 +697,48 @@ impl BlobStore {
             if base.tier.is_offline(self.now()) {
                 return Err(archived());
             }
+            let protection = self.protection_of(n.account)?;
             let id = self.fresh_snapshot_id(n)?;
             let mut snap = base.clone();
-            snap.pieces = self.copy_pieces(&base.pieces)?;
             snap.lease = Lease::Available;
+            snap.version_id = None;
             if let Some(m) = metadata {
                 snap.metadata = m;
             }
-            let key = keys::blob(n.account, n.container, n.blob, &id);
+            let mut batch = sled::Batch::default();
+            let mut delta = RefDelta::default();
+            let mut owners = Owners::default();
+            owners.add(&base.pieces, 1);
             if base.blob_type == BlobType::Page {
-                // A page blob's snapshot shares its base's bytes (counted), so taking one
-                // costs one key per run and Get Page Ranges Diff compares without reading.
-                let mut batch = sled::Batch::default();
-                let mut delta = RefDelta::default();
+                // Sharing costs one key per run, and lets Get Page Ranges Diff compare
+                // without reading.
                 let (from, to) = (Self::page_prefix(n, ""), Self::page_prefix(n, &id));
                 self.share_page_runs(&mut batch, &mut delta, &from, &to)?;
-                self.apply_refs(&mut batch, delta)?;
-                batch.insert(key, encode(&snap));
-                self.core.data.apply_batch(batch).map_err(internal)?;
-            } else {
-                let pieces = snap.pieces.clone();
-                self.insert_record(key, &snap, &pieces)?;
             }
-            (id, snap)
+            batch.insert(
+                keys::blob(n.account, n.container, n.blob, &id),
+                encode(&snap),
+            );
+            if protection.versioning {
+                if let Retire::Keep { slot, .. } =
+                    self.retire(&protection, n, &base, Why::Overwrite)?
+                {
+                    self.keep_shared(&mut batch, &mut owners, &mut delta, n, &base, &slot)?;
+                    let old_id = keys::slot_version(&slot).unwrap_or_default().to_string();
+                    base.version_id = Some(self.fresh_version_id(n, &[&old_id])?);
+                    batch.insert(
+                        keys::blob(n.account, n.container, n.blob, ""),
+                        encode(&base),
+                    );
+                }
+            }
+            let mut freed = self.apply_refs(&mut batch, delta)?;
+            freed.extend(self.apply_owners(&mut batch, owners)?);
+            self.core.data.apply_batch(batch).map_err(internal)?;
+            ((id, base), freed)
         };
         self.core.durable().await?;
+        self.free(&freed);
         Ok(result)
     }
 

@@ -3,8 +3,10 @@
 
 use super::blobs::NewBlob;
 use super::extents;
+use super::pages::RefDelta;
 use super::records::{BlobRecord, BlobType, CommittedBlock, StagedBlock};
 use super::upload::Received;
+use super::versions::{self, Owners, Retire, Why};
 use super::{internal, keys, BlobName, BlobStore};
 use crate::protocol::conditions::Preconditions;
 use crate::protocol::error::{ErrorCode, Result, StorageError};
@@ -171,6 +173,53 @@ impl BlobStore {
                 });
             }
             let (now, etag) = self.bump()?;
+            let protection = self.protection_of(n.account)?;
+            let mut batch = sled::Batch::default();
+            let mut owners = Owners::default();
+            let mut delta = RefDelta::default();
+            let mut kept_version = None;
+            let mut dropped = None;
+            match (&current, self.blob_raw(n, "")?) {
+                (Some(c), _) => match self.retire(&protection, n, c, Why::Overwrite)? {
+                    Retire::Keep { slot, deleted } => {
+                        // The kept record still owns its bytes; the blocks the new list
+                        // reuses are shared with it.
+                        owners.add(&versions::common(&pieces, &c.pieces), 1);
+                        kept_version = keys::slot_version(&slot).map(str::to_string);
+                        self.keep(&mut batch, n, "", &slot, c.clone(), deleted)?;
+                    }
+                    Retire::Drop => {
+                        let reused: std::collections::HashSet<u64> =
+                            pieces.iter().map(|p| p.id).collect();
+                        let gone: Vec<_> = c
+                            .pieces
+                            .iter()
+                            .filter(|p| !reused.contains(&p.id))
+                            .copied()
+                            .collect();
+                        owners.add(&gone, -1);
+                    }
+                },
+                (None, Some(old)) if old.deleted.is_some() => {
+                    let slot = self.fresh_snapshot_id(n)?;
+                    self.keep(&mut batch, n, "", &slot, old, None)?;
+                }
+                (None, old) => {
+                    if let Some(old) = old {
+                        if old.blob_type == BlobType::Page {
+                            self.drop_page_runs(&mut batch, &mut delta, &Self::page_prefix(n, ""))?;
+                        }
+                        owners.add(&old.pieces, -1);
+                        dropped = Some(old);
+                    }
+                }
+            }
+            let version_id = if protection.versioning {
+                let taken: Vec<&str> = kept_version.iter().map(String::as_str).collect();
+                Some(self.fresh_version_id(n, &taken)?)
+            } else {
+                None
+            };
             let record = BlobRecord {
                 blob_type: BlobType::Block,
                 pieces,
@@ -179,22 +228,23 @@ impl BlobStore {
                 metadata: new.metadata,
                 tags: new.tags,
                 tier: NewBlob::tier_state(new.tier, now),
+                version_id,
                 ..BlobRecord::successor(current.as_ref(), now, etag)
             };
             self.index_tags(n, &record.tags)?;
-            self.core
-                .data
-                .insert(
-                    keys::blob(n.account, n.container, n.blob, ""),
-                    encode(&record),
-                )
-                .map_err(internal)?;
-            let mut candidates = self.drop_staged(n)?;
-            if let Some(c) = current {
+            batch.insert(
+                keys::blob(n.account, n.container, n.blob, ""),
+                encode(&record),
+            );
+            let mut freed = self.apply_refs(&mut batch, delta)?;
+            freed.extend(self.apply_owners(&mut batch, owners)?);
+            self.core.data.apply_batch(batch).map_err(internal)?;
+            // Staged blocks own their bytes alone: what the list did not take goes.
+            let staged_left = self.drop_staged(n)?;
+            freed.extend(Self::not_kept(&record.pieces, staged_left));
+            if let Some(c) = current.as_ref().or(dropped.as_ref()) {
                 self.unindex_tags(n, &c.tags, Some(&record.tags))?;
-                candidates.extend(c.pieces);
             }
-            let freed = Self::not_kept(&record.pieces, candidates);
             (record, freed)
         };
         self.core.durable().await?;

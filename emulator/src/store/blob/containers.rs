@@ -8,7 +8,7 @@ use crate::protocol::lease::{self, Lease};
 use crate::protocol::model::{Metadata, SignedIdentifier};
 use crate::store::codec::{decode, encode};
 
-fn container_not_found() -> StorageError {
+pub(super) fn container_not_found() -> StorageError {
     StorageError::new(ErrorCode::ContainerNotFound)
 }
 
@@ -51,6 +51,7 @@ impl BlobStore {
                 last_modified_ms: now,
                 created_ms: now,
                 lease: Lease::Available,
+                deleted: None,
             };
             self.put_container(account, container, &record)?;
             record
@@ -147,56 +148,77 @@ impl BlobStore {
         Ok((record, outcome))
     }
 
-    /// Deletes a container and everything in it.
+    /// Deletes a container and everything in it (with container soft delete on, keeps
+    /// it restorable until the retention passes).
     pub async fn delete_container(
         &self,
         account: &str,
         container: &str,
         pre: &Preconditions,
     ) -> Result<()> {
-        let mut freed = Vec::new();
-        {
+        if let Some(days) = self.protection_of(account)?.container_retention_days {
+            return self
+                .soft_delete_container(account, container, pre, days)
+                .await;
+        }
+        let freed = {
             let _guard = self.containers_lock.write();
             let record = self.require_container(account, container)?;
             pre.check(Some(record.current()), self.now())?;
-            let data = &self.core.data;
-            data.remove(keys::container(account, container))
-                .map_err(internal)?;
-            for kind in [crate::store::keys::BLOB, crate::store::keys::BLOCK] {
-                for item in data.scan_prefix(keys::blob_scope(kind, account, container)) {
-                    let (k, v) = item.map_err(internal)?;
-                    if kind == crate::store::keys::BLOB {
-                        let record = decode::<BlobRecord>(&v).map_err(internal)?;
-                        if let Some((_, _, blob, snapshot)) = keys::parse_blob_key(&k) {
-                            if snapshot.is_empty() {
-                                let n = super::BlobName {
-                                    account,
-                                    container,
-                                    blob: &blob,
-                                };
-                                self.unindex_tags(n, &record.tags, None)?;
-                            }
-                        }
-                        freed.extend(record.pieces);
-                    } else {
-                        freed.extend(decode::<StagedBlock>(&v).map_err(internal)?.pieces);
-                    }
-                    data.remove(k).map_err(internal)?;
-                }
-            }
-            // Page runs share bytes only within one blob and its snapshots, so every byte
-            // they reference goes with the container, and so do the counts.
-            for item in data.scan_prefix(keys::page_scope(account, container)) {
-                let (k, v) = item.map_err(internal)?;
-                let run = decode::<super::records::PageRun>(&v).map_err(internal)?;
-                data.remove(keys::refcount(run.piece.id))
-                    .map_err(internal)?;
-                freed.push(run.piece);
-                data.remove(k).map_err(internal)?;
-            }
-        }
+            self.purge_container(account, container)?
+        };
         self.core.durable().await?;
         self.free(&freed);
         Ok(())
+    }
+
+    /// Removes a container (live or soft-deleted, by its stored name) and everything in
+    /// it; returns the pieces to free once that is durable. Call under the containers
+    /// lock, held exclusively.
+    pub(super) fn purge_container(
+        &self,
+        account: &str,
+        container: &str,
+    ) -> Result<Vec<super::extents::Piece>> {
+        let mut freed = Vec::new();
+        let data = &self.core.data;
+        data.remove(keys::container(account, container))
+            .map_err(internal)?;
+        for kind in [crate::store::keys::BLOB, crate::store::keys::BLOCK] {
+            for item in data.scan_prefix(keys::blob_scope(kind, account, container)) {
+                let (k, v) = item.map_err(internal)?;
+                if kind == crate::store::keys::BLOB {
+                    let record = decode::<BlobRecord>(&v).map_err(internal)?;
+                    if let Some((_, _, blob, snapshot)) = keys::parse_blob_key(&k) {
+                        if snapshot.is_empty() {
+                            let n = super::BlobName {
+                                account,
+                                container,
+                                blob: &blob,
+                            };
+                            self.unindex_tags(n, &record.tags, None)?;
+                        }
+                    }
+                    // Bytes are shared only among the records of one blob, so every
+                    // owner goes with the container, and so do the counts.
+                    for p in &record.pieces {
+                        data.remove(keys::refcount(p.id)).map_err(internal)?;
+                    }
+                    freed.extend(record.pieces);
+                } else {
+                    freed.extend(decode::<StagedBlock>(&v).map_err(internal)?.pieces);
+                }
+                data.remove(k).map_err(internal)?;
+            }
+        }
+        for item in data.scan_prefix(keys::page_scope(account, container)) {
+            let (k, v) = item.map_err(internal)?;
+            let run = decode::<super::records::PageRun>(&v).map_err(internal)?;
+            data.remove(keys::refcount(run.piece.id))
+                .map_err(internal)?;
+            freed.push(run.piece);
+            data.remove(k).map_err(internal)?;
+        }
+        Ok(freed)
     }
 }

@@ -14,6 +14,8 @@ impl BlobStore {
     /// that did not happen). O(blobs), so it runs only then.
     pub(crate) fn collect_garbage(&self) -> Result<()> {
         let mut live: HashSet<(Storage, u64)> = HashSet::new();
+        // Records (and staged blocks) owning each piece: a shared one has an `R` count.
+        let mut owners: HashMap<u64, u64> = HashMap::new();
         for kind in [BLOB, BLOCK] {
             for item in self.core.data.scan_prefix([kind]) {
                 let (_, v) = item.map_err(internal)?;
@@ -22,10 +24,16 @@ impl BlobStore {
                 } else {
                     decode::<StagedBlock>(&v).map(|b| b.pieces)
                 };
-                live.extend(pieces.map_err(internal)?.iter().map(|p| (p.storage, p.id)));
+                let pieces = pieces.map_err(internal)?;
+                let distinct: HashSet<u64> = pieces.iter().map(|p| p.id).collect();
+                for id in distinct {
+                    *owners.entry(id).or_default() += 1;
+                }
+                live.extend(pieces.iter().map(|p| (p.storage, p.id)));
             }
         }
-        self.repair_page_runs(&mut live)?;
+        owners.retain(|_, n| *n >= 2);
+        self.repair_page_runs(&mut live, owners)?;
         for item in self.core.data.scan_prefix([INLINE]) {
             let (k, _) = item.map_err(internal)?;
             if let Some(id) = keys::parse_qid_tail(&k) {
@@ -43,10 +51,14 @@ impl BlobStore {
     }
 
     /// Page runs whose blob record is gone (a delete cut short) are removed, and the
-    /// shared-byte counts are recounted from the runs that remain; their bytes are live.
-    fn repair_page_runs(&self, live: &mut HashSet<(Storage, u64)>) -> Result<()> {
+    /// shared-byte counts are recounted from the runs that remain (their bytes are live)
+    /// plus `counts`, the record pieces more than one record owns.
+    fn repair_page_runs(
+        &self,
+        live: &mut HashSet<(Storage, u64)>,
+        mut counts: HashMap<u64, u64>,
+    ) -> Result<()> {
         let data = &self.core.data;
-        let mut counts: HashMap<u64, u64> = HashMap::new();
         let mut has_record: HashMap<Vec<u8>, bool> = HashMap::new();
         for item in data.scan_prefix([PAGE]) {
             let (k, v) = item.map_err(internal)?;

@@ -1,6 +1,6 @@
 //! Blob keys (layout in docs/design.md).
 
-use crate::store::keys::{BLOB, BLOCK, CONTAINER, INLINE, PAGE, REFCOUNT, TAG};
+use crate::store::keys::{BLOB, BLOCK, CONTAINER, DEADLINE, INLINE, PAGE, REFCOUNT, TAG};
 
 /// `K account \0` (all containers of an account).
 pub fn container_prefix(account: &str) -> Vec<u8> {
@@ -159,6 +159,33 @@ pub fn page_scope(account: &str, container: &str) -> Vec<u8> {
 pub fn refcount(id: u64) -> Vec<u8> {
     let mut k = vec![REFCOUNT];
     k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// What a previous version has in place of a snapshot id: `v` and the version id (after
+/// every snapshot id, before the base blob's 0xFF).
+pub const VERSION_SLOT: char = 'v';
+
+/// The slot (the `snapshot` part of a `B` key) of version `id`.
+pub fn version_slot(id: &str) -> String {
+    format!("{VERSION_SLOT}{id}")
+}
+
+/// The version id a slot holds, if it is a version's.
+pub fn slot_version(slot: &str) -> Option<&str> {
+    slot.strip_prefix(VERSION_SLOT)
+}
+
+/// A soft-deleted container is kept under its name, this separator and its version
+/// (container names cannot hold it), so a new container can take the name meanwhile.
+pub const DELETED_CONTAINER: char = '\u{1}';
+
+/// `X deadline(8) what`: `what` (a `B` or `K` key) has something due at `deadline`
+/// (a purge or an expiry); the sweeper walks these in time order.
+pub fn deadline(at_ms: i64, what: &[u8]) -> Vec<u8> {
+    let mut k = vec![DEADLINE];
+    k.extend_from_slice(&(at_ms.max(0) as u64).to_be_bytes());
+    k.extend_from_slice(what);
     k
 }
 

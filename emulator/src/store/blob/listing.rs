@@ -15,6 +15,9 @@ pub struct ListQuery<'a> {
     pub max: usize,
     pub include_snapshots: bool,
     pub include_uncommitted: bool,
+    pub include_versions: bool,
+    /// Soft-deleted blobs, and with the above, soft-deleted snapshots and versions.
+    pub include_deleted: bool,
 }
 
 const SNAPSHOT_MARKER_SEP: char = '\u{1}';
@@ -25,8 +28,12 @@ pub type ContainerPage = (Vec<(String, ContainerRecord)>, Option<String>);
 #[derive(Debug, Clone)]
 pub struct BlobEntry {
     pub name: String,
-    /// Empty for the base blob.
+    /// Empty for the base blob and for versions.
     pub snapshot: String,
+    /// A previous version's id, or the current version's (the base blob's).
+    pub version_id: Option<String>,
+    /// The base blob of an account with versions: its current version.
+    pub is_current: bool,
     pub record: BlobRecord,
 }
 
@@ -37,15 +44,22 @@ pub enum ListItem {
 }
 
 impl BlobStore {
+    /// Containers in name order; soft-deleted ones (named by their stored name, see
+    /// `split_hidden`) only with `include_deleted`, each beside any live one of its name.
     pub fn list_containers(
         &self,
         account: &str,
         prefix: &str,
         marker: Option<&str>,
         max: usize,
+        include_deleted: bool,
     ) -> Result<ContainerPage> {
-        let from = marker.unwrap_or("").max(prefix);
+        // A marker naming a soft-deleted container carries `!` for the separator (XML
+        // cannot carry it; container names cannot hold `!`).
+        let marker = marker.map(|m| m.replace('!', &keys::DELETED_CONTAINER.to_string()));
+        let from = marker.as_deref().unwrap_or("").max(prefix);
         let start = keys::container(account, from);
+        let now = self.now();
         let scope = keys::container_prefix(account);
         let mut out = Vec::new();
         for item in self.core.data.range(start..) {
@@ -57,10 +71,17 @@ impl BlobStore {
             if !name.starts_with(prefix) {
                 break;
             }
-            if out.len() == max {
-                return Ok((out, Some(name)));
+            let record: ContainerRecord = decode(&v).map_err(internal)?;
+            if let Some(d) = record.deleted {
+                if !include_deleted || d.purge_ms <= now {
+                    continue;
+                }
             }
-            out.push((name, decode(&v).map_err(internal)?));
+            if out.len() == max {
+                let marker = name.replace(keys::DELETED_CONTAINER, "!");
+                return Ok((out, Some(marker)));
+            }
+            out.push((name, record));
         }
         Ok((out, None))
     }
@@ -80,7 +101,10 @@ impl BlobStore {
             max,
             include_snapshots,
             include_uncommitted: _,
+            include_versions,
+            include_deleted,
         } = *q;
+        let now = self.now();
         let scope = keys::blob_scope(crate::store::keys::BLOB, account, container);
         // Markers are a blob name, or `name SEP snapshot` when a page ends inside a blob's
         // snapshots.
@@ -102,11 +126,12 @@ impl BlobStore {
         let mut last_prefix: Option<String> = None;
         // Adds one entry; Some(next marker) when the page is already full.
         let emit = |name: String,
-                    snapshot: String,
+                    slot: String,
                     record: BlobRecord,
                     out: &mut Vec<ListItem>,
                     last_prefix: &mut Option<String>|
          -> Option<String> {
+            let snapshot = slot;
             let collapsed = delimiter.filter(|d| !d.is_empty()).and_then(|d| {
                 name[prefix.len()..]
                     .find(d)
@@ -127,11 +152,24 @@ impl BlobStore {
                     *last_prefix = Some(p.clone());
                     out.push(ListItem::Prefix(p));
                 }
-                None => out.push(ListItem::Blob(Box::new(BlobEntry {
-                    name,
-                    snapshot,
-                    record,
-                }))),
+                None => {
+                    let (snapshot, version_id, is_current) = match keys::slot_version(&snapshot) {
+                        Some(v) => (String::new(), Some(v.to_string()), false),
+                        None if snapshot.is_empty() => (
+                            snapshot,
+                            record.version_id.clone(),
+                            record.version_id.is_some() && record.deleted.is_none(),
+                        ),
+                        None => (snapshot, None, false),
+                    };
+                    out.push(ListItem::Blob(Box::new(BlobEntry {
+                        name,
+                        snapshot,
+                        version_id,
+                        is_current,
+                        record,
+                    })))
+                }
             }
             None
         };
@@ -150,7 +188,10 @@ impl BlobStore {
             let Some((name, snapshot)) = keys::parse_blob_tail(&k[scope.len()..]) else {
                 continue;
             };
-            if !snapshot.is_empty() && !include_snapshots {
+            let is_version = keys::slot_version(&snapshot).is_some();
+            if is_version && !include_versions
+                || !is_version && !snapshot.is_empty() && !include_snapshots
+            {
                 continue;
             }
             if !name.starts_with(prefix) {
@@ -171,6 +212,11 @@ impl BlobStore {
                 }
             }
             let record: BlobRecord = decode(&v).map_err(internal)?;
+            match record.deleted {
+                Some(d) if !include_deleted || d.purge_ms <= now => continue,
+                None if !Self::is_live(&record, &snapshot, now) => continue,
+                _ => {}
+            }
             if let Some(next) = emit(name, snapshot, record, &mut out, &mut last_prefix) {
                 return Ok((out, Some(next)));
             }

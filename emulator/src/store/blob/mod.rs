@@ -18,25 +18,30 @@ mod blocks;
 mod containers;
 pub mod extents;
 mod gc;
-mod keys;
+pub(crate) mod keys;
 mod listing;
 mod pages;
 mod pieces;
 mod records;
+mod retention;
 mod tags;
 #[cfg(test)]
 mod tests;
 mod upload;
+mod versions;
 
 pub use blobs::{AppendLimits, DeleteMode, NewBlob};
 pub use blocks::BlockSource;
+pub use keys::version_slot as version_slot_of;
 pub use listing::{ListItem, ListQuery};
 pub use pages::{
     PageChange, PageRange, SequenceAction, SequenceCondition, MAX_PAGE_BLOB, MAX_SEQUENCE_NUMBER,
     PAGE,
 };
 pub use records::{BlobRecord, BlobType, ContainerRecord, ContentProperties};
+pub use retention::{split_hidden, Expiry};
 pub use upload::{Checksums, ChunkSource, Expect, Received};
+pub use versions::{root_blob, Features, Protection};
 
 use super::Core;
 use crate::protocol::error::{ErrorCode, Result, StorageError};
@@ -59,6 +64,9 @@ pub struct BlobStore {
     containers_lock: RwLock<()>,
     /// Striped per-blob locks serializing the writes of one blob.
     blob_locks: Vec<Mutex<()>>,
+    /// Versioning and soft delete by account (cached; forgotten when a setting changes).
+    protection: RwLock<std::collections::HashMap<String, Protection>>,
+    default_features: RwLock<Features>,
 }
 
 fn internal(e: impl std::fmt::Display) -> StorageError {
@@ -77,6 +85,8 @@ impl BlobStore {
             extents: Arc::new(extents),
             containers_lock: RwLock::new(()),
             blob_locks: (0..64).map(|_| Mutex::new(())).collect(),
+            protection: RwLock::new(Default::default()),
+            default_features: RwLock::new(Features::default()),
         })
     }
 

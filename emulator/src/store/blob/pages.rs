@@ -153,7 +153,7 @@ impl BlobStore {
     }
 
     /// Every run of `prefix`.
-    fn all_runs(&self, prefix: &[u8]) -> Result<Vec<(u64, PageRun)>> {
+    pub(super) fn all_runs(&self, prefix: &[u8]) -> Result<Vec<(u64, PageRun)>> {
         self.runs_in(prefix, 0, u64::MAX)
     }
 

@@ -18,6 +18,25 @@ pub struct ContainerRecord {
     pub last_modified_ms: i64,
     pub created_ms: i64,
     pub lease: Lease,
+    // Version 2 (2026-12-01) added what follows.
+    /// Soft-deleted (stored under a hidden name until `purge_ms`).
+    pub deleted: Option<Deletion>,
+}
+
+/// When a soft-deleted container, blob, snapshot or version was deleted, and when the
+/// retention in force then lets it go for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deletion {
+    pub deleted_ms: i64,
+    pub purge_ms: i64,
+}
+
+impl Deletion {
+    /// Whole days of retention left, as List Blobs reports them (a day begun counts).
+    pub fn remaining_days(&self, now_ms: i64) -> i64 {
+        let left = (self.purge_ms - now_ms).max(0);
+        (left + 86_399_999) / 86_400_000
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +98,14 @@ pub struct BlobRecord {
     // Version 3 (2026-12-01) added what follows.
     /// The destination of an Incremental Copy Blob: the snapshot its last copy made.
     pub incremental: Option<IncrementalCopy>,
+    // Version 4 (2026-12-01) added what follows.
+    /// The version this record is, when it was written with versioning on.
+    pub version_id: Option<String>,
+    /// Soft-deleted: hidden from everything but listings with `include=deleted` and
+    /// Undelete Blob until `purge_ms`.
+    pub deleted: Option<Deletion>,
+    /// Set Blob Expiry: the base blob (and its snapshots) go at this time.
+    pub expiry_ms: Option<i64>,
 }
 
 /// What an incremental copy destination remembers: the snapshot of itself the last copy
@@ -111,19 +138,29 @@ struct BlobRecordV1 {
 }
 
 impl crate::store::codec::Record for BlobRecord {
-    const VERSION: u8 = 3;
+    const VERSION: u8 = 4;
 
     fn upgrade(version: u8, body: &[u8]) -> Result<Self, crate::store::codec::RecordError> {
         // Postcard is positional: a later version's body is the earlier one's fields
         // followed by the fields it added, so it reads as a tuple.
-        let (v, tier, sequence_number, page_size) = match version {
+        let (v, tier, sequence_number, page_size, incremental) = match version {
             1 => (
                 postcard::from_bytes::<BlobRecordV1>(body)?,
                 TierState::default(),
                 0,
                 0,
+                None,
             ),
-            2 => postcard::from_bytes::<(BlobRecordV1, TierState, u64, u64)>(body)?,
+            2 => {
+                let (v, t, s, p) =
+                    postcard::from_bytes::<(BlobRecordV1, TierState, u64, u64)>(body)?;
+                (v, t, s, p, None)
+            }
+            3 => {
+                postcard::from_bytes::<(BlobRecordV1, TierState, u64, u64, Option<IncrementalCopy>)>(
+                    body,
+                )?
+            }
             _ => return Err(crate::store::codec::RecordError::Version(version)),
         };
         Ok(BlobRecord {
@@ -143,7 +180,10 @@ impl crate::store::codec::Record for BlobRecord {
             tier,
             sequence_number,
             page_size,
-            incremental: None,
+            incremental,
+            version_id: None,
+            deleted: None,
+            expiry_ms: None,
         })
     }
 }
@@ -177,6 +217,9 @@ impl BlobRecord {
             sequence_number: 0,
             page_size: 0,
             incremental: None,
+            version_id: None,
+            deleted: None,
+            expiry_ms: None,
         }
     }
 
@@ -281,7 +324,36 @@ pub fn new_etag(now_ms: i64, unique: u64) -> String {
     )
 }
 
-impl crate::store::codec::Record for ContainerRecord {}
+impl crate::store::codec::Record for ContainerRecord {
+    const VERSION: u8 = 2;
+
+    fn upgrade(version: u8, body: &[u8]) -> Result<Self, crate::store::codec::RecordError> {
+        #[derive(Deserialize)]
+        struct V1 {
+            metadata: Metadata,
+            public_access: Option<String>,
+            acl: Vec<SignedIdentifier>,
+            etag: String,
+            last_modified_ms: i64,
+            created_ms: i64,
+            lease: Lease,
+        }
+        if version != 1 {
+            return Err(crate::store::codec::RecordError::Version(version));
+        }
+        let v: V1 = postcard::from_bytes(body)?;
+        Ok(ContainerRecord {
+            metadata: v.metadata,
+            public_access: v.public_access,
+            acl: v.acl,
+            etag: v.etag,
+            last_modified_ms: v.last_modified_ms,
+            created_ms: v.created_ms,
+            lease: v.lease,
+            deleted: None,
+        })
+    }
+}
 impl crate::store::codec::Record for StagedBlock {}
 
 #[cfg(test)]
@@ -334,8 +406,8 @@ mod tests {
         assert_eq!(r.tags, vec![("t".to_string(), "1".to_string())]);
         assert_eq!(r.tier, TierState::default());
         let again = encode(&r);
-        assert_eq!(again[0], 3);
-        assert_eq!(decode::<BlobRecord>(&again).expect("v3"), r);
+        assert_eq!(again[0], 4);
+        assert_eq!(decode::<BlobRecord>(&again).expect("v4"), r);
         // Version 2: version 1's fields, then the tier and the page blob fields.
         let tier = TierState {
             tier: Some(crate::protocol::tiers::Tier::Cool),
@@ -348,5 +420,20 @@ mod tests {
         assert_eq!((r.tier, r.sequence_number, r.page_size), (tier, 7, 1024));
         assert_eq!(r.incremental, None);
         assert_eq!(r.metadata, vec![("k".to_string(), "v".to_string())]);
+        // Version 3: version 2's fields, then the incremental copy.
+        let inc = IncrementalCopy {
+            destination_snapshot: "s".into(),
+            source_blob: "a/c/b".into(),
+            source_snapshot: "t".into(),
+        };
+        let mut v3 = vec![3u8];
+        v3.extend(
+            postcard::to_allocvec(&(&old, &tier, 7u64, 1024u64, Some(&inc))).expect("encode"),
+        );
+        let r: BlobRecord = decode(&v3).expect("upgrade v3");
+        assert_eq!(
+            (r.incremental, r.version_id, r.deleted),
+            (Some(inc), None, None)
+        );
     }
 }

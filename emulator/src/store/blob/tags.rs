@@ -70,7 +70,10 @@ impl BlobStore {
                 continue;
             }
             let record: BlobRecord = decode(&v).map_err(internal)?;
-            if record.tags.is_empty() {
+            if record.tags.is_empty()
+                || record.deleted.is_some()
+                || container.contains(keys::DELETED_CONTAINER)
+            {
                 continue;
             }
             let name = BlobName {
