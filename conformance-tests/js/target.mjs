@@ -59,8 +59,9 @@ async function startAzurite(kind, bin) {
   return { child, url: `http://127.0.0.1:${port}/${ACCOUNT}` };
 }
 
-/** Starts the target once; returns its endpoints and a stop function. */
-export async function start() {
+/** Starts the target once; returns its endpoints and a stop function. `emulatorArgs`
+ * are extra flags for our emulator (Azurite has no equivalents). */
+export async function start(emulatorArgs = []) {
   if (onAzurite) {
     const bin = (name, env) => process.env[env] || path.join(repo, "tools", "azurite", "node_modules", ".bin", name);
     const blob = await startAzurite("blob", bin("azurite-blob", "AZURITE_BLOB_BIN"));
@@ -68,7 +69,7 @@ export async function start() {
     return target(blob.url, queue.url, [blob.child, queue.child]);
   }
   const bin = process.env.EMULATOR_BIN || path.join(repo, "target", "debug", "emulator");
-  const child = spawn(bin, ["--blobPort", "0", "--queuePort", "0", "--inMemoryPersistence"], {
+  const child = spawn(bin, ["--blobPort", "0", "--queuePort", "0", "--inMemoryPersistence", ...emulatorArgs], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   const blobLine = waitForLine(child, /Blob service listening at (http:\/\/\S+)/, 30000);

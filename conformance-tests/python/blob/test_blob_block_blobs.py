@@ -515,3 +515,10 @@ def test_sdk_missing_container_upload(bsc):
     blob = bsc.get_blob_client(unique_name("gone"), "b")
     expect_error(lambda: blob.upload_blob(b"x"), 404, "ContainerNotFound")
     assert not blob.exists()
+
+
+def test_without_versioning_writes_name_no_version(container):
+    """Versioning is off by default, as in Azure: writes answer no x-ms-version-id."""
+    b = container.get_blob_client("plain")
+    assert b.upload_blob(b"x").get("version_id") is None
+    assert b.get_blob_properties().version_id is None

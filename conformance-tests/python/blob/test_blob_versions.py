@@ -182,12 +182,6 @@ def test_version_sas_reads_only_that_version(container, versioning, blob_target)
         b.get_blob_properties(version_id=v1)
 
 
-def test_without_versioning_writes_name_no_version(container):
-    b = container.get_blob_client("plain")
-    assert b.upload_blob(b"x").get("version_id") is None
-    assert b.get_blob_properties().version_id is None
-
-
 # --- soft delete ------------------------------------------------------------------------
 
 
