@@ -7,7 +7,12 @@
 //! - no blob differs from its acknowledged content (or, for a write in flight at the kill,
 //!   from the one it was replacing);
 //! - no acknowledged delete is undone;
-//! - no message id appears twice, ever.
+//! - no message id appears twice, ever;
+//! - with `--protection` (blob versioning and a one-day soft delete on): every acknowledged
+//!   version stays readable with its bytes until it is deleted by id, and none deleted by
+//!   id comes back; retention purges run across the kills (each restart moves the clock
+//!   an hour per cycle). At the end the data folder is measured before and after
+//!   deleting everything, after the retention purge, and after a restart (compaction).
 //!
 //! Bounded: `--cycles` kills or `--max-seconds`, whichever comes first. Loopback only.
 //!
@@ -55,7 +60,13 @@ struct Args {
     /// the harness catching lost writes.
     #[arg(long = "emulator-arg", allow_hyphen_values = true)]
     emulator_args: Vec<String>,
+    /// Blob versioning and soft delete on (see the module comment).
+    #[arg(long)]
+    protection: bool,
 }
+
+/// Acknowledged versions a lane keeps before it deletes the oldest by id.
+const KEEP_VERSIONS: usize = 6;
 
 /// xorshift64*: deterministic per seed, no dependency.
 #[derive(Clone)]
@@ -158,6 +169,12 @@ struct Model {
     blobs: HashMap<String, BlobState>,
     /// blob name -> state an in-flight write would produce.
     blob_pending: HashMap<String, BlobState>,
+    /// `--protection`: acknowledged block blob versions, oldest first: (blob, id, bytes).
+    versions: Vec<(String, String, [u8; 32])>,
+    /// Versions deleted by id (acknowledged): never readable again.
+    versions_gone: Vec<(String, String)>,
+    /// A version delete in flight.
+    version_deleting: Option<(String, String, [u8; 32])>,
 }
 
 #[derive(Default, Debug, Clone, Copy)]
@@ -172,6 +189,8 @@ struct Counts {
     page_writes: u64,
     page_clears: u64,
     blob_deletes: u64,
+    version_deletes: u64,
+    versions_checked: u64,
     in_flight_at_kill: u64,
 }
 
@@ -187,6 +206,8 @@ impl Counts {
         self.page_writes += o.page_writes;
         self.page_clears += o.page_clears;
         self.blob_deletes += o.blob_deletes;
+        self.version_deletes += o.version_deletes;
+        self.versions_checked += o.versions_checked;
         self.in_flight_at_kill += o.in_flight_at_kill;
     }
 }
@@ -361,6 +382,7 @@ impl Lane {
                             bail!(violation(format!("Put Blob answered {}", r.status)));
                         }
                         self.model.blob_pending.remove(&name);
+                        self.note_version(&name, &r, &data);
                         self.model.blobs.insert(name, BlobState::Block(data));
                         self.counts.put_blobs += 1;
                     }
@@ -407,6 +429,7 @@ impl Lane {
                             bail!(violation(format!("Put Block List answered {}", r.status)));
                         }
                         self.model.blob_pending.remove(&name);
+                        self.note_version(&name, &r, &all);
                         self.model.blobs.insert(name, BlobState::Block(all));
                         self.counts.block_lists += 1;
                     }
@@ -554,7 +577,114 @@ impl Lane {
                 }
             }
         }
+        if self.model.versions.len() > KEEP_VERSIONS {
+            let (name, id, hash) = self.model.versions.remove(0);
+            self.model.version_deleting = Some((name.clone(), id.clone(), hash));
+            let r = call!(
+                split.b,
+                "DELETE",
+                &format!("/{c}/{name}?versionid={}", enc(&id)),
+                &[],
+                b""
+            );
+            self.model.version_deleting = None;
+            match r.status {
+                202 => {
+                    self.model.versions_gone.push((name, id));
+                    self.counts.version_deletes += 1;
+                }
+                // Still the current version: kept, tried again later.
+                403 if r.header("x-ms-error-code") == Some("OperationNotAllowedOnRootBlob") => {
+                    self.model.versions.push((name, id, hash))
+                }
+                s => bail!(violation(format!("Delete version {id} answered {s}"))),
+            }
+        }
         Ok(Step::Ok)
+    }
+
+    /// A block blob write's version, when versioning is on.
+    fn note_version(&mut self, name: &str, r: &Resp, data: &[u8]) {
+        if let Some(v) = r.header("x-ms-version-id") {
+            self.model
+                .versions
+                .push((name.to_string(), v.to_string(), sha(data)));
+        }
+    }
+
+    /// Every acknowledged version reads back its bytes; none deleted by id is back.
+    fn verify_versions(&mut self, http: &Http) -> Result<()> {
+        let c = self.container.clone();
+        if let Some((name, id, hash)) = self.model.version_deleting.take() {
+            // Deleted or not: either is right for a delete in flight at the kill.
+            let r = http.call(
+                "GET",
+                &format!("/{c}/{name}?versionid={}", enc(&id)),
+                &[],
+                b"",
+            )?;
+            match r.status {
+                200 if sha(&r.body) == hash => self.model.versions.insert(0, (name, id, hash)),
+                404 => self.model.versions_gone.push((name, id)),
+                s => bail!(violation(format!(
+                    "{c}/{name}: version {id} in flight answered {s}"
+                ))),
+            }
+        }
+        for (name, id, hash) in &self.model.versions {
+            let r = http.call(
+                "GET",
+                &format!("/{c}/{name}?versionid={}", enc(id)),
+                &[],
+                b"",
+            )?;
+            if r.status != 200 || sha(&r.body) != *hash {
+                bail!(violation(format!(
+                    "{c}/{name}: acknowledged version {id} answered {} ({} bytes)",
+                    r.status,
+                    r.body.len()
+                )));
+            }
+            self.counts.versions_checked += 1;
+        }
+        for (name, id) in &self.model.versions_gone {
+            let r = http.call(
+                "GET",
+                &format!("/{c}/{name}?versionid={}", enc(id)),
+                &[],
+                b"",
+            )?;
+            if r.status != 404 {
+                bail!(violation(format!(
+                    "{c}/{name}: version {id} deleted by id answered {}",
+                    r.status
+                )));
+            }
+        }
+        // Version ids are unique per blob, and exactly one is current.
+        let r = http.call(
+            "GET",
+            &format!("/{c}?restype=container&comp=list&include=versions"),
+            &[],
+            b"",
+        )?;
+        let xml = String::from_utf8_lossy(&r.body).into_owned();
+        let mut seen = HashSet::new();
+        for entry in xml.split("<Blob>").skip(1) {
+            let name = tags(entry, "Name").first().map(|s| s.to_string());
+            let version = tags(entry, "VersionId").first().map(|s| s.to_string());
+            if !seen.insert((name.clone(), version.clone())) {
+                bail!(violation(format!(
+                    "{c}: version {version:?} of {name:?} listed twice: {xml}"
+                )));
+            }
+        }
+        // Bounded: the oldest deleted ids need no more checks once they are many.
+        let n = self.model.versions_gone.len();
+        if n > 64 {
+            self.model.versions_gone.drain(..n - 64);
+        }
+        Ok(())
     }
 
     /// After a restart: everything the model says must hold. Resolves in-flight operations
@@ -713,6 +843,7 @@ impl Lane {
             }
             self.model.blobs.insert(name, observed);
         }
+        self.verify_versions(http)?;
         Ok((checked, blobs_checked))
     }
 }
@@ -748,13 +879,16 @@ fn main() -> Result<()> {
         args.emulator.display()
     );
     let mut emu_args: Vec<&str> = vec!["--location", &location];
+    if args.protection {
+        emu_args.push("--blobVersioning");
+    }
     emu_args.extend(args.emulator_args.iter().map(String::as_str));
     let sas = account_sas_query(
         DEV_ACCOUNT,
         DEV_KEY,
         "bq",
         "sco",
-        "rwdlacup",
+        "rwdxlacup",
         "2099-01-01T00:00:00Z",
     );
     let mut rng = Rng(seed);
@@ -788,6 +922,16 @@ fn main() -> Result<()> {
                 "create container: {}",
                 r.status
             );
+        }
+        if args.protection {
+            let policy = "<StorageServiceProperties><DeleteRetentionPolicy><Enabled>true</Enabled><Days>1</Days></DeleteRetentionPolicy></StorageServiceProperties>";
+            let r = http_for(&e, false, &sas).call(
+                "PUT",
+                "/?restype=service&comp=properties",
+                &[],
+                policy.as_bytes(),
+            )?;
+            anyhow::ensure!(r.status == 202, "soft delete policy: {}", r.status);
         }
         e.kill9();
     }
@@ -863,13 +1007,17 @@ fn main() -> Result<()> {
         messages_checked += m;
         blobs_checked += b;
     }
-    drop(e);
+    if args.protection {
+        space_after_purge(e, &args, &emu_args, &sas, &data, &lanes)?;
+    } else {
+        drop(e);
+    }
     let mut total = Counts::default();
     for lane in &lanes {
         total.add(&lane.counts);
     }
     println!(
-        "OK: {cycles} kill -9 cycles in {:.1} s, 0 violations. Acknowledged: {} Put Message, {} Get, {} Update, {} Delete Message, {} Put Blob, {} Put Block List, {} Append Block, {} Put Page, {} Clear Pages, {} Delete Blob; {} operations in flight at a kill; {} messages and {} blobs verified after restarts; {} distinct message ids never resurrected.",
+        "OK: {cycles} kill -9 cycles in {:.1} s, 0 violations. Acknowledged: {} Put Message, {} Get, {} Update, {} Delete Message, {} Put Blob, {} Put Block List, {} Append Block, {} Put Page, {} Clear Pages, {} Delete Blob, {} Delete Blob version; {} operations in flight at a kill; {} messages, {} blobs and {} versions verified after restarts; {} distinct message ids never resurrected.",
         started.elapsed().as_secs_f64(),
         total.puts,
         total.gets,
@@ -881,10 +1029,101 @@ fn main() -> Result<()> {
         total.page_writes,
         total.page_clears,
         total.blob_deletes,
+        total.version_deletes,
         total.in_flight_at_kill,
         messages_checked,
         blobs_checked,
+        total.versions_checked,
         dead_ids.len()
+    );
+    Ok(())
+}
+
+/// Bytes under `dir`.
+fn folder_bytes(dir: &std::path::Path) -> u64 {
+    fn walk(p: &std::path::Path) -> u64 {
+        match std::fs::metadata(p) {
+            Ok(m) if m.is_dir() => std::fs::read_dir(p)
+                .map(|rd| rd.flatten().map(|e| walk(&e.path())).sum())
+                .unwrap_or(0),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        }
+    }
+    walk(dir)
+}
+
+/// `--protection`'s last phase: the data folder with everything kept, after deleting every
+/// blob and version (soft delete keeps them), after the retention purge, and after a
+/// restart (which compacts).
+fn space_after_purge(
+    e: EmulatorProcess,
+    args: &Args,
+    emu_args: &[&str],
+    sas: &str,
+    data: &std::path::Path,
+    lanes: &[Lane],
+) -> Result<()> {
+    let mib = |b: u64| b as f64 / 1_048_576.0;
+    let http = http_for(&e, false, sas);
+    let kept = folder_bytes(data);
+    let mut deleted = 0u64;
+    for lane in lanes {
+        let c = &lane.container;
+        let r = http.call(
+            "GET",
+            &format!("/{c}?restype=container&comp=list&include=versions"),
+            &[],
+            b"",
+        )?;
+        let xml = String::from_utf8_lossy(&r.body).into_owned();
+        for entry in xml.split("<Blob>").skip(1) {
+            let name = tags(entry, "Name").first().map(|s| s.to_string());
+            let version = tags(entry, "VersionId").first().map(|s| s.to_string());
+            let current = entry.contains("<IsCurrentVersion>true</IsCurrentVersion>");
+            let Some(name) = name else { continue };
+            let path = match (&version, current) {
+                (Some(v), false) => format!("/{c}/{name}?versionid={}", enc(v)),
+                _ => format!("/{c}/{name}"),
+            };
+            let r = http.call("DELETE", &path, &[], b"")?;
+            anyhow::ensure!(
+                r.status == 202,
+                "delete {path}: {} (listed as {entry})",
+                r.status
+            );
+            deleted += 1;
+            if current {
+                // The current version is a previous one now: delete it by id too.
+                if let Some(v) = &version {
+                    let r = http.call(
+                        "DELETE",
+                        &format!("/{c}/{name}?versionid={}", enc(v)),
+                        &[],
+                        b"",
+                    )?;
+                    anyhow::ensure!(r.status == 202, "delete version {v}: {}", r.status);
+                    deleted += 1;
+                }
+            }
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let soft_deleted = folder_bytes(data);
+    // Past the one-day retention (the clock is an hour per cycle ahead already).
+    e.advance_clock(2 * 86_400 + 60);
+    std::thread::sleep(Duration::from_millis(500));
+    let purged = folder_bytes(data);
+    drop(e);
+    let e = EmulatorProcess::start_bin(&args.emulator, emu_args);
+    let restarted = folder_bytes(data);
+    drop(e);
+    println!(
+        "space: {deleted} blobs and versions deleted; data folder {:.1} MiB with everything kept, {:.1} MiB soft-deleted, {:.1} MiB after the retention purge, {:.1} MiB after a restart (compaction)",
+        mib(kept),
+        mib(soft_deleted),
+        mib(purged),
+        mib(restarted)
     );
     Ok(())
 }

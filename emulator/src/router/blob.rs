@@ -343,9 +343,13 @@ fn refuse_unimplemented(req: &RequestParts, op: BlobOp) -> Result<()> {
             "An immutability policy (x-ms-immutability-policy-until-date)",
         ),
         ("x-ms-legal-hold", "A legal hold (x-ms-legal-hold)"),
-        ("x-ms-expiry-option", "Blob expiry on a write (x-ms-expiry-option)"),
+        (
+            "x-ms-expiry-option",
+            "Blob expiry on a write (x-ms-expiry-option)",
+        ),
     ] {
-        if header(name).is_some() && !(op == BlobOp::SetBlobExpiry && name == "x-ms-expiry-option") {
+        if header(name).is_some() && !(op == BlobOp::SetBlobExpiry && name == "x-ms-expiry-option")
+        {
             return not_implemented(what);
         }
     }

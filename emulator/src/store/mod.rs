@@ -7,6 +7,7 @@
 
 pub mod blob;
 mod codec;
+mod compact;
 mod durability;
 pub mod keys;
 pub mod queue;
@@ -134,14 +135,13 @@ impl Store {
         clock: Clock,
         mode: crate::config::DurabilityMode,
     ) -> Result<Store, OpenError> {
-        let config = sled::Config::new()
-            .cache_capacity(cache_bytes)
-            .mode(sled::Mode::HighThroughput)
-            // We flush ourselves (group commit) before acknowledging.
-            .flush_every_ms(None);
-        let config = match dir {
-            Some(d) => config.path(d),
-            None => config.temporary(true),
+        let make = |p: &Path| {
+            sled::Config::new()
+                .cache_capacity(cache_bytes)
+                .mode(sled::Mode::HighThroughput)
+                // We flush ourselves (group commit) before acknowledging.
+                .flush_every_ms(None)
+                .path(p)
         };
         let path = dir
             .map(|d| d.display().to_string())
@@ -150,7 +150,52 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let db = config.open().map_err(sled_err)?;
+        let io_err = |e: std::io::Error| OpenError::Corrupt(format!("{path}: {e}"));
+        let (db, sled_dir) = match dir {
+            Some(d) => {
+                std::fs::create_dir_all(d).map_err(io_err)?;
+                let live_dir = compact::live_dir(d).map_err(io_err)?;
+                let db = make(&live_dir).open().map_err(sled_err)?;
+                let disk = compact::disk_bytes(&live_dir);
+                // Cheap test first: a folder under the slack is never worth a scan.
+                if disk > compact::SLACK {
+                    let live = compact::live_bytes(&db).map_err(sled_err)?;
+                    if compact::worth_it(d, disk, live) {
+                        let to = compact::compact(d, &live_dir, db, live, make)
+                            .map_err(|e| OpenError::Corrupt(format!("compacting {path}: {e}")))?;
+                        if to == live_dir {
+                            tracing::info!(
+                                disk_mib = disk >> 20,
+                                live_mib = live >> 20,
+                                "a compacted copy would not be smaller: kept the store"
+                            );
+                        } else {
+                            tracing::info!(
+                                before_mib = disk >> 20,
+                                after_mib = compact::disk_bytes(&to) >> 20,
+                                live_mib = live >> 20,
+                                "compacted the store"
+                            );
+                        }
+                        (make(&to).open().map_err(sled_err)?, Some(to))
+                    } else {
+                        (db, Some(live_dir))
+                    }
+                } else {
+                    (db, Some(live_dir))
+                }
+            }
+            None => (
+                sled::Config::new()
+                    .cache_capacity(cache_bytes)
+                    .mode(sled::Mode::HighThroughput)
+                    .flush_every_ms(None)
+                    .temporary(true)
+                    .open()
+                    .map_err(sled_err)?,
+                None,
+            ),
+        };
         let fresh = match db.get(FORMAT_KEY).map_err(sled_err)? {
             Some(v) => {
                 let found = v
@@ -178,8 +223,7 @@ impl Store {
             durability: Arc::new(Durability::new(
                 db.clone(),
                 dir.is_some(),
-                dir.filter(|_| mode == crate::config::DurabilityMode::Power)
-                    .map(Path::to_path_buf),
+                sled_dir.filter(|_| mode == crate::config::DurabilityMode::Power),
             )),
             db,
             data,

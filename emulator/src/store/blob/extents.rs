@@ -9,8 +9,10 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-/// Bodies up to this size are stored inline in sled.
-pub const INLINE_MAX: usize = 64 * 1024;
+/// Bodies up to this size are stored inline in sled. Small: sled keeps KiB-sized values at
+/// about 2.5 times their size (its log holds every rewrite of a leaf until it cleans the
+/// segment), files keep them at their size.
+pub const INLINE_MAX: usize = 4 * 1024;
 /// Buffer size for copies between extents.
 const COPY_CHUNK: usize = 1024 * 1024;
 /// Download chunk size.

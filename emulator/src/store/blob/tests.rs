@@ -296,7 +296,10 @@ fn apply(w: &mut World, op: &Op) -> std::result::Result<(), ErrorCode> {
                 _ => DeleteMode::OnlySnapshots,
             };
             let store = w.store();
-            code(w.rt.block_on(store.blobs.delete_blob(name(*i), mode, &modify)).map(|_| ()))
+            code(
+                w.rt.block_on(store.blobs.delete_blob(name(*i), mode, &modify))
+                    .map(|_| ()),
+            )
         }
         Op::Metadata { name: i } => {
             let store = w.store();
@@ -736,8 +739,7 @@ fn check(w: &World, m: &Model) -> std::result::Result<(), TestCaseError> {
             u64::from_be_bytes(v.as_ref().try_into().expect("count")),
         );
     }
-    let mut want_counts: HashMap<u64, u64> =
-        runs.iter().map(|(id, (_, n))| (*id, *n)).collect();
+    let mut want_counts: HashMap<u64, u64> = runs.iter().map(|(id, (_, n))| (*id, *n)).collect();
     want_counts.extend(record_owners.into_iter().filter(|(_, n)| *n >= 2));
     prop_assert_eq!(counts, want_counts, "shared byte counts");
     for (id, (storage, _)) in &runs {
