@@ -29,6 +29,8 @@ cargo test --workspace --quiet
 
 echo "== Crash harness, short form: kill -9 under mixed load, 50 cycles"
 target/debug/crash --cycles 50 --max-seconds 300 --emulator target/debug/emulator
+echo "== Crash harness with versioning and soft delete on: versions, retention purges, space given back"
+target/debug/crash --cycles 30 --max-seconds 300 --emulator target/debug/emulator --protection
 
 echo "== Soak, short form: mixed queue and blob load at concurrency 64 for 30 s"
 target/debug/bench soak --emulator target/debug/emulator --minutes 0.5

@@ -84,6 +84,25 @@ impl codec::Record for ServiceRecord {
     }
 }
 
+/// Opens a sled database, waiting up to 2 s for the lock of a handle that is still going
+/// away (a store dropped a moment ago: its flusher thread lets go of the database last).
+fn open_locked(config: &sled::Config) -> sled::Result<sled::Db> {
+    let mut tries = 0;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::Other
+                    && e.to_string().contains("could not acquire lock")
+                    && tries < 40 =>
+            {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            r => return r,
+        }
+    }
+}
+
 /// The stored service properties of one account's service (the defaults if never set).
 pub(crate) fn load_service_properties(
     data: &sled::Tree,
@@ -155,7 +174,7 @@ impl Store {
             Some(d) => {
                 std::fs::create_dir_all(d).map_err(io_err)?;
                 let live_dir = compact::live_dir(d).map_err(io_err)?;
-                let db = make(&live_dir).open().map_err(sled_err)?;
+                let db = open_locked(&make(&live_dir)).map_err(sled_err)?;
                 let disk = compact::disk_bytes(&live_dir);
                 // Cheap test first: a folder under the slack is never worth a scan.
                 if disk > compact::SLACK {
@@ -177,7 +196,7 @@ impl Store {
                                 "compacted the store"
                             );
                         }
-                        (make(&to).open().map_err(sled_err)?, Some(to))
+                        (open_locked(&make(&to)).map_err(sled_err)?, Some(to))
                     } else {
                         (db, Some(live_dir))
                     }
