@@ -103,6 +103,13 @@ enum Op {
     /// Drop the store without closing it, then open it again.
     Crash,
     Reopen,
+    /// With protection on: delete a blob's oldest previous version by id (soft delete
+    /// keeps it), invisible to the model.
+    DeleteOldestVersion {
+        name: usize,
+    },
+    /// With protection on: move the clock past the retention and sweep (purges).
+    Purge,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -132,6 +139,16 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (name, 0..PAGES + 8).prop_map(|(name, pages)| Op::Resize { name, pages }),
         1 => Just(Op::Crash),
         1 => Just(Op::Reopen),
+    ]
+}
+
+/// The walk's operations with versioning and soft delete on: version deletes and purges
+/// too.
+fn protected_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        12 => op(),
+        1 => (0..NAMES.len()).prop_map(|name| Op::DeleteOldestVersion { name }),
+        1 => Just(Op::Purge),
     ]
 }
 
@@ -173,11 +190,51 @@ struct World {
     dir: tempfile::TempDir,
     store: Option<Store>,
     rt: tokio::runtime::Runtime,
+    /// Versioning and a one-day soft delete on.
+    protected: bool,
+    clock: Clock,
 }
 
 impl World {
+    fn new(protected: bool) -> World {
+        let mut w = World {
+            dir: tempfile::tempdir().expect("tempdir"),
+            store: None,
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime"),
+            protected,
+            clock: Clock::new(),
+        };
+        w.open();
+        w.rt.block_on(
+            w.store()
+                .blobs
+                .create_container(ACCOUNT, CONTAINER, Vec::new(), None),
+        )
+        .expect("container");
+        if protected {
+            let mut props = crate::protocol::model::ServiceProperties::default();
+            props.delete_retention = crate::protocol::model::RetentionPolicy {
+                enabled: true,
+                days: Some(1),
+            };
+            w.rt.block_on(w.store().set_service_properties(ACCOUNT, "blob", props))
+                .expect("retention");
+        }
+        w
+    }
+
     fn open(&mut self) {
-        self.store = Some(Store::open(Some(self.dir.path()), 8 << 20, Clock::new()).expect("open"));
+        let store = Store::open(Some(self.dir.path()), 8 << 20, self.clock.clone()).expect("open");
+        if self.protected {
+            store.blobs.set_default_features(super::Features {
+                versioning: true,
+                container_retention_days: None,
+            });
+        }
+        self.store = Some(store);
     }
 
     fn store(&self) -> &Store {
@@ -394,6 +451,30 @@ fn apply(w: &mut World, op: &Op) -> std::result::Result<(), ErrorCode> {
             w.open();
             Ok(())
         }
+        Op::DeleteOldestVersion { name: i } => {
+            let store = w.store();
+            let oldest = store
+                .blobs
+                .all_slots(name(*i))
+                .expect("slots")
+                .into_iter()
+                .find(|(slot, r)| super::keys::slot_version(slot).is_some() && r.deleted.is_none());
+            if let Some((slot, _)) = oldest {
+                w.rt.block_on(store.blobs.delete_blob(
+                    name(*i),
+                    DeleteMode::Snapshot(slot),
+                    &modify,
+                ))
+                .expect("delete version");
+            }
+            Ok(())
+        }
+        Op::Purge => {
+            w.clock.advance_ms(2 * 86_400_000);
+            let store = w.store();
+            while w.rt.block_on(store.blobs.sweep_deadlines()).expect("sweep") > 0 {}
+            Ok(())
+        }
     }
 }
 
@@ -578,7 +659,7 @@ fn model(m: &mut Model, op: &Op) -> std::result::Result<(), ErrorCode> {
             let b = page_blob(m, *name)?;
             b.bytes.resize((pages * 512) as usize, 0);
         }
-        Op::Crash | Op::Reopen => {}
+        Op::Crash | Op::Reopen | Op::DeleteOldestVersion { .. } | Op::Purge => {}
     }
     Ok(())
 }
@@ -779,17 +860,25 @@ proptest! {
 
     #[test]
     fn blob_store_matches_the_model_and_owns_exactly_its_bytes(ops in proptest::collection::vec(op(), 1..40)) {
-        let mut w = World {
-            dir: tempfile::tempdir().expect("tempdir"),
-            store: None,
-            rt: tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime"),
-        };
-        w.open();
-        w.rt
-            .block_on(w.store().blobs.create_container(ACCOUNT, CONTAINER, Vec::new(), None))
-            .expect("container");
+        walk(World::new(false), &ops)?;
+    }
+
+    /// The same with versioning and soft delete on: what is live is what the model says
+    /// (versions and soft-deleted records are invisible to it), and the store still owns
+    /// exactly the bytes its records (now many per blob) reference, counted, through
+    /// version deletes and retention purges.
+    #[test]
+    fn with_versions_and_soft_delete_the_store_still_owns_exactly_its_bytes(
+        ops in proptest::collection::vec(protected_op(), 1..40)
+    ) {
+        walk(World::new(true), &ops)?;
+    }
+}
+
+fn walk(mut w: World, ops: &[Op]) -> std::result::Result<(), TestCaseError> {
+    {
         let mut m = Model::default();
-        for op in &ops {
+        for op in ops {
             let before = m.clone();
             let want = model(&mut m, op);
             let got = apply(&mut w, op);
@@ -800,6 +889,7 @@ proptest! {
             check(&w, &m)?;
         }
     }
+    Ok(())
 }
 
 /// Bytes received but never committed are freed when dropped.
