@@ -7,7 +7,9 @@ mod service_properties;
 mod tests;
 
 pub use acl::{parse_signed_identifiers, write_signed_identifiers, AccessPolicy, SignedIdentifier};
-pub use service_properties::{CorsRule, RetentionPolicy, ServiceProperties};
+#[cfg(test)]
+pub use service_properties::RetentionPolicy;
+pub use service_properties::{CorsRule, ServiceProperties};
 
 /// User metadata in the order given, names with their original case.
 pub type Metadata = Vec<(String, String)>;

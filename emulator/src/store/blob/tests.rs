@@ -215,10 +215,12 @@ impl World {
         )
         .expect("container");
         if protected {
-            let mut props = crate::protocol::model::ServiceProperties::default();
-            props.delete_retention = crate::protocol::model::RetentionPolicy {
-                enabled: true,
-                days: Some(1),
+            let props = crate::protocol::model::ServiceProperties {
+                delete_retention: crate::protocol::model::RetentionPolicy {
+                    enabled: true,
+                    days: Some(1),
+                },
+                ..Default::default()
             };
             w.rt.block_on(w.store().set_service_properties(ACCOUNT, "blob", props))
                 .expect("retention");
