@@ -402,6 +402,16 @@ fn operations(f: &Fixture) -> Vec<Op> {
             "t",
         )
         .body("<Tags><TagSet/></Tags>"),
+        op(
+            "Undelete Blob",
+            Blob,
+            "PUT",
+            "/cont1/b1?comp=undelete",
+            "o",
+            "w",
+        ),
+        op("Set Blob Expiry", Blob, "PUT", "/cont1/b1?comp=expiry", "o", "w")
+            .h("x-ms-expiry-option", "NeverExpire"),
     ]
 }
 
