@@ -128,6 +128,29 @@ def test_delete_keeps_versions_and_promotion_restores(container, versioning):
         b.get_blob_properties(version_id=v2)
 
 
+def test_page_and_append_writes_change_the_current_version_in_place(container, versioning):
+    # Put Page and Append Block make no version (Azure: only Put Blob, Put Block List,
+    # Copy and Set Blob Metadata do for page and append blobs).
+    page = container.get_blob_client("disk")
+    v1 = page.create_page_blob(1024)["version_id"]
+    page.upload_page(b"\x07" * 512, offset=512, length=512)
+    assert page.get_blob_properties().version_id == v1
+    v2 = page.set_blob_metadata({"k": "v"})["version_id"]
+    assert v2 != v1
+    assert page.download_blob(version_id=v1).readall() == b"\x00" * 512 + b"\x07" * 512
+    page.clear_page(offset=512, length=512)
+    assert page.download_blob(version_id=v1).readall()[512:] == b"\x07" * 512
+    assert page.download_blob().readall() == b"\x00" * 1024
+    log = container.get_blob_client("log")
+    a1 = log.create_append_blob()["version_id"]
+    log.append_block(b"one;")
+    a2 = log.set_blob_metadata({"m": "1"})["version_id"]
+    log.append_block(b"two;")
+    assert log.get_blob_properties().version_id == a2 != a1
+    assert log.download_blob(version_id=a1).readall() == b"one;"
+    assert log.download_blob().readall() == b"one;two;"
+
+
 def test_current_version_cannot_be_deleted_by_id(container, versioning, braw):
     b = container.get_blob_client("root")
     v = b.upload_blob(b"x")["version_id"]
