@@ -14,6 +14,8 @@ pub const CONTAINER: u8 = b'K';
 pub const BLOB: u8 = b'B';
 pub const BLOCK: u8 = b'U';
 pub const INLINE: u8 = b'D';
+/// Where a packed small body is (`E id → Loc`).
+pub const PACKED: u8 = b'E';
 pub const TAG: u8 = b'T';
 pub const PAGE: u8 = b'G';
 pub const REFCOUNT: u8 = b'R';

@@ -250,7 +250,12 @@ impl Store {
         };
         let store = Store {
             queues: QueueStore::open(core.clone()).map_err(OpenError::Corrupt)?,
-            blobs: BlobStore::open(core.clone(), dir).map_err(OpenError::Corrupt)?,
+            blobs: BlobStore::open(
+                core.clone(),
+                dir,
+                mode == crate::config::DurabilityMode::Power,
+            )
+            .map_err(OpenError::Corrupt)?,
             core,
             services: Default::default(),
         };
@@ -277,6 +282,11 @@ impl Store {
             }
             store.core.db.insert(TAG_INDEX_KEY, &[]).map_err(sled_err)?;
         }
+        // Dead space in the packs of small bodies goes before serving starts.
+        store
+            .blobs
+            .compact_packs()
+            .map_err(|e| OpenError::Corrupt(format!("compacting packs: {e}")))?;
         // A crash from here on must be detected at the next start.
         store.core.db.flush().map_err(sled_err)?;
         Ok(store)

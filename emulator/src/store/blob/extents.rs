@@ -9,10 +9,8 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-/// Bodies up to this size are stored inline in sled. Small: sled keeps KiB-sized values at
-/// about 2.5 times their size (its log holds every rewrite of a leaf until it cleans the
-/// segment), files keep them at their size.
-pub const INLINE_MAX: usize = 4 * 1024;
+/// Bodies up to this size are packed (`packs`), larger ones get a file of their own.
+pub const INLINE_MAX: usize = 64 * 1024;
 /// Buffer size for copies between extents.
 const COPY_CHUNK: usize = 1024 * 1024;
 /// Download chunk size.
@@ -65,27 +63,36 @@ pub struct Extents {
     dir: PathBuf,
     /// Whether to fsync (off for the in-memory store).
     durable: bool,
+    /// Small bodies (see `packs`).
+    pub packs: super::packs::Packs,
     /// Kept so a temporary directory lives as long as the store.
     _temp: Option<tempfile::TempDir>,
 }
 
 impl Extents {
-    pub fn open(location: Option<&Path>) -> std::io::Result<Extents> {
+    /// `power`: packs are fdatasynced on every append (`--durability power`).
+    pub fn open(location: Option<&Path>, power: bool) -> std::io::Result<Extents> {
         match location {
             Some(dir) => {
+                let packs = super::packs::Packs::open(dir.join("packs"), power)?;
                 let dir = dir.join("extents");
                 std::fs::create_dir_all(&dir)?;
                 Ok(Extents {
                     dir,
                     durable: true,
+                    packs,
                     _temp: None,
                 })
             }
             None => {
                 let temp = tempfile::tempdir()?;
+                let packs = super::packs::Packs::open(temp.path().join("packs"), false)?;
+                let dir = temp.path().join("extents");
+                std::fs::create_dir_all(&dir)?;
                 Ok(Extents {
-                    dir: temp.path().to_path_buf(),
+                    dir,
                     durable: false,
+                    packs,
                     _temp: Some(temp),
                 })
             }

@@ -2,11 +2,12 @@
 //! short, frees that did not happen) are removed. O(blobs), so it runs only then.
 
 use super::extents::Storage;
+use super::packs::Loc;
 use super::records::{BlobRecord, PageRun, StagedBlock};
 use super::{internal, BlobStore};
 use crate::protocol::error::Result;
-use crate::store::codec::decode;
-use crate::store::keys::{self, BLOB, BLOCK, INLINE, PAGE, REFCOUNT};
+use crate::store::codec::{decode, encode};
+use crate::store::keys::{self, BLOB, BLOCK, INLINE, PACKED, PAGE, REFCOUNT};
 use std::collections::{HashMap, HashSet};
 
 impl BlobStore {
@@ -34,11 +35,13 @@ impl BlobStore {
         }
         owners.retain(|_, n| *n >= 2);
         self.repair_page_runs(&mut live, owners)?;
-        for item in self.core.data.scan_prefix([INLINE]) {
-            let (k, _) = item.map_err(internal)?;
-            if let Some(id) = keys::parse_qid_tail(&k) {
-                if !live.contains(&(Storage::Inline, id)) {
-                    self.core.data.remove(k).map_err(internal)?;
+        for kind in [INLINE, PACKED] {
+            for item in self.core.data.scan_prefix([kind]) {
+                let (k, _) = item.map_err(internal)?;
+                if let Some(id) = keys::parse_qid_tail(&k) {
+                    if !live.contains(&(Storage::Inline, id)) {
+                        self.core.data.remove(k).map_err(internal)?;
+                    }
                 }
             }
         }
@@ -97,6 +100,80 @@ impl BlobStore {
         for (id, n) in counts {
             data.insert(super::keys::refcount(id), &n.to_be_bytes())
                 .map_err(internal)?;
+        }
+        Ok(())
+    }
+}
+
+/// A pack is rewritten when it holds more than this many times its live bytes.
+const PACK_REWRITE_RATIO: f64 = 1.3;
+/// Locations rewritten per batch.
+const PACK_BATCH: usize = 4096;
+
+impl BlobStore {
+    /// At open, before serving: packs with no live piece are removed, and packs holding
+    /// more than 1.3 times their live bytes are rewritten: their live pieces are copied to
+    /// a new pack (synced), the `E` locations switched in batches, the database flushed,
+    /// and only then the old packs removed. A crash part-way leaves every location pointing
+    /// at a pack that still exists.
+    pub(crate) fn compact_packs(&self) -> Result<()> {
+        let packs = &self.extents.packs;
+        let files = packs.list();
+        if files.is_empty() {
+            return Ok(());
+        }
+        let data = &self.core.data;
+        let mut live: HashMap<u64, u64> = HashMap::new();
+        for item in data.scan_prefix([PACKED]) {
+            let (_, v) = item.map_err(internal)?;
+            let loc: Loc = decode(&v).map_err(internal)?;
+            *live.entry(loc.pack).or_default() += loc.len;
+        }
+        let mut rewrite: HashSet<u64> = HashSet::new();
+        let mut gone = Vec::new();
+        for (id, size) in files {
+            match live.get(&id).copied().unwrap_or(0) {
+                0 => gone.push(id),
+                l if size as f64 > l as f64 * PACK_REWRITE_RATIO => {
+                    rewrite.insert(id);
+                }
+                _ => {}
+            }
+        }
+        if !rewrite.is_empty() {
+            packs.close_current();
+            let mut batch = sled::Batch::default();
+            let mut n = 0;
+            for item in data.scan_prefix([PACKED]) {
+                let (k, v) = item.map_err(internal)?;
+                let loc: Loc = decode(&v).map_err(internal)?;
+                if !rewrite.contains(&loc.pack) {
+                    continue;
+                }
+                let bytes = packs
+                    .read(loc.pack, loc.offset, loc.len as usize)
+                    .map_err(internal)?;
+                let fresh = self.core.db.generate_id().map_err(internal)?;
+                let moved = packs.append(&bytes, fresh).map_err(internal)?;
+                batch.insert(k, encode(&moved));
+                n += 1;
+                if n == PACK_BATCH {
+                    packs.sync_current().map_err(internal)?;
+                    data.apply_batch(std::mem::take(&mut batch))
+                        .map_err(internal)?;
+                    n = 0;
+                }
+            }
+            packs.sync_current().map_err(internal)?;
+            data.apply_batch(batch).map_err(internal)?;
+            packs.close_current();
+            gone.extend(rewrite);
+        }
+        if !gone.is_empty() {
+            self.core.db.flush().map_err(internal)?;
+            for id in gone {
+                packs.remove(id);
+            }
         }
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! Blob keys (layout in docs/design.md).
 
-use crate::store::keys::{BLOB, BLOCK, CONTAINER, DEADLINE, INLINE, PAGE, REFCOUNT, TAG};
+use crate::store::keys::{BLOB, BLOCK, CONTAINER, DEADLINE, INLINE, PACKED, PAGE, REFCOUNT, TAG};
 
 /// `K account \0` (all containers of an account).
 pub fn container_prefix(account: &str) -> Vec<u8> {
@@ -189,7 +189,14 @@ pub fn deadline(at_ms: i64, what: &[u8]) -> Vec<u8> {
     k
 }
 
-/// `D id` → inline bytes of a small body.
+/// `E id` → Loc: where the packed bytes of small piece `id` are.
+pub fn packed(id: u64) -> Vec<u8> {
+    let mut k = vec![PACKED];
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// `D id` → inline bytes of a small body (stores from before packs; still read).
 pub fn inline(id: u64) -> Vec<u8> {
     let mut k = vec![INLINE];
     k.extend_from_slice(&id.to_be_bytes());

@@ -20,6 +20,7 @@ pub mod extents;
 mod gc;
 pub(crate) mod keys;
 mod listing;
+mod packs;
 mod pages;
 mod pieces;
 mod records;
@@ -78,8 +79,10 @@ fn blob_not_found() -> StorageError {
 }
 
 impl BlobStore {
-    pub(super) fn open(core: Core, dir: Option<&Path>) -> Result<BlobStore, String> {
-        let extents = extents::Extents::open(dir).map_err(|e| format!("extents folder: {e}"))?;
+    /// `power`: `--durability power` (packed small bodies are fdatasynced too).
+    pub(super) fn open(core: Core, dir: Option<&Path>, power: bool) -> Result<BlobStore, String> {
+        let extents =
+            extents::Extents::open(dir, power).map_err(|e| format!("extents folder: {e}"))?;
         Ok(BlobStore {
             core,
             extents: Arc::new(extents),

@@ -5,6 +5,7 @@ use super::extents::{Piece, Storage, READ_CHUNK};
 use super::records::BlobRecord;
 use super::{internal, keys, BlobStore};
 use crate::protocol::error::Result;
+use crate::store::codec::{decode, encode};
 use bytes::Bytes;
 use std::collections::HashSet;
 
@@ -18,8 +19,12 @@ impl BlobStore {
             }
             match p.storage {
                 Storage::Inline => {
-                    if let Err(e) = self.core.data.remove(keys::inline(p.id)) {
-                        tracing::warn!(error = %e, "could not free inline data");
+                    // Packed (the bytes become dead space in their pack) or, in a store
+                    // from before packs, inline in sled.
+                    for k in [keys::packed(p.id), keys::inline(p.id)] {
+                        if let Err(e) = self.core.data.remove(k) {
+                            tracing::warn!(error = %e, "could not free inline data");
+                        }
                     }
                 }
                 Storage::File => self.extents.remove(p.id),
@@ -35,9 +40,10 @@ impl BlobStore {
             match p.storage {
                 Storage::Inline => {
                     let bytes = self.read_piece(p, 0, p.len as usize)?;
+                    let loc = self.extents.packs.append(&bytes, id).map_err(internal)?;
                     self.core
                         .data
-                        .insert(keys::inline(id), bytes.as_ref())
+                        .insert(keys::packed(id), encode(&loc))
                         .map_err(internal)?;
                 }
                 Storage::File => self
@@ -196,6 +202,17 @@ impl PieceReader {
     fn read(&self, p: &Piece, offset: u64, len: usize) -> Result<Bytes> {
         match p.storage {
             Storage::Inline => {
+                if let Some(v) = self.data.get(keys::packed(p.id)).map_err(internal)? {
+                    let loc: super::packs::Loc = decode(&v).map_err(internal)?;
+                    if p.offset + offset + len as u64 > loc.len {
+                        return Err(internal("packed data too short"));
+                    }
+                    return self
+                        .extents
+                        .packs
+                        .read(loc.pack, loc.offset + p.offset + offset, len)
+                        .map_err(internal);
+                }
                 let v = self
                     .data
                     .get(keys::inline(p.id))

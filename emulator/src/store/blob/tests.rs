@@ -841,11 +841,19 @@ fn check(w: &World, m: &Model) -> std::result::Result<(), TestCaseError> {
         .collect();
     want_files.sort();
     prop_assert_eq!(files, want_files, "extent files");
-    let mut inline: Vec<u64> = data
-        .scan_prefix([INLINE])
-        .keys()
+    let mut inline: Vec<u64> = [INLINE, crate::store::keys::PACKED]
+        .iter()
+        .flat_map(|kind| data.scan_prefix([*kind]).keys())
         .filter_map(|k| parse_qid_tail(&k.expect("key")))
         .collect();
+    // Every packed piece's pack is there.
+    let packs: std::collections::HashSet<u64> =
+        blobs.extents.packs.list().into_iter().map(|(id, _)| id).collect();
+    for item in data.scan_prefix([crate::store::keys::PACKED]) {
+        let (_, v) = item.expect("scan");
+        let loc: super::packs::Loc = decode(&v).expect("loc");
+        prop_assert!(packs.contains(&loc.pack), "pack {} missing", loc.pack);
+    }
     inline.sort();
     let mut want_inline: Vec<u64> = owner
         .keys()

@@ -7,6 +7,7 @@
 //! failed write leaves nothing behind" lives here and nowhere else.
 
 use super::extents::{ExtentWriter, Extents, Piece, Storage, CRC64, INLINE_MAX};
+use crate::store::codec::encode;
 use super::{internal, keys, BlobStore};
 use crate::protocol::error::{ErrorCode, Result, StorageError};
 use base64::Engine;
@@ -45,8 +46,9 @@ pub struct Expect {
 /// them takes them over (`adopt`).
 pub struct Received {
     pieces: Vec<Piece>,
-    /// Small bodies: the bytes, stored under `D id` by the commit that adopts them.
-    inline: Option<(u64, Bytes)>,
+    /// Small bodies: where they were packed, written as `E id` by the commit that adopts
+    /// them (unadopted, they are dead space in the pack until the next compaction).
+    inline: Option<(u64, super::packs::Loc)>,
     md5: Option<[u8; 16]>,
     crc64: Option<[u8; 8]>,
     len: u64,
@@ -75,8 +77,8 @@ impl Received {
     /// Called inside the locked step that writes the record referencing these bytes:
     /// stores the inline part and gives up ownership. From here the record owns them.
     pub(super) fn adopt(mut self, data: &sled::Tree) -> Result<Vec<Piece>> {
-        if let Some((id, bytes)) = &self.inline {
-            data.insert(keys::inline(*id), bytes.as_ref())
+        if let Some((id, loc)) = &self.inline {
+            data.insert(keys::packed(*id), encode(loc))
                 .map_err(internal)?;
         }
         self.owned = false;
@@ -85,8 +87,8 @@ impl Received {
 
     /// `adopt` within a batch: the inline part is written with the rest of the change.
     pub(super) fn adopt_into(mut self, batch: &mut sled::Batch) -> Vec<Piece> {
-        if let Some((id, bytes)) = &self.inline {
-            batch.insert(keys::inline(*id), bytes.as_ref());
+        if let Some((id, loc)) = &self.inline {
+            batch.insert(keys::packed(*id), encode(loc));
         }
         self.owned = false;
         std::mem::take(&mut self.pieces)
@@ -202,7 +204,16 @@ impl Upload {
                     len: self.len,
                 }]
             };
-            let inline = (self.len > 0).then(|| (self.id, concat(&self.pending)));
+            let inline = if self.len > 0 {
+                let (bytes, extents, id) = (concat(&self.pending), self.extents.clone(), self.id);
+                let loc = tokio::task::spawn_blocking(move || extents.packs.append(&bytes, id))
+                    .await
+                    .map_err(internal)?
+                    .map_err(internal)?;
+                Some((self.id, loc))
+            } else {
+                None
+            };
             self.finished = true;
             return Ok(received(pieces, inline, self.extents.clone()));
         }
