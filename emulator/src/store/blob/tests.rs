@@ -847,8 +847,13 @@ fn check(w: &World, m: &Model) -> std::result::Result<(), TestCaseError> {
         .filter_map(|k| parse_qid_tail(&k.expect("key")))
         .collect();
     // Every packed piece's pack is there.
-    let packs: std::collections::HashSet<u64> =
-        blobs.extents.packs.list().into_iter().map(|(id, _)| id).collect();
+    let packs: std::collections::HashSet<u64> = blobs
+        .extents
+        .packs
+        .list()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
     for item in data.scan_prefix([crate::store::keys::PACKED]) {
         let (_, v) = item.expect("scan");
         let loc: super::packs::Loc = decode(&v).expect("loc");

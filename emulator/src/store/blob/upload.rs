@@ -7,9 +7,9 @@
 //! failed write leaves nothing behind" lives here and nowhere else.
 
 use super::extents::{ExtentWriter, Extents, Piece, Storage, CRC64, INLINE_MAX};
-use crate::store::codec::encode;
 use super::{internal, keys, BlobStore};
 use crate::protocol::error::{ErrorCode, Result, StorageError};
+use crate::store::codec::encode;
 use base64::Engine;
 use bytes::{Bytes, BytesMut};
 use md5::{Digest, Md5};
