@@ -59,6 +59,11 @@ impl Packs {
         })
     }
 
+    /// Whether appends are fdatasynced (`--durability power`).
+    pub fn syncs(&self) -> bool {
+        self.sync
+    }
+
     fn path(&self, id: u64) -> PathBuf {
         self.dir.join(format!("{id:016x}"))
     }
