@@ -151,6 +151,23 @@ def test_page_and_append_writes_change_the_current_version_in_place(container, v
     assert log.download_blob().readall() == b"one;two;"
 
 
+def test_deleted_with_versions_lists_a_gone_blob_once(container, versioning):
+    gone = container.get_blob_client("gone")
+    gone.upload_blob(b"1")
+    gone.set_blob_metadata({"last": "yes"})
+    gone.delete_blob()
+    container.get_blob_client("here").upload_blob(b"2")
+    listed = list(container.list_blobs(include=["deletedwithversions"]))
+    assert [(x.name, bool(x.has_versions_only)) for x in listed] == [
+        ("gone", True),
+        ("here", False),
+    ]
+    # The entry carries the latest version's properties.
+    assert listed[0].size == 1
+    # Without it, a blob with no current version is not listed.
+    assert [x.name for x in container.list_blobs()] == ["here"]
+
+
 def test_current_version_cannot_be_deleted_by_id(container, versioning, braw):
     b = container.get_blob_client("root")
     v = b.upload_blob(b"x")["version_id"]

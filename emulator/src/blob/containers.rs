@@ -289,6 +289,7 @@ pub fn list_blobs(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
         include_uncommitted: include.iter().any(|i| i == "uncommittedblobs"),
         include_versions: include.iter().any(|i| i == "versions"),
         include_deleted: include.iter().any(|i| i == "deleted"),
+        include_deleted_with_versions: include.iter().any(|i| i == "deletedwithversions"),
     };
     let (items, next) = store.list_blobs(&ctx.route.account, container, &query)?;
     let mut w = Writer::new();
@@ -324,7 +325,9 @@ pub fn list_blobs(ctx: &Ctx<'_>, container: &str) -> Result<Reply> {
                     let r = &b.record;
                     let p = &r.properties;
                     w.open("Blob").elem("Name", &b.name);
-                    if r.deleted.is_some() {
+                    if b.has_versions_only {
+                        w.elem("HasVersionsOnly", "true");
+                    } else if r.deleted.is_some() {
                         w.elem("Deleted", "true");
                     }
                     if !b.snapshot.is_empty() {

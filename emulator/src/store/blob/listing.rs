@@ -18,7 +18,15 @@ pub struct ListQuery<'a> {
     pub include_versions: bool,
     /// Soft-deleted blobs, and with the above, soft-deleted snapshots and versions.
     pub include_deleted: bool,
+    /// `include=deletedwithversions`: a name whose base blob is gone (or soft-deleted)
+    /// but which has versions is listed once, `HasVersionsOnly`, with its latest version's
+    /// properties (unless the versions are listed themselves).
+    pub include_deleted_with_versions: bool,
 }
+
+/// The slot a `HasVersionsOnly` entry is emitted with (sorts before every snapshot and
+/// version slot, so a marker naming it resumes at the blob's first record).
+const VERSIONS_ONLY: &str = "!";
 
 const SNAPSHOT_MARKER_SEP: char = '\u{1}';
 
@@ -34,6 +42,8 @@ pub struct BlobEntry {
     pub version_id: Option<String>,
     /// The base blob of an account with versions: its current version.
     pub is_current: bool,
+    /// `include=deletedwithversions`: a deleted blob that still has versions.
+    pub has_versions_only: bool,
     pub record: BlobRecord,
 }
 
@@ -103,7 +113,9 @@ impl BlobStore {
             include_uncommitted: _,
             include_versions,
             include_deleted,
+            include_deleted_with_versions,
         } = *q;
+        let versions_only = include_deleted_with_versions && !include_versions;
         let now = self.now();
         let scope = keys::blob_scope(crate::store::keys::BLOB, account, container);
         // Markers are a blob name, or `name SEP snapshot` when a page ends inside a blob's
@@ -152,6 +164,16 @@ impl BlobStore {
                     *last_prefix = Some(p.clone());
                     out.push(ListItem::Prefix(p));
                 }
+                None if snapshot == VERSIONS_ONLY => {
+                    out.push(ListItem::Blob(Box::new(BlobEntry {
+                        name,
+                        snapshot: String::new(),
+                        version_id: None,
+                        is_current: false,
+                        has_versions_only: true,
+                        record,
+                    })))
+                }
                 None => {
                     let (snapshot, version_id, is_current) = match keys::slot_version(&snapshot) {
                         Some(v) => (String::new(), Some(v.to_string()), false),
@@ -167,6 +189,7 @@ impl BlobStore {
                         snapshot,
                         version_id,
                         is_current,
+                        has_versions_only: false,
                         record,
                     })))
                 }
@@ -180,6 +203,9 @@ impl BlobStore {
             Vec::new()
         };
         let mut staged = staged.into_iter().peekable();
+        // deletedwithversions: the latest version of the name being scanned, until its
+        // base blob shows it has a current version.
+        let mut pending: Option<(String, BlobRecord)> = None;
         for item in self.core.data.range(start..) {
             let (k, v) = item.map_err(internal)?;
             if !k.starts_with(&scope) {
@@ -188,7 +214,28 @@ impl BlobStore {
             let Some((name, snapshot)) = keys::parse_blob_tail(&k[scope.len()..]) else {
                 continue;
             };
+            if pending.as_ref().is_some_and(|(n, _)| *n != name) {
+                if let Some((n, r)) = pending.take() {
+                    if let Some(next) = emit(n, VERSIONS_ONLY.into(), r, &mut out, &mut last_prefix)
+                    {
+                        return Ok((out, Some(next)));
+                    }
+                }
+            }
             let is_version = keys::slot_version(&snapshot).is_some();
+            if versions_only && is_version && name.starts_with(prefix) {
+                let record: BlobRecord = decode(&v).map_err(internal)?;
+                if record.deleted.is_none_or(|d| d.purge_ms > now) {
+                    pending = Some((name, record));
+                }
+                continue;
+            }
+            if snapshot.is_empty() && pending.as_ref().is_some_and(|(n, _)| *n == name) {
+                let base: BlobRecord = decode(&v).map_err(internal)?;
+                if Self::is_live(&base, "", now) {
+                    pending = None;
+                }
+            }
             if is_version && !include_versions
                 || !is_version && !snapshot.is_empty() && !include_snapshots
             {
@@ -218,6 +265,11 @@ impl BlobStore {
                 _ => {}
             }
             if let Some(next) = emit(name, snapshot, record, &mut out, &mut last_prefix) {
+                return Ok((out, Some(next)));
+            }
+        }
+        if let Some((n, r)) = pending.take() {
+            if let Some(next) = emit(n, VERSIONS_ONLY.into(), r, &mut out, &mut last_prefix) {
                 return Ok((out, Some(next)));
             }
         }
