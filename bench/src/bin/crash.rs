@@ -662,20 +662,12 @@ impl Lane {
             }
         }
         // Version ids are unique per blob, and exactly one is current.
-        let r = http.call(
-            "GET",
-            &format!("/{c}?restype=container&comp=list&include=versions"),
-            &[],
-            b"",
-        )?;
-        let xml = String::from_utf8_lossy(&r.body).into_owned();
         let mut seen = HashSet::new();
-        for entry in xml.split("<Blob>").skip(1) {
-            let name = tags(entry, "Name").first().map(|s| s.to_string());
-            let version = tags(entry, "VersionId").first().map(|s| s.to_string());
-            if !seen.insert((name.clone(), version.clone())) {
+        for v in list_versions(http, &c)? {
+            if !seen.insert((v.name.clone(), v.version.clone())) {
                 bail!(violation(format!(
-                    "{c}: version {version:?} of {name:?} listed twice: {xml}"
+                    "{c}: version {:?} of {} listed twice",
+                    v.version, v.name
                 )));
             }
         }
@@ -1039,6 +1031,35 @@ fn main() -> Result<()> {
     Ok(())
 }
 
+/// One entry of a List Blobs `include=versions`.
+struct Listed {
+    name: String,
+    version: Option<String>,
+    current: bool,
+}
+
+/// Every blob and version of container `c` (one page: the harness keeps few).
+fn list_versions(http: &Http, c: &str) -> Result<Vec<Listed>> {
+    let r = http.call(
+        "GET",
+        &format!("/{c}?restype=container&comp=list&include=versions"),
+        &[],
+        b"",
+    )?;
+    let xml = String::from_utf8_lossy(&r.body).into_owned();
+    Ok(xml
+        .split("<Blob>")
+        .skip(1)
+        .filter_map(|entry| {
+            Some(Listed {
+                name: tags(entry, "Name").first()?.to_string(),
+                version: tags(entry, "VersionId").first().map(|s| s.to_string()),
+                current: entry.contains("<IsCurrentVersion>true</IsCurrentVersion>"),
+            })
+        })
+        .collect())
+}
+
 /// Bytes under `dir`.
 fn folder_bytes(dir: &std::path::Path) -> u64 {
     fn walk(p: &std::path::Path) -> u64 {
@@ -1070,28 +1091,18 @@ fn space_after_purge(
     let mut deleted = 0u64;
     for lane in lanes {
         let c = &lane.container;
-        let r = http.call(
-            "GET",
-            &format!("/{c}?restype=container&comp=list&include=versions"),
-            &[],
-            b"",
-        )?;
-        let xml = String::from_utf8_lossy(&r.body).into_owned();
-        for entry in xml.split("<Blob>").skip(1) {
-            let name = tags(entry, "Name").first().map(|s| s.to_string());
-            let version = tags(entry, "VersionId").first().map(|s| s.to_string());
-            let current = entry.contains("<IsCurrentVersion>true</IsCurrentVersion>");
-            let Some(name) = name else { continue };
+        for Listed {
+            name,
+            version,
+            current,
+        } in list_versions(&http, c)?
+        {
             let path = match (&version, current) {
                 (Some(v), false) => format!("/{c}/{name}?versionid={}", enc(v)),
                 _ => format!("/{c}/{name}"),
             };
             let r = http.call("DELETE", &path, &[], b"")?;
-            anyhow::ensure!(
-                r.status == 202,
-                "delete {path}: {} (listed as {entry})",
-                r.status
-            );
+            anyhow::ensure!(r.status == 202, "delete {path}: {}", r.status);
             deleted += 1;
             if current {
                 // The current version is a previous one now: delete it by id too.

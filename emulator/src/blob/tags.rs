@@ -82,11 +82,14 @@ pub fn write(w: &mut Writer, tags: &[(String, String)]) {
 
 /// Tags on snapshots (and versions) arrived with 2020-08-04.
 fn check_snapshot(ctx: &Ctx<'_>) -> Result<()> {
-    if !&snapshot_param(ctx).is_empty() && ctx.version < "2020-08-04" {
-        return Err(
-            StorageError::invalid_query("snapshot", &snapshot_param(ctx))
-                .with_message("Blob tags on a snapshot need version 2020-08-04 or later."),
-        );
+    let q = &ctx.req.query;
+    for param in ["snapshot", "versionid"] {
+        if let Some(v) = q.get(param).filter(|v| !v.is_empty()) {
+            if ctx.version < "2020-08-04" {
+                return Err(StorageError::invalid_query(param, v)
+                    .with_message("Blob tags on a snapshot need version 2020-08-04 or later."));
+            }
+        }
     }
     Ok(())
 }

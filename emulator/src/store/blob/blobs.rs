@@ -212,42 +212,20 @@ impl BlobStore {
             let mut delta = RefDelta::default();
             let mut owners = Owners::default();
             let prefix = Self::page_prefix(n, "");
-            // What was at the base key: kept (a previous version, or soft-deleted data
-            // as a soft-deleted snapshot), or dropped.
-            let mut kept_version = None;
-            let dropped = match (&current, raw) {
-                (Some(c), _) => match self.retire(&protection, n, c, Why::Overwrite)? {
-                    Retire::Keep { slot, deleted } => {
-                        kept_version = keys::slot_version(&slot).map(str::to_string);
-                        self.keep(&mut batch, n, "", &slot, c.clone(), deleted)?;
-                        None
-                    }
-                    Retire::Drop => Some(c.clone()),
-                },
-                (None, Some(old)) if old.deleted.is_some() => {
-                    let slot = self.fresh_snapshot_id(n)?;
-                    self.keep(&mut batch, n, "", &slot, old, None)?;
-                    None
-                }
-                // Expired: gone now.
-                (None, old) => old,
-            };
-            if let Some(d) = &dropped {
-                if d.blob_type == BlobType::Page {
-                    self.drop_page_runs(&mut batch, &mut delta, &prefix)?;
-                }
-                owners.add(&d.pieces, -1);
-            }
+            let (version_id, dropped) = self.replace_base(
+                &mut batch,
+                &mut owners,
+                &mut delta,
+                &protection,
+                n,
+                current.as_ref(),
+                raw,
+                &[],
+            )?;
             let mut pieces = content.adopt_into(&mut batch);
             if let Some(from) = page_source {
                 pieces.extend(self.copy_page_runs(&mut batch, &mut delta, from, &prefix)?);
             }
-            let version_id = if protection.versioning {
-                let taken: Vec<&str> = kept_version.iter().map(String::as_str).collect();
-                Some(self.fresh_version_id(n, &taken)?)
-            } else {
-                None
-            };
             let record = BlobRecord {
                 blob_type: new.blob_type,
                 pieces: if new.blob_type == BlobType::Page {
@@ -359,18 +337,21 @@ impl BlobStore {
             let mut batch = sled::Batch::default();
             let mut freed = Vec::new();
             let protection = self.protection_of(n.account)?;
-            if new_version && protection.versioning && snapshot.is_empty() {
-                if let Retire::Keep { slot, .. } =
-                    self.retire(&protection, n, &before, Why::Overwrite)?
-                {
-                    let mut owners = Owners::default();
-                    let mut delta = RefDelta::default();
-                    self.keep_shared(&mut batch, &mut owners, &mut delta, n, &before, &slot)?;
-                    let old_id = keys::slot_version(&slot).unwrap_or_default().to_string();
-                    record.version_id = Some(self.fresh_version_id(n, &[&old_id])?);
-                    freed.extend(self.apply_refs(&mut batch, delta)?);
-                    freed.extend(self.apply_owners(&mut batch, owners)?);
+            if new_version && snapshot.is_empty() {
+                let mut owners = Owners::default();
+                let mut delta = RefDelta::default();
+                if let Some(id) = self.keep_previous_version(
+                    &mut batch,
+                    &mut owners,
+                    &mut delta,
+                    &protection,
+                    n,
+                    &before,
+                )? {
+                    record.version_id = Some(id);
                 }
+                freed.extend(self.apply_refs(&mut batch, delta)?);
+                freed.extend(self.apply_owners(&mut batch, owners)?);
             }
             batch.insert(
                 keys::blob(n.account, n.container, n.blob, snapshot),
@@ -719,18 +700,19 @@ impl BlobStore {
                 keys::blob(n.account, n.container, n.blob, &id),
                 encode(&snap),
             );
-            if protection.versioning {
-                if let Retire::Keep { slot, .. } =
-                    self.retire(&protection, n, &base, Why::Overwrite)?
-                {
-                    self.keep_shared(&mut batch, &mut owners, &mut delta, n, &base, &slot)?;
-                    let old_id = keys::slot_version(&slot).unwrap_or_default().to_string();
-                    base.version_id = Some(self.fresh_version_id(n, &[&old_id])?);
-                    batch.insert(
-                        keys::blob(n.account, n.container, n.blob, ""),
-                        encode(&base),
-                    );
-                }
+            if let Some(v) = self.keep_previous_version(
+                &mut batch,
+                &mut owners,
+                &mut delta,
+                &protection,
+                n,
+                &base,
+            )? {
+                base.version_id = Some(v);
+                batch.insert(
+                    keys::blob(n.account, n.container, n.blob, ""),
+                    encode(&base),
+                );
             }
             let mut freed = self.apply_refs(&mut batch, delta)?;
             freed.extend(self.apply_owners(&mut batch, owners)?);

@@ -6,7 +6,7 @@ use super::extents;
 use super::pages::RefDelta;
 use super::records::{BlobRecord, BlobType, CommittedBlock, StagedBlock};
 use super::upload::Received;
-use super::versions::{self, Owners, Retire, Why};
+use super::versions::Owners;
 use super::{internal, keys, BlobName, BlobStore};
 use crate::protocol::conditions::Preconditions;
 use crate::protocol::error::{ErrorCode, Result, StorageError};
@@ -177,49 +177,17 @@ impl BlobStore {
             let mut batch = sled::Batch::default();
             let mut owners = Owners::default();
             let mut delta = RefDelta::default();
-            let mut kept_version = None;
-            let mut dropped = None;
-            match (&current, self.blob_raw(n, "")?) {
-                (Some(c), _) => match self.retire(&protection, n, c, Why::Overwrite)? {
-                    Retire::Keep { slot, deleted } => {
-                        // The kept record still owns its bytes; the blocks the new list
-                        // reuses are shared with it.
-                        owners.add(&versions::common(&pieces, &c.pieces), 1);
-                        kept_version = keys::slot_version(&slot).map(str::to_string);
-                        self.keep(&mut batch, n, "", &slot, c.clone(), deleted)?;
-                    }
-                    Retire::Drop => {
-                        let reused: std::collections::HashSet<u64> =
-                            pieces.iter().map(|p| p.id).collect();
-                        let gone: Vec<_> = c
-                            .pieces
-                            .iter()
-                            .filter(|p| !reused.contains(&p.id))
-                            .copied()
-                            .collect();
-                        owners.add(&gone, -1);
-                    }
-                },
-                (None, Some(old)) if old.deleted.is_some() => {
-                    let slot = self.fresh_snapshot_id(n)?;
-                    self.keep(&mut batch, n, "", &slot, old, None)?;
-                }
-                (None, old) => {
-                    if let Some(old) = old {
-                        if old.blob_type == BlobType::Page {
-                            self.drop_page_runs(&mut batch, &mut delta, &Self::page_prefix(n, ""))?;
-                        }
-                        owners.add(&old.pieces, -1);
-                        dropped = Some(old);
-                    }
-                }
-            }
-            let version_id = if protection.versioning {
-                let taken: Vec<&str> = kept_version.iter().map(String::as_str).collect();
-                Some(self.fresh_version_id(n, &taken)?)
-            } else {
-                None
-            };
+            let raw = self.blob_raw(n, "")?;
+            let (version_id, dropped) = self.replace_base(
+                &mut batch,
+                &mut owners,
+                &mut delta,
+                &protection,
+                n,
+                current.as_ref(),
+                raw,
+                &pieces,
+            )?;
             let record = BlobRecord {
                 blob_type: BlobType::Block,
                 pieces,

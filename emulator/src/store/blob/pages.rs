@@ -157,6 +157,21 @@ impl BlobStore {
         self.runs_in(prefix, 0, u64::MAX)
     }
 
+    /// The stored `R` count of piece `id`, if it has one.
+    pub(super) fn refcount(&self, id: u64) -> Result<Option<u64>> {
+        self.core
+            .data
+            .get(keys::refcount(id))
+            .map_err(internal)?
+            .map(|v| {
+                v.as_ref()
+                    .try_into()
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| internal("bad refcount"))
+            })
+            .transpose()
+    }
+
     /// Writes the counts changed by `delta` into `batch`; returns the pieces no run
     /// references any more (to free once the batch is durable).
     pub(super) fn apply_refs(
@@ -170,14 +185,7 @@ impl BlobStore {
                 continue;
             }
             let key = keys::refcount(id);
-            let current = match self.core.data.get(&key).map_err(internal)? {
-                Some(v) => v
-                    .as_ref()
-                    .try_into()
-                    .map(u64::from_be_bytes)
-                    .map_err(|_| internal("bad page refcount"))?,
-                None => 0,
-            };
+            let current = self.refcount(id)?.unwrap_or(0);
             let next = current as i64 + d;
             if next <= 0 {
                 batch.remove(key);

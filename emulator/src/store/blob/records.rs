@@ -32,6 +32,14 @@ pub struct Deletion {
 }
 
 impl Deletion {
+    /// Deleted at `now_ms`, kept for `days`.
+    pub fn after_days(now_ms: i64, days: u32) -> Deletion {
+        Deletion {
+            deleted_ms: now_ms,
+            purge_ms: now_ms + i64::from(days) * 86_400_000,
+        }
+    }
+
     /// Whole days of retention left, as List Blobs reports them (a day begun counts).
     pub fn remaining_days(&self, now_ms: i64) -> i64 {
         let left = (self.purge_ms - now_ms).max(0);

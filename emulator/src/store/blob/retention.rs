@@ -16,8 +16,6 @@ use crate::protocol::error::{ErrorCode, Result, StorageError};
 use crate::store::codec::{decode, encode};
 use crate::store::keys::{BLOB, BLOCK, CONTAINER, DEADLINE, PAGE};
 
-const DAY_MS: i64 = 86_400_000;
-
 /// A base blob's name and tags.
 type TaggedBlob = (String, Vec<(String, String)>);
 /// Deadlines handled per sweep call (the rest wait for the next).
@@ -251,10 +249,7 @@ impl BlobStore {
             };
             let mut batch = sled::Batch::default();
             let tagged = self.move_container_keys(&mut batch, account, container, &hidden)?;
-            let d = Deletion {
-                deleted_ms: now,
-                purge_ms: now + i64::from(days) * DAY_MS,
-            };
+            let d = Deletion::after_days(now, days);
             record.deleted = Some(d);
             let hidden_key = keys::container(account, &hidden);
             batch.insert(keys::deadline(d.purge_ms, &hidden_key), &[]);

@@ -11,8 +11,6 @@ use crate::store::codec::{decode, encode, Record};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 
-const DAY_MS: i64 = 86_400_000;
-
 /// The settings Azure keeps in the management plane, which this emulator takes as flags
 /// (`--blobVersioning`, `--containerSoftDeleteDays`) or per account from the admin
 /// endpoint (stored, so they survive restarts).
@@ -38,10 +36,8 @@ pub struct Protection {
 impl Protection {
     /// The deletion mark of something deleted now, if soft delete keeps it.
     pub fn blob_deletion(&self, now_ms: i64) -> Option<Deletion> {
-        self.blob_retention_days.map(|d| Deletion {
-            deleted_ms: now_ms,
-            purge_ms: now_ms + i64::from(d) * DAY_MS,
-        })
+        self.blob_retention_days
+            .map(|d| Deletion::after_days(now_ms, d))
     }
 }
 
@@ -64,7 +60,7 @@ impl Owners {
 }
 
 /// Pieces of `a` whose bytes `b` also names.
-pub(super) fn common(a: &[Piece], b: &[Piece]) -> Vec<Piece> {
+fn common(a: &[Piece], b: &[Piece]) -> Vec<Piece> {
     let in_b: HashSet<_> = b.iter().map(|p| p.id).collect();
     a.iter().filter(|p| in_b.contains(&p.id)).copied().collect()
 }
@@ -218,6 +214,82 @@ impl BlobStore {
         }
     }
 
+    /// What a write that replaces the base blob does, in `batch`, with what is at the base
+    /// key (`raw`; `current` when it is live): keeps it (`retire`; soft-deleted data is
+    /// moved aside as a soft-deleted snapshot) or drops it (its page runs, and its share of
+    /// every piece `reused` does not take over; `reused`: the new record's pieces that come
+    /// from it). Returns the new record's version id (with versioning) and what was dropped.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn replace_base(
+        &self,
+        batch: &mut sled::Batch,
+        owners: &mut Owners,
+        delta: &mut RefDelta,
+        p: &Protection,
+        n: BlobName<'_>,
+        current: Option<&BlobRecord>,
+        raw: Option<BlobRecord>,
+        reused: &[Piece],
+    ) -> Result<(Option<String>, Option<BlobRecord>)> {
+        let mut kept_version = None;
+        let dropped = match (current, raw) {
+            (Some(c), _) => match self.retire(p, n, c, Why::Overwrite)? {
+                Retire::Keep { slot, deleted } => {
+                    // The kept record still owns its bytes: what the new one reuses is
+                    // shared.
+                    owners.add(&common(reused, &c.pieces), 1);
+                    kept_version = keys::slot_version(&slot).map(str::to_string);
+                    self.keep(batch, n, "", &slot, c.clone(), deleted)?;
+                    None
+                }
+                Retire::Drop => Some(c.clone()),
+            },
+            (None, Some(old)) if old.deleted.is_some() => {
+                let slot = self.fresh_snapshot_id(n)?;
+                self.keep(batch, n, "", &slot, old, None)?;
+                None
+            }
+            // Expired: gone now.
+            (None, old) => old,
+        };
+        if let Some(d) = &dropped {
+            if d.blob_type == BlobType::Page {
+                self.drop_page_runs(batch, delta, &Self::page_prefix(n, ""))?;
+            }
+            owners.add(&Self::not_kept(reused, d.pieces.clone()), -1);
+        }
+        let version_id = if p.versioning {
+            let taken: Vec<&str> = kept_version.iter().map(String::as_str).collect();
+            Some(self.fresh_version_id(n, &taken)?)
+        } else {
+            None
+        };
+        Ok((version_id, dropped))
+    }
+
+    /// With versioning on, a change that makes a new version of the base blob in place
+    /// (Set Blob Metadata, Snapshot Blob): `before` stays, in `batch`, as a previous version
+    /// sharing every byte. Returns the new current version's id.
+    pub(super) fn keep_previous_version(
+        &self,
+        batch: &mut sled::Batch,
+        owners: &mut Owners,
+        delta: &mut RefDelta,
+        p: &Protection,
+        n: BlobName<'_>,
+        before: &BlobRecord,
+    ) -> Result<Option<String>> {
+        if !p.versioning {
+            return Ok(None);
+        }
+        let Retire::Keep { slot, .. } = self.retire(p, n, before, Why::Overwrite)? else {
+            return Ok(None);
+        };
+        self.keep_shared(batch, owners, delta, n, before, &slot)?;
+        let old_id = keys::slot_version(&slot).unwrap_or_default().to_string();
+        Ok(Some(self.fresh_version_id(n, &[&old_id])?))
+    }
+
     /// Puts into `batch` what stores `record` (which was at `from`) at `to`, marked
     /// `deleted`: a page blob's runs move with it; a record kept as a version or snapshot
     /// holds no lease. The caller removes or replaces what is at `from`.
@@ -314,14 +386,8 @@ impl BlobStore {
                 continue;
             }
             let key = keys::refcount(id);
-            let current = match self.core.data.get(&key).map_err(internal)? {
-                Some(v) => v
-                    .as_ref()
-                    .try_into()
-                    .map(u64::from_be_bytes)
-                    .map_err(|_| internal("bad refcount"))? as i64,
-                None => 1,
-            };
+            // No key: the one record that names it.
+            let current = self.refcount(id)?.map_or(1, |c| c as i64);
             match current + d {
                 n if n <= 0 => {
                     batch.remove(key);
