@@ -28,3 +28,8 @@ fn request_corpus_never_panics() {
 fn xml_body_corpus_never_panics() {
     assert!(replay("xml_bodies", emulator::fuzz_entry::xml_bodies) > 0);
 }
+
+#[test]
+fn bearer_token_corpus_never_panics() {
+    assert!(replay("bearer_token", emulator::fuzz_entry::bearer_token) > 0);
+}

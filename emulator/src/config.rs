@@ -135,6 +135,12 @@ pub struct Config {
     pub blob_versioning: bool,
     /// Container soft delete retention for accounts the admin endpoint has not set.
     pub container_soft_delete_days: Option<u32>,
+    /// Serve HTTPS with this certificate (both services).
+    pub tls: Option<crate::http::tls::TlsFiles>,
+    /// Accept Microsoft Entra ID bearer tokens (Azurite's `--oauth basic`; HTTPS only).
+    pub oauth: bool,
+    /// More roots to trust when fetching `https://` copy sources (PEM).
+    pub copy_source_ca: Option<PathBuf>,
 }
 
 /// What a 2xx promises.
@@ -165,6 +171,9 @@ impl Default for Config {
             durability: DurabilityMode::Process,
             blob_versioning: false,
             container_soft_delete_days: None,
+            tls: None,
+            oauth: false,
+            copy_source_ca: None,
         }
     }
 }

@@ -64,9 +64,11 @@ pub fn request(data: &[u8]) {
         accounts: &accounts,
         clock: &clock,
         policies: &NoPolicies,
+        oauth: true,
     };
     for service in [Service::Blob, Service::Queue] {
-        let parts = RequestParts::new(service, method.clone(), target, map.clone(), peer);
+        let mut parts = RequestParts::new(service, method.clone(), target, map.clone(), peer);
+        parts.tls = true;
         let version = version::resolve(parts.header("x-ms-version"), false)
             .unwrap_or_else(|_| "2025-11-05".to_string());
         let _ = validate::metadata(&parts);
@@ -105,7 +107,9 @@ pub fn request(data: &[u8]) {
             let _ = sas::queue_string_to_sign("devstoreaccount1", "q", &t);
             let resource = sas::blob_resource("devstoreaccount1", "c", Some("b"), &t.sv);
             let _ = sas::blob_string_to_sign(&resource, "", &t);
-            let _ = sas::check_window(&t, &t.st, &t.se, clock.now_ms(), peer);
+            let _ = auth::delegation::blob_string_to_sign(&resource, "", &t, &parts);
+            let _ = auth::delegation::key_fields(&t, clock.now_ms());
+            let _ = sas::check_window(&t, &t.st, &t.se, clock.now_ms(), peer, false);
             let _ = sas::ip_allowed(&t.sip, peer);
         }
         if let Ok(route) = router::route(&parts) {
@@ -124,4 +128,23 @@ pub fn xml_bodies(data: &[u8]) {
     let _ = crate::protocol::model::parse_signed_identifiers(data, "raup");
     let _ = crate::protocol::model::parse_signed_identifiers(data, "racwdl");
     let _ = ServiceProperties::default().apply_xml(data);
+}
+
+/// A bearer token, as the Authorization header's value after `Bearer `: JWT decoding and
+/// the basic-level claim checks.
+pub fn bearer_token(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = auth::token::claims(text);
+    let now = Clock::new().now_ms();
+    for service in [Service::Blob, Service::Queue] {
+        let _ = auth::token::validate(
+            text,
+            "devstoreaccount1",
+            service,
+            now,
+            &["https://127.0.0.1:10000/devstoreaccount1".to_string()],
+        );
+    }
 }

@@ -40,11 +40,25 @@ use tokio::task::JoinHandle;
 
 pub use clock::Clock;
 pub use config::{Account, Accounts, Config, DurabilityMode, DEV_ACCOUNT, DEV_KEY};
+pub use http::tls::TlsFiles;
+#[doc(hidden)]
+pub use rustls;
+
+/// The `--healthcheck` probe's TLS client (accepts any certificate: it only asks its own
+/// server on loopback whether it is up).
+#[doc(hidden)]
+pub fn health_probe_tls(host: std::net::IpAddr) -> Option<rustls::ClientConnection> {
+    http::tls::health_probe(host)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
     Store(#[from] store::OpenError),
+    #[error("TLS: {0}")]
+    Tls(#[from] http::tls::TlsError),
+    #[error("--oauth basic needs HTTPS (--cert): Azure refuses bearer tokens over plain HTTP")]
+    OAuthWithoutTls,
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -89,6 +103,19 @@ impl Emulator {
     /// Opens the store, binds both ports and starts serving.
     pub async fn start(self) -> Result<RunningEmulator, StartError> {
         let config = self.config;
+        if config.oauth && config.tls.is_none() {
+            return Err(StartError::OAuthWithoutTls);
+        }
+        let tls = match &config.tls {
+            Some(files) => Some(tokio_rustls::TlsAcceptor::from(http::tls::server_config(
+                files,
+            )?)),
+            None => None,
+        };
+        let copy_client = blob::source::remote_client(http::tls::copy_source_client(
+            config.copy_source_ca.as_deref(),
+            config.tls.as_ref(),
+        )?);
         let clock = Clock::new();
         let store = store::Store::open_with(
             config.location.as_deref(),
@@ -124,6 +151,8 @@ impl Emulator {
             clock,
             config,
             blob_addr,
+            tls,
+            copy_client,
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let tasks = vec![
@@ -216,20 +245,40 @@ impl RunningEmulator {
         (name, key)
     }
 
-    /// `http://127.0.0.1:<port>/<account>`
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &'static str {
+        if self.app.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// `http://127.0.0.1:<port>/<account>` (`https` when serving TLS).
     pub fn queue_endpoint(&self) -> String {
-        format!("http://{}/{}", self.queue_addr, self.first_account().0)
+        format!(
+            "{}://{}/{}",
+            self.scheme(),
+            self.queue_addr,
+            self.first_account().0
+        )
     }
 
     pub fn blob_endpoint(&self) -> String {
-        format!("http://{}/{}", self.blob_addr, self.first_account().0)
+        format!(
+            "{}://{}/{}",
+            self.scheme(),
+            self.blob_addr,
+            self.first_account().0
+        )
     }
 
     /// A connection string for the first account, for any Azure SDK.
     pub fn connection_string(&self) -> String {
         let (name, key) = self.first_account();
         format!(
-            "DefaultEndpointsProtocol=http;AccountName={name};AccountKey={key};BlobEndpoint={};QueueEndpoint={};",
+            "DefaultEndpointsProtocol={};AccountName={name};AccountKey={key};BlobEndpoint={};QueueEndpoint={};",
+            self.scheme(),
             self.blob_endpoint(),
             self.queue_endpoint()
         )

@@ -83,14 +83,31 @@ struct Cli {
     /// restorable (1-365; per account: PUT /_emulator/features).
     #[arg(long = "containerSoftDeleteDays", value_parser = clap::value_parser!(u32).range(1..=365))]
     container_soft_delete_days: Option<u32>,
+    /// Serve HTTPS with this certificate: a PEM chain (with --key) or a PFX/PKCS#12
+    /// archive (with --pwd).
+    #[arg(long)]
+    cert: Option<PathBuf>,
+    /// The PEM private key of --cert.
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// The password of a PFX --cert.
+    #[arg(long)]
+    pwd: Option<String>,
+    /// Accept Microsoft Entra ID bearer tokens: `basic` checks audience, issuer and
+    /// lifetime (on the emulator's clock) but not the signature. Needs --cert.
+    #[arg(long, value_parser = ["basic"])]
+    oauth: Option<String>,
+    /// Also trust these CA certificates (PEM) when fetching https:// copy sources.
+    #[arg(long = "copySourceCa", value_name = "FILE")]
+    copy_source_ca: Option<PathBuf>,
     /// Instead of serving, ask the emulator running on --blobHost/--blobPort whether it is
     /// healthy; exit 0 if so (container health checks need no curl).
     #[arg(long)]
     healthcheck: bool,
 }
 
-/// GET /_emulator/health on the Blob port; true on 200.
-fn healthcheck(host: IpAddr, port: u16) -> bool {
+/// GET /_emulator/health on the Blob port (over TLS when `tls`); true on 200.
+fn healthcheck(host: IpAddr, port: u16, tls: bool) -> bool {
     use std::io::{Read, Write};
     let host = if host.is_unspecified() {
         IpAddr::from([127, 0, 0, 1])
@@ -106,10 +123,19 @@ fn healthcheck(host: IpAddr, port: u16) -> bool {
     let request = format!(
         "GET /_emulator/health HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
     );
+    let mut head = [0u8; 12];
+    if tls {
+        let Some(mut conn) = emulator::health_probe_tls(host) else {
+            return false;
+        };
+        let mut stream = emulator::rustls::Stream::new(&mut conn, &mut s);
+        return stream.write_all(request.as_bytes()).is_ok()
+            && stream.read_exact(&mut head).is_ok()
+            && head.starts_with(b"HTTP/1.1 200");
+    }
     if s.write_all(request.as_bytes()).is_err() {
         return false;
     }
-    let mut head = [0u8; 12];
     s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
 }
 
@@ -168,7 +194,7 @@ async fn wait_for_signal() {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.healthcheck {
-        return if healthcheck(cli.blob_host, cli.blob_port) {
+        return if healthcheck(cli.blob_host, cli.blob_port, cli.cert.is_some()) {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE
@@ -214,7 +240,18 @@ fn main() -> ExitCode {
         },
         blob_versioning: cli.blob_versioning,
         container_soft_delete_days: cli.container_soft_delete_days,
+        tls: cli.cert.clone().map(|cert| emulator::TlsFiles {
+            cert,
+            key: cli.key.clone(),
+            password: cli.pwd.clone(),
+        }),
+        oauth: cli.oauth.is_some(),
+        copy_source_ca: cli.copy_source_ca.clone(),
     };
+    if cli.key.is_some() && cli.cert.is_none() {
+        eprintln!("emulator: --key needs --cert");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -234,8 +271,15 @@ fn main() -> ExitCode {
             }
         };
         // Scripts that start us on port 0 read these two lines to find the real ports.
-        println!("Blob service listening at http://{}", running.blob_addr());
-        println!("Queue service listening at http://{}", running.queue_addr());
+        let scheme = running.scheme();
+        println!(
+            "Blob service listening at {scheme}://{}",
+            running.blob_addr()
+        );
+        println!(
+            "Queue service listening at {scheme}://{}",
+            running.queue_addr()
+        );
         wait_for_signal().await;
         tracing::info!("shutting down");
         running.shutdown().await;

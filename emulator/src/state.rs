@@ -16,6 +16,10 @@ pub struct AppState {
     /// Where the Blob service really listens (the configured port may be 0): copy sources
     /// addressed here are read locally, any other host is fetched over HTTP.
     pub blob_addr: std::net::SocketAddr,
+    /// The TLS acceptor when serving HTTPS.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Fetches copy sources of other hosts (http and https), pooled.
+    pub copy_client: crate::blob::source::RemoteClient,
 }
 
 impl PolicySource for AppState {
@@ -69,10 +73,11 @@ impl Ctx<'_> {
         } else {
             self.route.account.clone()
         };
+        let scheme = if self.req.tls { "https" } else { "http" };
         if self.route.path_style {
-            format!("http://{host}/{account}/")
+            format!("{scheme}://{host}/{account}/")
         } else {
-            format!("http://{host}/")
+            format!("{scheme}://{host}/")
         }
     }
 }

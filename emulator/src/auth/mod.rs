@@ -1,9 +1,11 @@
 //! Authentication and authorization: one entry point that picks Shared Key, Shared Key
 //! Lite, account SAS, service SAS or anonymous, and checks what the operation needs.
 
+pub mod delegation;
 pub mod permissions;
 pub mod sas;
 pub mod shared_key;
+pub mod token;
 
 use crate::clock::Clock;
 use crate::config::{Account, Accounts};
@@ -31,6 +33,8 @@ pub struct AuthContext<'a> {
     pub accounts: &'a Accounts,
     pub clock: &'a Clock,
     pub policies: &'a (dyn PolicySource + Sync),
+    /// `--oauth basic`: bearer tokens are accepted (over TLS).
+    pub oauth: bool,
 }
 
 /// Who the caller turned out to be.
@@ -43,6 +47,9 @@ pub enum Principal {
     Sas {
         create_only: bool,
     },
+    /// Holds a Microsoft Entra ID token (Azurite's basic level grants it every data
+    /// operation, as if the principal had the Storage Blob/Queue Data Owner role).
+    Token(token::TokenPrincipal),
     Anonymous,
 }
 
@@ -61,6 +68,9 @@ pub fn authorize(
         return Ok(Principal::Anonymous);
     }
     if let Some(auth) = req.header("authorization") {
+        if let Some(token) = bearer(auth) {
+            return bearer_token(ctx, req, route, token).map(Principal::Token);
+        }
         // The signature names its account; it must be the one addressed.
         shared_key(ctx, req, route, version, auth)?;
         return Ok(Principal::Owner);
@@ -85,6 +95,55 @@ pub fn authorize(
     }
     anonymous(ctx, route, account)?;
     Ok(Principal::Anonymous)
+}
+
+/// The token of `Bearer <token>` (the scheme is case-insensitive).
+pub fn bearer(auth: &str) -> Option<&str> {
+    let auth = auth.trim_start();
+    let (scheme, rest) = auth.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+}
+
+/// A bearer token: only with `--oauth basic`, only over TLS (as Azure), then checked.
+pub fn bearer_token(
+    ctx: &AuthContext<'_>,
+    req: &RequestParts,
+    route: &Route,
+    token: &str,
+) -> Result<token::TokenPrincipal> {
+    if !ctx.oauth {
+        return Err(StorageError::auth_failed(
+            "Bearer (Microsoft Entra ID) tokens are accepted only when the emulator runs with --oauth basic (and HTTPS).",
+        ));
+    }
+    if !req.tls {
+        return Err(StorageError::auth_failed(
+            "Authentication scheme Bearer is not allowed with HTTP.",
+        ));
+    }
+    if ctx.accounts.get(&route.account).is_none() {
+        return Err(StorageError::auth_failed(format!(
+            "The account '{}' does not exist.",
+            route.account
+        )));
+    }
+    // The account's own URL here is also a storage audience.
+    let own: Vec<String> = req
+        .host()
+        .map(|h| {
+            vec![
+                format!("https://{h}/{}", route.account),
+                format!("https://{h}"),
+            ]
+        })
+        .unwrap_or_default();
+    token::validate(
+        token,
+        &route.account,
+        route.service,
+        ctx.clock.now_ms(),
+        &own,
+    )
 }
 
 /// Anonymous requests: only blob reads that the container's public access level allows.
@@ -213,7 +272,7 @@ fn account_sas(
         &sas::account_string_to_sign(&account.name, t),
         &t.sig,
     )?;
-    sas::check_window(t, &t.st, &t.se, ctx.clock.now_ms(), req.peer_ip)?;
+    sas::check_window(t, &t.st, &t.se, ctx.clock.now_ms(), req.peer_ip, req.tls)?;
     let service_letter = match route.service {
         Service::Blob => 'b',
         Service::Queue => 'q',
@@ -296,14 +355,43 @@ fn service_sas(
                 ""
             };
             let resource = sas::blob_resource(&account.name, container, blob, &t.sv);
+            let sts = if t.is_user_delegation() {
+                delegation::blob_string_to_sign(&resource, snapshot, t, req)
+            } else {
+                sas::blob_string_to_sign(&resource, snapshot, t)
+            };
             (
-                sas::blob_string_to_sign(&resource, snapshot, t),
+                sts,
                 policy,
                 permissions::blob_sas_needs(&route.op, blob.is_some()),
             )
         }
     };
-    check_signature(account, &sts, &t.sig)?;
+    if t.is_user_delegation() {
+        if route.service != Service::Blob {
+            return Err(StorageError::auth_failed(
+                "A user delegation SAS is valid for the Blob service only.",
+            ));
+        }
+        if !t.si.is_empty() {
+            return Err(StorageError::auth_failed(
+                "A user delegation SAS cannot refer to a stored access policy (si).",
+            ));
+        }
+        let fields = delegation::key_fields(t, ctx.clock.now_ms())?;
+        let signed = account
+            .keys
+            .iter()
+            .any(|k| shared_key::verify(&delegation::key(k, &fields), &sts, &t.sig));
+        if !signed {
+            return Err(StorageError::auth_failed(format!(
+                "Signature did not match. String to sign used was {}",
+                sts.replace('\n', "\\n")
+            )));
+        }
+    } else {
+        check_signature(account, &sts, &t.sig)?;
+    }
     let mut sp = t.sp.clone();
     let mut st = t.st.clone();
     let mut se = t.se.clone();
@@ -331,7 +419,7 @@ fn service_sas(
             }
         }
     }
-    sas::check_window(t, &st, &se, ctx.clock.now_ms(), req.peer_ip)?;
+    sas::check_window(t, &st, &se, ctx.clock.now_ms(), req.peer_ip, req.tls)?;
     // What a service SAS can never grant fails like a missing letter (as Azurite answers).
     let need = permissions::delete_need(&route.op, req)
         .or(need)

@@ -56,7 +56,8 @@ fn blob_account_sas_needs(op: BlobOp) -> Option<AccountNeed> {
         GetContainerProperties | GetContainerMetadata => need("c", "r"),
         SetContainerMetadata | LeaseContainer => need("c", "w"),
         DeleteContainer => need("c", "d"),
-        GetContainerAcl | SetContainerAcl => return None,
+        // Container ACLs need the account key; a user delegation key needs a token.
+        GetContainerAcl | SetContainerAcl | GetUserDelegationKey => return None,
         ListBlobs => need("c", "l"),
         FindBlobsByTagsInContainer => need("c", "f"),
         // `c` creates new blobs only; the handlers refuse it for existing ones.

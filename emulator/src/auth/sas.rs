@@ -27,14 +27,29 @@ pub struct SasToken {
     pub rsce: String,
     pub rscl: String,
     pub rsct: String,
+    // User delegation SAS: the key's fields, then who the SAS is for.
     pub skoid: String,
+    pub sktid: String,
+    pub skt: String,
+    pub ske: String,
+    pub sks: String,
+    pub skv: String,
+    pub skdutid: String,
+    pub sduoid: String,
+    pub saoid: String,
+    pub suoid: String,
+    pub scid: String,
+    /// Signed request headers and query parameters (names; values come from the request).
+    pub srh: String,
+    pub srq: String,
 }
 
 impl SasToken {
     /// The SAS parameters, each of which may appear once.
-    const FIELDS: [&'static str; 18] = [
+    const FIELDS: [&'static str; 30] = [
         "sv", "ss", "srt", "sp", "st", "se", "sip", "spr", "si", "sr", "ses", "sig", "rscc",
-        "rscd", "rsce", "rscl", "rsct", "skoid",
+        "rscd", "rsce", "rscl", "rsct", "skoid", "sktid", "skt", "ske", "sks", "skv", "skdutid",
+        "sduoid", "saoid", "suoid", "scid", "srh", "srq",
     ];
 
     /// A SAS parameter given twice: the signature cannot say which one it covers.
@@ -67,11 +82,28 @@ impl SasToken {
             rscl: f("rscl"),
             rsct: f("rsct"),
             skoid: f("skoid"),
+            sktid: f("sktid"),
+            skt: f("skt"),
+            ske: f("ske"),
+            sks: f("sks"),
+            skv: f("skv"),
+            skdutid: f("skdutid"),
+            sduoid: f("sduoid"),
+            saoid: f("saoid"),
+            suoid: f("suoid"),
+            scid: f("scid"),
+            srh: f("srh"),
+            srq: f("srq"),
         })
     }
 
     pub fn is_account_sas(&self) -> bool {
         !self.ss.is_empty() && !self.srt.is_empty()
+    }
+
+    /// Signed with a user delegation key rather than an account key.
+    pub fn is_user_delegation(&self) -> bool {
+        !self.skoid.is_empty()
     }
 }
 
@@ -166,17 +198,13 @@ pub fn check_window(
     expiry: &str,
     now_ms: i64,
     peer: IpAddr,
+    tls: bool,
 ) -> Result<()> {
     if !version_ok(&t.sv) {
         return Err(StorageError::auth_failed(format!(
             "The signed version '{}' is invalid.",
             t.sv
         )));
-    }
-    if !t.skoid.is_empty() {
-        return Err(StorageError::auth_failed(
-            "User delegation SAS is not supported by this emulator.",
-        ));
     }
     if !start.is_empty() {
         let st = parse_iso8601(start).ok_or_else(|| {
@@ -197,10 +225,13 @@ pub fn check_window(
     if now_ms > se {
         return Err(StorageError::auth_failed("Signed expiry time has passed."));
     }
-    // The emulator only speaks plain HTTP, so `spr=https` can never be honoured.
     match t.spr.as_str() {
-        "" | "https,http" | "http,https" | "http" => {}
-        "https" => return Err(StorageError::new(ErrorCode::AuthorizationProtocolMismatch)),
+        "" | "https,http" | "http,https" => {}
+        "http" if !tls => {}
+        "https" if tls => {}
+        "https" | "http" => {
+            return Err(StorageError::new(ErrorCode::AuthorizationProtocolMismatch))
+        }
         other => {
             return Err(StorageError::auth_failed(format!(
                 "The signed protocol '{other}' is invalid."
@@ -315,18 +346,18 @@ mod tests {
         let t = token();
         let now = parse_iso8601("2029-01-01").expect("date");
         let lo: IpAddr = [127, 0, 0, 1].into();
-        assert!(check_window(&t, "", &t.se, now, lo).is_ok());
+        assert!(check_window(&t, "", &t.se, now, lo, false).is_ok());
         let late = parse_iso8601("2031-01-01").expect("date");
         assert_eq!(
-            check_window(&t, "", &t.se, late, lo).map_err(|e| e.code),
+            check_window(&t, "", &t.se, late, lo, false).map_err(|e| e.code),
             Err(ErrorCode::AuthenticationFailed)
         );
         assert_eq!(
-            check_window(&t, "2029-06-01", &t.se, now, lo).map_err(|e| e.code),
+            check_window(&t, "2029-06-01", &t.se, now, lo, false).map_err(|e| e.code),
             Err(ErrorCode::AuthenticationFailed)
         );
         assert_eq!(
-            check_window(&t, "", "", now, lo).map_err(|e| e.code),
+            check_window(&t, "", "", now, lo, false).map_err(|e| e.code),
             Err(ErrorCode::AuthenticationFailed)
         );
         let https = SasToken {
@@ -334,7 +365,7 @@ mod tests {
             ..t.clone()
         };
         assert_eq!(
-            check_window(&https, "", &t.se, now, lo).map_err(|e| e.code),
+            check_window(&https, "", &t.se, now, lo, false).map_err(|e| e.code),
             Err(ErrorCode::AuthorizationProtocolMismatch)
         );
         let ip = SasToken {
@@ -342,7 +373,7 @@ mod tests {
             ..t.clone()
         };
         assert_eq!(
-            check_window(&ip, "", &t.se, now, lo).map_err(|e| e.code),
+            check_window(&ip, "", &t.se, now, lo, false).map_err(|e| e.code),
             Err(ErrorCode::AuthorizationSourceIPMismatch)
         );
         assert!(ip_allowed("127.0.0.0-127.0.0.255", lo));

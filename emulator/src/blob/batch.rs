@@ -182,13 +182,16 @@ fn sub_parts(ctx: &Ctx<'_>, sub: &Sub) -> RequestParts {
             target.push_str(&sas.join("&"));
         }
     }
-    RequestParts::new(
+    let mut parts = RequestParts::new(
         Service::Blob,
         sub.method.clone(),
         &target,
         headers,
         ctx.req.peer_ip,
-    )
+    );
+    // A subrequest arrives over the batch's connection.
+    parts.tls = ctx.req.tls;
+    parts
 }
 
 fn storage_encode(v: &str) -> String {
@@ -213,6 +216,7 @@ async fn run(ctx: &Ctx<'_>, parts: &RequestParts) -> (Reply, String) {
             accounts: &ctx.app.config.accounts,
             clock: &ctx.app.clock,
             policies: ctx.app.as_ref(),
+            oauth: ctx.app.config.oauth,
         };
         let principal = auth::authorize(&auth_ctx, parts, &route, ctx.version)?;
         let sub_ctx = Ctx {

@@ -13,7 +13,7 @@ mod ingest;
 mod leases;
 mod pages;
 mod service;
-mod source;
+pub(crate) mod source;
 pub(crate) mod tags;
 
 use crate::http::body::Body;
@@ -146,6 +146,7 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: BlobOp, body: Body) -> Result<Reply> {
             crate::account::set_properties(ctx, &xml(body).await?).await
         }
         BlobOp::GetServiceStats => crate::account::get_stats(ctx),
+        BlobOp::GetUserDelegationKey => service::user_delegation_key(ctx, &xml(body).await?),
         BlobOp::FindBlobsByTags => tags::find(ctx, None),
         BlobOp::SubmitBatch => batch::submit(ctx, None, body).await,
         BlobOp::SubmitBatchInContainer => batch::submit(ctx, Some(container), body).await,

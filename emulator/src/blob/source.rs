@@ -17,6 +17,23 @@ use crate::store::blob::{BlobRecord, BlobType, ContentProperties};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use std::net::IpAddr;
 
+/// The client for copy sources of other hosts: http, and https trusting the system's
+/// roots plus `--copySourceCa`.
+pub type RemoteClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Empty<bytes::Bytes>,
+>;
+
+pub fn remote_client(tls: rustls::ClientConfig) -> RemoteClient {
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .build();
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build(connector)
+}
+
 /// How the source must be authorized.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -87,6 +104,17 @@ fn source_tag_condition(ctx: &Ctx<'_>) -> Result<Option<TagExpr>> {
     }
 }
 
+/// `x-ms-copy-source-authorization: Bearer <token>` (the only scheme Azure takes there).
+fn source_bearer<'a>(ctx: &'a Ctx<'_>) -> Result<Option<&'a str>> {
+    match ctx.req.header("x-ms-copy-source-authorization") {
+        None => Ok(None),
+        Some(v) => auth::bearer(v).map(Some).ok_or_else(|| {
+            StorageError::invalid_header("x-ms-copy-source-authorization", v)
+                .with_message("Only the Bearer scheme is supported for the copy source.")
+        }),
+    }
+}
+
 /// Does `authority` address this emulator's Blob endpoint?
 fn is_local(ctx: &Ctx<'_>, authority: &http::uri::Authority) -> bool {
     if ctx
@@ -126,7 +154,13 @@ fn source_uri(ctx: &Ctx<'_>) -> Result<(http::Uri, bool)> {
     if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
         return Err(bad_url());
     }
-    let local = is_local(ctx, authority) && scheme.eq_ignore_ascii_case("http");
+    // This emulator speaks one scheme; the other at its address is not it.
+    let ours = if ctx.app.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let local = is_local(ctx, authority) && scheme.eq_ignore_ascii_case(ours);
     Ok((uri, local))
 }
 
@@ -246,12 +280,24 @@ fn resolve_local(ctx: &Ctx<'_>, mode: Mode, uri: &http::Uri) -> Result<LocalSour
     let container = route.container.clone().unwrap_or_default();
     let blob = route.blob.clone().unwrap_or_default();
     let own_account = mode == Mode::Copy && account == ctx.route.account && !parts.query.has("sig");
-    if !own_account {
-        let auth_ctx = AuthContext {
-            accounts: &ctx.app.config.accounts,
-            clock: &ctx.app.clock,
-            policies: ctx.app.as_ref(),
-        };
+    let auth_ctx = AuthContext {
+        accounts: &ctx.app.config.accounts,
+        clock: &ctx.app.clock,
+        policies: ctx.app.as_ref(),
+        oauth: ctx.app.config.oauth,
+    };
+    if let Some(token) = source_bearer(ctx)? {
+        // The token authorizes the read; it arrived over this request's connection.
+        let mut over = RequestParts::new(
+            Service::Blob,
+            Method::GET,
+            target,
+            parts.headers.clone(),
+            ctx.req.peer_ip,
+        );
+        over.tls = ctx.req.tls;
+        auth::bearer_token(&auth_ctx, &over, &route, token).map_err(mirror)?;
+    } else if !own_account {
         auth::authorize(&auth_ctx, &parts, &route, ctx.version).map_err(mirror)?;
     }
     let store = &ctx.app.store.blobs;
@@ -306,12 +352,6 @@ async fn open_remote(
     uri: http::Uri,
     range: Option<(u64, Option<u64>)>,
 ) -> Result<Source> {
-    if uri.scheme_str() != Some("http") {
-        return Err(cannot(
-            StatusCode::BAD_REQUEST,
-            "Only http:// copy sources are supported by this emulator.",
-        ));
-    }
     let mut req = http::Request::get(uri);
     if let Some((start, end)) = range {
         let spec = match end {
@@ -327,12 +367,15 @@ async fn open_remote(
         source_tag_condition(ctx)?;
         req = req.header("x-ms-if-tags", v);
     }
+    if let Some(token) = source_bearer(ctx)? {
+        req = req
+            .header("authorization", format!("Bearer {token}"))
+            .header("x-ms-version", ctx.version);
+    }
     let req = req
         .body(http_body_util::Empty::<bytes::Bytes>::new())
         .map_err(|e| cannot(StatusCode::BAD_REQUEST, e.to_string()))?;
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<http_body_util::Empty<bytes::Bytes>>();
-    let resp = client.request(req).await.map_err(|e| {
+    let resp = ctx.app.copy_client.request(req).await.map_err(|e| {
         cannot(
             StatusCode::NOT_FOUND,
             format!("The copy source could not be reached: {e}"),

@@ -49,22 +49,21 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let header_timeout = app.config.header_timeout;
                 let app = app.clone();
-                let names = MetaNames::default();
-                let stream = Watched::new(stream, names.clone());
-                let svc = service_fn(move |req| {
-                    let app = app.clone();
-                    let names = names.clone();
-                    async move { Ok::<_, Infallible>(handle(&app, service, peer, &names, req).await) }
-                });
-                let mut builder = hyper::server::conn::http1::Builder::new();
-                builder.timer(TokioTimer::new()).header_read_timeout(header_timeout).keep_alive(true);
-                let conn = builder.serve_connection(TokioIo::new(stream), svc);
-                let conn = graceful.watch(conn);
+                let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
+                    match app.tls.clone() {
+                        None => connection(stream, false, service, peer, app, watcher).await,
+                        Some(acceptor) => {
+                            // A client that never finishes its handshake is dropped like one
+                            // that never sends a request head.
+                            let timeout = app.config.header_timeout;
+                            match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                                Ok(Ok(tls)) => connection(tls, true, service, peer, app, watcher).await,
+                                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                                Err(_) => tracing::debug!("TLS handshake timed out"),
+                            }
+                        }
                     }
                 });
             }
@@ -80,10 +79,41 @@ pub async fn serve(
     }
 }
 
+/// One HTTP/1.1 connection, plain or decrypted.
+async fn connection<S>(
+    stream: S,
+    tls: bool,
+    service: Service,
+    peer: SocketAddr,
+    app: Arc<AppState>,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let header_timeout = app.config.header_timeout;
+    let names = MetaNames::default();
+    let stream = Watched::new(stream, names.clone());
+    let svc = service_fn(move |req| {
+        let app = app.clone();
+        let names = names.clone();
+        async move { Ok::<_, Infallible>(handle(&app, service, peer, tls, &names, req).await) }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .keep_alive(true);
+    let conn = builder.serve_connection(TokioIo::new(stream), svc);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
 async fn handle(
     app: &Arc<AppState>,
     service: Service,
     peer: SocketAddr,
+    tls: bool,
     names: &MetaNames,
     req: Request<Incoming>,
 ) -> Response<ResBody> {
@@ -106,6 +136,7 @@ async fn handle(
         .map_or(head.uri.path(), |pq| pq.as_str());
     let mut parts = RequestParts::new(service, head.method, target, head.headers, peer.ip());
     parts.meta_case = meta_case;
+    parts.tls = tls;
     let request_id = uuid::Uuid::new_v4().to_string();
     let head_request = parts.method == http::Method::HEAD;
     let span = tracing::debug_span!("request", id = %request_id, method = %parts.method, path = %parts.raw_path);
@@ -194,6 +225,7 @@ async fn run(
         accounts: &app.config.accounts,
         clock: &app.clock,
         policies: app.as_ref(),
+        oauth: app.config.oauth,
     };
     let principal = auth::authorize(&auth_ctx, parts, route, version)?;
     let ctx = Ctx {

@@ -7,3 +7,4 @@ pub mod header_case;
 pub mod listener;
 pub mod request;
 pub mod response;
+pub mod tls;

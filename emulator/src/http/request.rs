@@ -65,6 +65,8 @@ pub struct RequestParts {
     pub service: Service,
     /// `x-ms-meta-*` names with the case the client sent (see `header_case`).
     pub meta_case: Vec<String>,
+    /// Arrived over TLS (`spr=https` and Bearer tokens need it).
+    pub tls: bool,
 }
 
 impl RequestParts {
@@ -89,6 +91,7 @@ impl RequestParts {
             peer_ip,
             service,
             meta_case: Vec::new(),
+            tls: false,
         }
     }
 

@@ -14,6 +14,7 @@ pub enum BlobOp {
     SetServiceProperties,
     GetServiceStats,
     GetAccountInfo,
+    GetUserDelegationKey,
     FindBlobsByTags,
     SubmitBatch,
     // Containers.
@@ -71,6 +72,7 @@ impl BlobOp {
             BlobOp::SetServiceProperties => "SetBlobServiceProperties",
             BlobOp::GetServiceStats => "GetBlobServiceStats",
             BlobOp::GetAccountInfo => "GetAccountInfo",
+            BlobOp::GetUserDelegationKey => "GetUserDelegationKey",
             BlobOp::FindBlobsByTags => "FindBlobsByTags",
             BlobOp::SubmitBatch => "SubmitBatch",
             BlobOp::SubmitBatchInContainer => "SubmitBatchInContainer",
@@ -212,10 +214,13 @@ pub fn route(req: &RequestParts, rest: &str) -> Result<(Option<String>, Option<S
                 BlobOp::SetServiceProperties
             }
             (Some("service"), Some("stats")) if is_get => BlobOp::GetServiceStats,
+            (Some("service"), Some("userdelegationkey")) if m == Method::POST => {
+                BlobOp::GetUserDelegationKey
+            }
             (_, Some("blobs")) if is_get => BlobOp::FindBlobsByTags,
             (_, Some("batch")) if m == Method::POST => BlobOp::SubmitBatch,
             (_, Some("list" | "blobs" | "batch"))
-            | (Some("service"), Some("properties" | "stats")) => {
+            | (Some("service"), Some("properties" | "stats" | "userdelegationkey")) => {
                 return Err(StorageError::new(ErrorCode::UnsupportedHttpVerb))
             }
             (_, Some(c)) => return Err(StorageError::invalid_query("comp", c)),
@@ -326,10 +331,6 @@ fn refuse_unimplemented(req: &RequestParts, op: BlobOp) -> Result<()> {
             .with_message(format!("{what} is not supported by this emulator yet.")))
     };
     for (name, what) in [
-        (
-            "x-ms-copy-source-authorization",
-            "Authorizing a copy source with a bearer token (x-ms-copy-source-authorization)",
-        ),
         (
             "x-ms-encryption-key",
             "A customer-provided encryption key (x-ms-encryption-key)",
