@@ -376,9 +376,16 @@ async fn open_remote(
         .body(http_body_util::Empty::<bytes::Bytes>::new())
         .map_err(|e| cannot(StatusCode::BAD_REQUEST, e.to_string()))?;
     let resp = ctx.app.copy_client.request(req).await.map_err(|e| {
+        // The innermost cause says why (refused, unknown CA, ...).
+        let mut why = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            why = format!("{why}: {c}");
+            cause = c.source();
+        }
         cannot(
             StatusCode::NOT_FOUND,
-            format!("The copy source could not be reached: {e}"),
+            format!("The copy source could not be reached: {why}"),
         )
     })?;
     let status = resp.status();
