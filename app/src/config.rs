@@ -27,6 +27,16 @@ pub struct Config {
     )]
     pub connection_string: String,
 
+    /// Blob endpoint URL, used with --queue-url instead of the connection string: the
+    /// requests then carry a Microsoft Entra ID token (AZURE_STORAGE_CREDENTIAL picks how
+    /// it is obtained; see the README).
+    #[arg(long, env = "AZURE_STORAGE_BLOB_URL")]
+    pub blob_url: Option<String>,
+
+    /// Queue endpoint URL (with --blob-url).
+    #[arg(long, env = "AZURE_STORAGE_QUEUE_URL")]
+    pub queue_url: Option<String>,
+
     /// Address to listen on (port 0 picks a free port and prints it).
     #[arg(long, env = "APP_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: String,
@@ -61,6 +71,8 @@ impl Config {
     pub fn defaults(connection_string: &str) -> Config {
         Config {
             connection_string: connection_string.to_string(),
+            blob_url: None,
+            queue_url: None,
             listen: "127.0.0.1:3000".to_string(),
             queue: storage_client::job::DEFAULT_QUEUE.to_string(),
             max_upload_bytes: 20 * 1024 * 1024,

@@ -5,6 +5,7 @@ use crate::templates::Templates;
 use azure_storage_queue::QueueClient;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde::Serialize;
+use storage_client::delegation::DelegationKey;
 use storage_client::job::{JobRecord, Output};
 use storage_client::job_store::JobStore;
 use storage_client::sas::{blob_sas_query, encode_blob_path};
@@ -17,6 +18,9 @@ pub struct AppState {
     pub jobs: JobStore,
     pub templates: Templates,
     pub image_urls: ImageUrls,
+    /// The user delegation key image links are signed with when requests carry an Entra ID
+    /// token (no account key to sign with); refreshed in the background.
+    pub delegation: std::sync::RwLock<Option<DelegationKey>>,
 }
 
 /// A job as pages and the JSON API show it.
@@ -48,20 +52,30 @@ impl AppState {
     /// A URL the browser can load `container/blob` from.
     pub fn image_url(&self, container: &str, blob: &str, now: DateTime<Utc>) -> String {
         let path = encode_blob_path(blob);
-        match (
-            self.image_urls,
-            self.storage.signing_key(),
-            self.storage.account.blob(),
-        ) {
-            (ImageUrls::Sas, Some((account, key)), Ok(endpoint)) => {
-                // Expiry snapped to a 5-minute grid, so the URL (and the browser's cached
-                // copy) stays the same across polls; always at least 10 minutes away.
-                let bucket = now.duration_trunc(Duration::minutes(5)).unwrap_or(now);
-                let expiry = bucket + Duration::minutes(15);
-                let sas = blob_sas_query(account, key, container, blob, "r", expiry);
+        // Expiry snapped to a 5-minute grid, so the URL (and the browser's cached copy)
+        // stays the same across polls; always at least 10 minutes away.
+        let bucket = now.duration_trunc(Duration::minutes(5)).unwrap_or(now);
+        let expiry = bucket + Duration::minutes(15);
+        let proxied = || format!("/media/{container}/{path}");
+        let Ok(endpoint) = self.storage.account.blob() else {
+            return proxied();
+        };
+        if self.image_urls != ImageUrls::Sas {
+            return proxied();
+        }
+        if let Some((account, key)) = self.storage.signing_key() {
+            let sas = blob_sas_query(account, key, container, blob, "r", expiry);
+            return format!("{endpoint}/{container}/{path}?{sas}");
+        }
+        let key = self.delegation.read().ok().and_then(|k| k.clone());
+        match (key, self.storage.account.account_name()) {
+            (Some(key), Some(account)) if key.expires_at > expiry => {
+                let sas = storage_client::delegation::blob_sas_query(
+                    &account, &key, container, blob, "r", expiry,
+                );
                 format!("{endpoint}/{container}/{path}?{sas}")
             }
-            _ => format!("/media/{container}/{path}"),
+            _ => proxied(),
         }
     }
 

@@ -1,10 +1,13 @@
-//! SDK clients built from a connection string: Shared Key signing as a per-try policy, or a
-//! SAS token on every URL, or anonymous.
+//! SDK clients built from a connection string: Shared Key signing as a per-try policy, a
+//! SAS token on every URL, or, with neither, a Microsoft Entra ID token (see `identity`).
 
 use crate::connection_string::{ConnectionStringError, Credential, StorageAccount};
+use crate::identity;
 use crate::shared_key::SharedKeyPolicy;
+use crate::transport::{self, TransportError};
+use azure_core::credentials::TokenCredential;
 use azure_core::http::policies::Policy;
-use azure_core::http::{ClientOptions, RetryOptions, Url};
+use azure_core::http::{ClientOptions, RetryOptions, Transport, Url};
 use azure_storage_blob::{BlobContainerClient, BlobServiceClient, BlobServiceClientOptions};
 use azure_storage_queue::{QueueClient, QueueServiceClient, QueueServiceClientOptions};
 use std::sync::Arc;
@@ -17,6 +20,8 @@ pub enum ClientError {
     Url(String),
     #[error(transparent)]
     Sdk(#[from] azure_core::Error),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
 }
 
 /// Service clients for one storage account (share it behind an `Arc`).
@@ -24,6 +29,8 @@ pub struct Storage {
     pub account: StorageAccount,
     pub queues: QueueServiceClient,
     pub blobs: BlobServiceClient,
+    /// The Entra ID credential, when requests carry tokens.
+    pub token: Option<Arc<dyn TokenCredential>>,
 }
 
 impl std::fmt::Debug for Storage {
@@ -49,23 +56,48 @@ impl Storage {
         Self::from_account(account, retry)
     }
 
+    /// The connection string, unless `blob_url` and `queue_url` are both given (then they
+    /// name the endpoints and authorization is Entra ID, as for a connection string with
+    /// endpoints and no secret).
+    pub fn connect_urls(
+        connection_string: &str,
+        blob_url: Option<&str>,
+        queue_url: Option<&str>,
+        retry: RetryOptions,
+    ) -> Result<Storage, ClientError> {
+        match (blob_url, queue_url) {
+            (Some(b), Some(q)) => Self::from_account(StorageAccount::from_urls(b, q)?, retry),
+            _ => Self::connect_with(connection_string, retry),
+        }
+    }
+
     pub fn from_account(
         account: StorageAccount,
         retry: RetryOptions,
     ) -> Result<Storage, ClientError> {
+        let transport = transport::transport(&[account.blob()?, account.queue()?])?;
+        // No key and no SAS: Entra ID, unless anonymous access is asked for.
+        let token = match account.credential {
+            Credential::Anonymous
+                if std::env::var(identity::CREDENTIAL_ENV).as_deref() != Ok("anonymous") =>
+            {
+                Some(identity::from_env(Some(transport.clone()))?)
+            }
+            _ => None,
+        };
         let queues = QueueServiceClient::new(
             endpoint_url(account.queue()?, &account.credential)?,
-            None,
+            token.clone(),
             Some(QueueServiceClientOptions {
-                client_options: client_options(&account.credential, retry.clone()),
+                client_options: client_options(&account.credential, retry.clone(), &transport),
                 ..Default::default()
             }),
         )?;
         let blobs = BlobServiceClient::new(
             endpoint_url(account.blob()?, &account.credential)?,
-            None,
+            token.clone(),
             Some(BlobServiceClientOptions {
-                client_options: client_options(&account.credential, retry),
+                client_options: client_options(&account.credential, retry, &transport),
                 ..Default::default()
             }),
         )?;
@@ -73,6 +105,7 @@ impl Storage {
             account,
             queues,
             blobs,
+            token,
         })
     }
 
@@ -96,7 +129,11 @@ impl Storage {
 
 /// Client options that authorize every try (after the retry policy, so each retry gets a
 /// fresh `x-ms-date`).
-pub fn client_options(credential: &Credential, retry: RetryOptions) -> ClientOptions {
+pub fn client_options(
+    credential: &Credential,
+    retry: RetryOptions,
+    transport: &Transport,
+) -> ClientOptions {
     let mut per_try_policies: Vec<Arc<dyn Policy>> = Vec::new();
     if let Credential::SharedKey { account, key } = credential {
         per_try_policies.push(Arc::new(SharedKeyPolicy::new(account.clone(), key.clone())));
@@ -104,6 +141,7 @@ pub fn client_options(credential: &Credential, retry: RetryOptions) -> ClientOpt
     ClientOptions {
         per_try_policies,
         retry,
+        transport: Some(transport.clone()),
         ..Default::default()
     }
 }

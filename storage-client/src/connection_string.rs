@@ -20,7 +20,8 @@ pub enum Credential {
     SharedKey { account: String, key: Vec<u8> },
     /// A SAS token (without the leading `?`) appended to every request URL.
     Sas(String),
-    /// Neither: only public (anonymous) reads will work.
+    /// Neither: requests carry a Microsoft Entra ID token (`identity`), or nothing when
+    /// `AZURE_STORAGE_CREDENTIAL=anonymous` (then only public reads work).
     Anonymous,
 }
 
@@ -213,6 +214,39 @@ impl StorageAccount {
             return Err(ConnectionStringError::NoEndpoint("Blob"));
         }
         Ok(parsed)
+    }
+
+    /// Endpoints given as URLs (no secret: Entra ID authorizes).
+    pub fn from_urls(blob: &str, queue: &str) -> Result<StorageAccount, ConnectionStringError> {
+        let mut a = StorageAccount {
+            account: None,
+            credential: Credential::Anonymous,
+            blob_endpoint: Some(endpoint_url("AZURE_STORAGE_BLOB_URL", blob)?),
+            queue_endpoint: Some(endpoint_url("AZURE_STORAGE_QUEUE_URL", queue)?),
+        };
+        a.account = a.account_name();
+        Ok(a)
+    }
+
+    /// The account name: given, or read from the blob endpoint
+    /// (`https://NAME.blob.core.windows.net` or path style `http://host:port/NAME`).
+    pub fn account_name(&self) -> Option<String> {
+        if let Some(a) = &self.account {
+            return Some(a.clone());
+        }
+        let url = self
+            .blob_endpoint
+            .as_deref()
+            .or(self.queue_endpoint.as_deref())?;
+        let rest = url.split_once("://")?.1;
+        let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let first = path.split('/').next().unwrap_or("");
+        if !first.is_empty() {
+            return Some(first.to_string());
+        }
+        let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+        let (label, rest) = host.split_once('.')?;
+        (rest.starts_with("blob.") || rest.starts_with("queue.")).then(|| label.to_string())
     }
 
     /// The blob endpoint, or an error saying the connection string lacks one.

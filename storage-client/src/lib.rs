@@ -4,10 +4,13 @@
 
 pub mod clients;
 pub mod connection_string;
+pub mod delegation;
+pub mod identity;
 pub mod job;
 pub mod job_store;
 pub mod sas;
 pub mod shared_key;
+pub mod transport;
 
 pub use clients::{ClientError, Storage};
 pub use connection_string::{

@@ -20,7 +20,12 @@ const MAX_BATCH: usize = 32;
 
 /// Runs until `shutdown` fires, then drains; returns once every job is finished or released.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let storage = Storage::connect_with(&config.connection_string, RetryOptions::default())?;
+    let storage = Storage::connect_urls(
+        &config.connection_string,
+        config.blob_url.as_deref(),
+        config.queue_url.as_deref(),
+        RetryOptions::default(),
+    )?;
     // Storage may still be starting (compose, launcher): retry creation for a while.
     let mut wait = Duration::from_millis(100);
     loop {
