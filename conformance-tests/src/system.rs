@@ -154,6 +154,15 @@ impl Service {
         }
     }
 
+    /// The exit status if the process has ended (it stays reaped).
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        let status = self.child.as_mut()?.try_wait().ok().flatten();
+        if status.is_some() {
+            self.child = None;
+        }
+        status
+    }
+
     /// SIGTERM, then waits (bounded) for the exit status.
     pub fn terminate(&mut self, timeout: Duration) -> ExitStatus {
         let mut c = self.child.take().expect("service is running");
