@@ -135,6 +135,8 @@ fn table() -> Vec<Row> {
         row("Put Blob into a missing container", Blob, "PUT", "/nocontainer/b", 404, Some("ContainerNotFound")).h("x-ms-blob-type", "BlockBlob").body("x"),
         row("container ACL with an invalid public access", Blob, "PUT", "/cont1?restype=container&comp=acl", 400, Some("InvalidHeaderValue")).h("x-ms-blob-public-access", "everyone").auth(Auth::Key),
         row("container ACL through a SAS", Blob, "PUT", "/cont1?restype=container&comp=acl", 403, Some("AuthorizationFailure")),
+        row("bearer token over plain HTTP", Blob, "PUT", "/newcont?restype=container", 403, Some("AuthenticationFailed")).h("authorization", "Bearer eyJhbGciOiJIUzI1NiJ9.e30.c2ln").auth(Auth::None),
+        row("bearer token without a token", Queue, "PUT", "/newqueue", 403, Some("AuthenticationFailed")).h("authorization", "Bearer ").auth(Auth::None),
         row("Copy Blob from a malformed URL", Blob, "PUT", "/cont1/b1", 400, Some("InvalidHeaderValue")).h("x-ms-copy-source", "not a url"),
         // Path tricks: nothing outside the addressed container is reached.
         row("[ours] blob name with %00", Blob, "PUT", "/cont1/a%00b", 400, Some("InvalidResourceName")).h("x-ms-blob-type", "BlockBlob").body("x"),

@@ -312,3 +312,152 @@ fn without_ca_roots_http_works_and_https_says_why() {
     assert!(!log.contains("panicked"), "{log}");
     rt.block_on(emu.shutdown());
 }
+
+#[tokio::test]
+async fn malformed_tokens_get_401_and_change_nothing() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let (emu, ca) = https_emulator(dir.path()).await;
+    let http = storage_client::transport::client(&[], Some(&ca)).unwrap();
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let jwt = |h: &str, p: &str| format!("{}.{}.c2ln", b64(h), b64(p));
+    let now = chrono::Utc::now().timestamp();
+    let good_claims = |extra: &str| {
+        format!(
+            r#"{{"aud":"https://storage.azure.com","iss":"https://sts.windows.net/t/","iat":{now},"nbf":{now},"exp":{}{extra}}}"#,
+            now + 3600
+        )
+    };
+    let rs = r#"{"alg":"RS256","typ":"JWT"}"#;
+    let rows: Vec<(&str, String)> = vec![
+        ("not base64", "!!!.@@@.###".into()),
+        (
+            "two segments",
+            format!("{}.{}", b64(rs), b64(&good_claims(""))),
+        ),
+        ("four segments", format!("{}.x", jwt(rs, &good_claims("")))),
+        ("huge", format!("{}.{}.c2ln", b64(rs), "A".repeat(20_000))),
+        ("alg none", jwt(r#"{"alg":"none"}"#, &good_claims(""))),
+        ("no alg", jwt(r#"{"typ":"JWT"}"#, &good_claims(""))),
+        (
+            "header not JSON",
+            format!("{}.{}.c2ln", b64("nope"), b64(&good_claims(""))),
+        ),
+        ("payload an array", jwt(rs, "[1,2,3]")),
+        (
+            "payload not UTF-8",
+            format!(
+                "{}.{}.c2ln",
+                b64(rs),
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([0xff, 0xfe])
+            ),
+        ),
+        (
+            "no exp",
+            jwt(
+                rs,
+                r#"{"aud":"https://storage.azure.com","iss":"https://sts.windows.net/t/","nbf":1}"#,
+            ),
+        ),
+        (
+            "exp as a string",
+            jwt(
+                rs,
+                r#"{"aud":"https://storage.azure.com","iss":"https://sts.windows.net/t/","nbf":1,"exp":"tomorrow"}"#,
+            ),
+        ),
+        (
+            "no audience",
+            jwt(
+                rs,
+                &format!(
+                    r#"{{"iss":"https://sts.windows.net/t/","nbf":{now},"exp":{}}}"#,
+                    now + 60
+                ),
+            ),
+        ),
+        (
+            "audience a number",
+            jwt(
+                rs,
+                &format!(
+                    r#"{{"aud":7,"iss":"https://sts.windows.net/t/","nbf":{now},"exp":{}}}"#,
+                    now + 60
+                ),
+            ),
+        ),
+        (
+            "no issuer",
+            jwt(
+                rs,
+                &format!(
+                    r#"{{"aud":"https://storage.azure.com","nbf":{now},"exp":{}}}"#,
+                    now + 60
+                ),
+            ),
+        ),
+        (
+            "issuer lookalike",
+            jwt(
+                rs,
+                &format!(
+                    r#"{{"aud":"https://storage.azure.com","iss":"https://sts.windows.net.evil.example/","nbf":{now},"exp":{}}}"#,
+                    now + 60
+                ),
+            ),
+        ),
+        (
+            "exp overflows",
+            jwt(
+                rs,
+                r#"{"aud":"https://storage.azure.com","iss":"https://sts.windows.net/t/","nbf":-9223372036854775808,"exp":-9223372036854775808}"#,
+            ),
+        ),
+        ("empty", String::new()),
+    ];
+    let count = || async {
+        let (token, _) = DevTokenCredential::token_at(azure_core::time::OffsetDateTime::now_utc());
+        http.get(format!("{}?comp=list", emu.blob_endpoint()))
+            .header("authorization", format!("Bearer {token}"))
+            .header("x-ms-version", "2025-11-05")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .matches("<Container>")
+            .count()
+    };
+    let before = count().await;
+    let mut failures = Vec::new();
+    for (name, token) in &rows {
+        let r = http
+            .put(format!("{}/hostile?restype=container", emu.blob_endpoint()))
+            .header("authorization", format!("Bearer {token}"))
+            .header("x-ms-version", "2025-11-05")
+            .header("content-length", "0")
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let code = r
+            .headers()
+            .get("x-ms-error-code")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let challenge = r.headers().contains_key("www-authenticate");
+        let body = r.text().await.unwrap();
+        if (status, code.as_str(), challenge) != (401, "InvalidAuthenticationInfo", true)
+            || !body.contains("<AuthenticationErrorDetail>")
+        {
+            failures.push(format!(
+                "{name}: {status} {code} challenge={challenge} {body}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(count().await, before, "a refused token created something");
+    emu.shutdown().await;
+}

@@ -99,8 +99,8 @@ pub fn authorize(
 
 /// The token of `Bearer <token>` (the scheme is case-insensitive).
 pub fn bearer(auth: &str) -> Option<&str> {
-    let auth = auth.trim_start();
-    let (scheme, rest) = auth.split_once(' ')?;
+    let auth = auth.trim();
+    let (scheme, rest) = auth.split_once(' ').unwrap_or((auth, ""));
     scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
 }
 
