@@ -155,7 +155,11 @@ _LISTEN = re.compile(r"^(Blob|Queue) service listening at (https://\S+?)/?\s*$")
 def _start_emulator(workdir: Path, cert: Path, key: Path, extra: list[str]) -> Server:
     binary = os.environ.get("EMULATOR_BIN") or str(REPO_ROOT / "target" / "debug" / "emulator")
     args = [binary, "--blobPort", "0", "--queuePort", "0", "--inMemoryPersistence", "--silent",
-            "--cert", str(cert), "--key", str(key), "--oauth", "basic", *extra]
+            "--cert", str(cert), "--oauth", "basic", *extra]
+    if str(cert).endswith(".pfx"):
+        args += ["--pwd", "s3cret"]
+    else:
+        args += ["--key", str(key)]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir)
     urls: dict[str, str] = {}
     captured = []
@@ -454,6 +458,63 @@ def test_copy_from_an_untrusted_https_host_is_refused(server, workdir):
         assert not list(container.list_blobs())
     finally:
         other.close()
+
+
+def make_pfx(workdir: Path, password: bytes, legacy: bool) -> tuple[Path, Path]:
+    """The certificate of make_cert as a PKCS#12 archive: AES-256 (OpenSSL 3's default) or
+    SHA1/3DES (what older OpenSSL and Windows export)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    name = "legacy" if legacy else "modern"
+    cert_pem, key_pem = make_cert(workdir, f"pfx-{name}")
+    cert = x509.load_pem_x509_certificate(cert_pem.read_bytes())
+    key = serialization.load_pem_private_key(key_pem.read_bytes(), None)
+    if legacy:
+        enc = (
+            serialization.PrivateFormat.PKCS12.encryption_builder()
+            .kdf_rounds(2048)
+            .key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
+            .hmac_hash(hashes.SHA1())
+            .build(password)
+        )
+    else:
+        enc = serialization.BestAvailableEncryption(password)
+    pfx = workdir / f"{name}.pfx"
+    pfx.write_bytes(pkcs12.serialize_key_and_certificates(b"server", key, cert, None, enc))
+    return pfx, cert_pem
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["aes", "3des"])
+def test_pfx_certificate_with_password(workdir, legacy):
+    pfx, cert = make_pfx(workdir, b"s3cret", legacy)
+    if target_name() == "azurite":
+        blob, queue, table = free_port(), free_port(), free_port()
+        binary = str(REPO_ROOT / "tools" / "azurite" / "node_modules" / ".bin" / "azurite")
+        args = [binary, "--skipApiVersionCheck", "--disableTelemetry", "--inMemoryPersistence", "--silent",
+                "--blobPort", str(blob), "--queuePort", str(queue), "--tablePort", str(table),
+                "--oauth", "basic", "--cert", str(pfx), "--pwd", "s3cret"]
+        log = workdir / f"azurite-pfx-{legacy}.log"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
+        wait_listening(blob, proc, 60, "Azurite", log)
+        s = Server(proc, f"https://127.0.0.1:{blob}/{DEV_ACCOUNT}", f"https://127.0.0.1:{queue}/{DEV_ACCOUNT}", cert, workdir)
+    else:
+        binary = os.environ.get("EMULATOR_BIN") or str(REPO_ROOT / "target" / "debug" / "emulator")
+        bad = subprocess.run(
+            [binary, "--blobPort", "0", "--queuePort", "0", "--inMemoryPersistence", "--cert", str(pfx), "--pwd", "wrong"],
+            capture_output=True, timeout=60,
+        )
+        assert bad.returncode != 0 and b"PFX" in bad.stderr, bad
+        s = _start_emulator(workdir, pfx, Path(), [])
+        s.ca = cert
+    try:
+        c = s.blob_service().create_container(new_name("pfx"))
+        c.upload_blob("x", b"over a PFX certificate")
+        assert c.download_blob("x").readall() == b"over a PFX certificate"
+    finally:
+        stop(s.proc)
 
 
 @pytest.mark.emulator_only

@@ -194,7 +194,11 @@ async fn wait_for_signal() {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.healthcheck {
-        return if healthcheck(cli.blob_host, cli.blob_port, cli.cert.is_some()) {
+        // Plain first, then TLS: the image's health check works whether or not --cert is
+        // among the server's flags.
+        return if healthcheck(cli.blob_host, cli.blob_port, cli.cert.is_some())
+            || healthcheck(cli.blob_host, cli.blob_port, cli.cert.is_none())
+        {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE
