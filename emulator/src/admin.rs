@@ -1,5 +1,6 @@
 //! Emulator-only endpoints under `/_emulator/` (a path no account name can take):
-//! health (anonymous) and the controllable clock (needs an account key).
+//! health (anonymous); the controllable clock, per-account features, fault rules and the
+//! request log (all need an account key).
 
 use crate::auth::shared_key;
 use crate::http::request::RequestParts;
@@ -56,7 +57,7 @@ fn authenticate(app: &AppState, req: &RequestParts) -> Result<()> {
         ));
     }
     Err(StorageError::auth_failed(
-        "The clock endpoints need an account key: send x-ms-emulator-key or sign with Shared Key.",
+        "The control endpoints need an account key: send x-ms-emulator-key or sign with Shared Key.",
     ))
 }
 
@@ -91,9 +92,156 @@ fn features_json(account: &str, f: crate::store::blob::Features) -> String {
     )
 }
 
-pub async fn handle(app: &AppState, req: &RequestParts) -> Result<Reply> {
+fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Result<Reply> {
+    serde_json::to_string(value)
+        .map(|s| Reply::json(status, s))
+        .map_err(StorageError::internal)
+}
+
+/// `GET /_emulator/requests`: the newest `limit` (default 100) entries, filtered by
+/// `status` (a code, or `errors` for 400 and up) and `operation`; `stream=true` (or
+/// `Accept: text/event-stream`) follows new ones live as server-sent events.
+fn requests(app: &AppState, req: &RequestParts) -> Result<Reply> {
+    let limit = match req.query.get("limit") {
+        None => 100,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| StorageError::invalid_query("limit", v))?,
+    };
+    let status = req.query.get("status").map(str::to_string);
+    let exact: Option<u16> = match status.as_deref() {
+        None | Some("errors") => None,
+        Some(v) => Some(
+            v.parse()
+                .map_err(|_| StorageError::invalid_query("status", v))?,
+        ),
+    };
+    let errors_only = status.as_deref() == Some("errors");
+    let operation = req.query.get("operation").map(str::to_string);
+    let keep = move |e: &crate::request_log::Entry| {
+        exact.is_none_or(|s| e.status == s)
+            && (!errors_only || e.status >= 400 || e.status == 0)
+            && operation
+                .as_deref()
+                .is_none_or(|o| e.operation.eq_ignore_ascii_case(o))
+    };
+    let stream = req
+        .query
+        .get("stream")
+        .is_some_and(|v| v == "true" || v == "1")
+        || req
+            .header("accept")
+            .is_some_and(|a| a.contains("text/event-stream"));
+    if !stream {
+        #[derive(serde::Serialize)]
+        struct List {
+            requests: Vec<crate::request_log::Entry>,
+        }
+        return json(
+            StatusCode::OK,
+            &List {
+                requests: app.requests.recent(limit, keep),
+            },
+        );
+    }
+    let mut live = app.requests.subscribe();
+    let mut shutdown = app.shutdown.clone();
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        use tokio::sync::broadcast::error::RecvError;
+        if tx
+            .send(Ok(bytes::Bytes::from_static(b": live\n\n")))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        loop {
+            let entry = tokio::select! {
+                e = live.recv() => e,
+                _ = shutdown.changed() => return,
+            };
+            let chunk = match entry {
+                Ok(e) if keep(&e) => match serde_json::to_string(&e) {
+                    Ok(j) => format!("event: request\ndata: {j}\n\n"),
+                    Err(_) => continue,
+                },
+                Ok(_) => continue,
+                // A slow reader missed some: say so rather than pretend.
+                Err(RecvError::Lagged(n)) => format!("event: lagged\ndata: {n}\n\n"),
+                Err(RecvError::Closed) => return,
+            };
+            if tx.send(Ok(bytes::Bytes::from(chunk))).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut r = Reply::empty(StatusCode::OK);
+    r.body = crate::http::response::channel_body(rx);
+    r.set("content-type", "text/event-stream")
+        .set("cache-control", "no-cache");
+    Ok(r)
+}
+
+fn faults(app: &AppState, req: &RequestParts, path: &str, body: &[u8]) -> Result<Reply> {
+    authenticate(app, req)?;
+    #[derive(serde::Serialize)]
+    struct List {
+        rules: Vec<crate::faults::RuleView>,
+    }
+    let id = path
+        .strip_prefix("/_emulator/faults/")
+        .map(|s| {
+            s.parse::<u64>()
+                .map_err(|_| StorageError::new(ErrorCode::ResourceNotFound))
+        })
+        .transpose()?;
+    match (&req.method, id) {
+        (&Method::GET, None) => json(
+            StatusCode::OK,
+            &List {
+                rules: app.faults.list(),
+            },
+        ),
+        (&Method::GET, Some(id)) => {
+            let rule = app
+                .faults
+                .list()
+                .into_iter()
+                .find(|r| r.id == id)
+                .ok_or_else(|| StorageError::new(ErrorCode::ResourceNotFound))?;
+            json(StatusCode::OK, &rule)
+        }
+        (&Method::POST, None) => {
+            let spec: crate::faults::RuleSpec = serde_json::from_slice(body).map_err(|e| {
+                StorageError::new(ErrorCode::InvalidInput)
+                    .with_message(format!("The fault rule is not valid JSON for a rule: {e}"))
+            })?;
+            let rule = app.faults.add(spec)?;
+            json(StatusCode::CREATED, &rule)
+        }
+        (&Method::DELETE, id) => {
+            if !app.faults.remove(id) {
+                return Err(StorageError::new(ErrorCode::ResourceNotFound));
+            }
+            Ok(Reply::empty(StatusCode::NO_CONTENT))
+        }
+        _ => Err(StorageError::new(ErrorCode::UnsupportedHttpVerb)),
+    }
+}
+
+pub async fn handle(app: &AppState, req: &RequestParts, body: bytes::Bytes) -> Result<Reply> {
     let path = req.raw_path.trim_end_matches('/');
+    if path == "/_emulator/faults" || path.starts_with("/_emulator/faults/") {
+        return faults(app, req, path, &body);
+    }
     match (&req.method, path) {
+        (&Method::GET, "/_emulator/requests") => {
+            authenticate(app, req)?;
+            requests(app, req)
+        }
         (&Method::GET | &Method::HEAD, "/_emulator/health") => {
             Ok(Reply::json(StatusCode::OK, "{\"status\":\"ok\"}".into()))
         }
@@ -151,7 +299,8 @@ pub async fn handle(app: &AppState, req: &RequestParts) -> Result<Reply> {
             "/_emulator/health"
             | "/_emulator/clock"
             | "/_emulator/clock/advance"
-            | "/_emulator/features",
+            | "/_emulator/features"
+            | "/_emulator/requests",
         ) => Err(StorageError::new(ErrorCode::UnsupportedHttpVerb)),
         _ => Err(StorageError::new(ErrorCode::ResourceNotFound)),
     }

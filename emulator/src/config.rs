@@ -141,6 +141,8 @@ pub struct Config {
     pub oauth: bool,
     /// More roots to trust when fetching `https://` copy sources (PEM).
     pub copy_source_ca: Option<PathBuf>,
+    /// Requests kept for `/_emulator/requests` (0: none).
+    pub request_log: usize,
 }
 
 /// What a 2xx promises.
@@ -174,6 +176,7 @@ impl Default for Config {
             tls: None,
             oauth: false,
             copy_source_ca: None,
+            request_log: 1000,
         }
     }
 }

@@ -17,12 +17,14 @@ pub(crate) mod auth;
 pub(crate) mod blob;
 pub(crate) mod clock;
 pub(crate) mod config;
+pub mod faults;
 #[cfg(feature = "fuzz")]
 #[doc(hidden)]
 pub mod fuzz_entry;
 pub(crate) mod http;
 pub(crate) mod protocol;
 pub(crate) mod queue;
+pub mod request_log;
 pub(crate) mod router;
 pub(crate) mod state;
 pub(crate) mod store;
@@ -146,15 +148,18 @@ impl Emulator {
                 addr: config.blob_addr,
                 source,
             })?;
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let app = Arc::new(AppState {
             store,
             clock,
+            requests: request_log::RequestLog::new(config.request_log),
             config,
             blob_addr,
             tls,
             copy_client,
+            faults: faults::Faults::default(),
+            shutdown: shutdown_rx.clone(),
         });
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let tasks = vec![
             tokio::spawn(listener::serve(
                 queue_listener,
@@ -286,6 +291,16 @@ impl RunningEmulator {
 
     pub fn clock(&self) -> &Clock {
         &self.app.clock
+    }
+
+    /// Fault injection rules, as `/_emulator/faults` manages them.
+    pub fn faults(&self) -> &faults::Faults {
+        &self.app.faults
+    }
+
+    /// The last requests, as `/_emulator/requests` lists them.
+    pub fn requests(&self) -> &request_log::RequestLog {
+        &self.app.requests
     }
 
     /// Stops accepting, lets in-flight requests finish, flushes the store.

@@ -100,6 +100,9 @@ struct Cli {
     /// Also trust these CA certificates (PEM) when fetching https:// copy sources.
     #[arg(long = "copySourceCa", value_name = "FILE")]
     copy_source_ca: Option<PathBuf>,
+    /// Requests kept for GET /_emulator/requests (0 keeps none).
+    #[arg(long = "requestLog", default_value_t = 1000)]
+    request_log: usize,
     /// Instead of serving, ask the emulator running on --blobHost/--blobPort whether it is
     /// healthy; exit 0 if so (container health checks need no curl).
     #[arg(long)]
@@ -251,6 +254,7 @@ fn main() -> ExitCode {
         }),
         oauth: cli.oauth.is_some(),
         copy_source_ca: cli.copy_source_ca.clone(),
+        request_log: cli.request_log,
     };
     if cli.key.is_some() && cli.cert.is_none() {
         eprintln!("emulator: --key needs --cert");

@@ -20,6 +20,12 @@ pub struct AppState {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// Fetches copy sources of other hosts (http and https), pooled.
     pub copy_client: crate::blob::source::RemoteClient,
+    /// Fault injection rules (`/_emulator/faults`).
+    pub faults: crate::faults::Faults,
+    /// The last requests (`/_emulator/requests`).
+    pub requests: crate::request_log::RequestLog,
+    /// Flips to true at shutdown (ends live streams so connections can drain).
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 impl PolicySource for AppState {

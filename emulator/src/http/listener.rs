@@ -3,6 +3,7 @@
 //! hyper types.
 
 use crate::auth::{self, AuthContext};
+use crate::faults::{self, Act};
 use crate::http::body::Body;
 use crate::http::cors;
 use crate::http::header_case::{MetaNames, Watched};
@@ -19,7 +20,6 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -96,7 +96,7 @@ async fn connection<S>(
     let svc = service_fn(move |req| {
         let app = app.clone();
         let names = names.clone();
-        async move { Ok::<_, Infallible>(handle(&app, service, peer, tls, &names, req).await) }
+        async move { handle(&app, service, peer, tls, &names, req).await }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -109,6 +109,37 @@ async fn connection<S>(
     }
 }
 
+/// A fault rule's reset: the connection is closed without an answer.
+#[derive(Debug)]
+pub struct FaultReset;
+
+impl std::fmt::Display for FaultReset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("fault injection: connection reset")
+    }
+}
+
+impl std::error::Error for FaultReset {}
+
+/// How far a request got: its route, who it turned out to be, and a fault rule's part.
+struct Outcome {
+    route: Option<Route>,
+    principal: &'static str,
+    fault: Option<(u64, Act)>,
+    result: Result<Reply>,
+}
+
+impl Outcome {
+    fn early(route: Option<Route>, result: Result<Reply>) -> Outcome {
+        Outcome {
+            route,
+            principal: "none",
+            fault: None,
+            result,
+        }
+    }
+}
+
 async fn handle(
     app: &Arc<AppState>,
     service: Service,
@@ -116,7 +147,7 @@ async fn handle(
     tls: bool,
     names: &MetaNames,
     req: Request<Incoming>,
-) -> Response<ResBody> {
+) -> std::result::Result<Response<ResBody>, FaultReset> {
     let started = Instant::now();
     let (head, body) = req.into_parts();
     let lower_meta: Vec<String> = head
@@ -140,28 +171,43 @@ async fn handle(
     let request_id = uuid::Uuid::new_v4().to_string();
     let head_request = parts.method == http::Method::HEAD;
     let span = tracing::debug_span!("request", id = %request_id, method = %parts.method, path = %parts.raw_path);
+    let admin = admin::is_admin_path(&parts.raw_path);
+    let arrived = app.clock.now_ms();
 
-    let (version, route, result) = async {
+    let (version, outcome) = async {
         let version = version::resolve(parts.header("x-ms-version"), app.config.strict_version);
-        let (route, result) = match &version {
+        let outcome = match &version {
             Ok(v) => process(app, &parts, v, body).await,
-            Err(e) => (None, Err(e.clone())),
+            Err(e) => Outcome::early(None, Err(e.clone())),
         };
         (
             version.unwrap_or_else(|_| crate::config::LATEST_VERSION.to_string()),
-            route,
-            result,
+            outcome,
         )
     }
     .instrument(span.clone())
     .await;
+    let Outcome {
+        route,
+        principal,
+        fault,
+        result,
+    } = outcome;
 
     let now = app.clock.now_ms();
+    let mut string_to_sign = None;
     let mut reply = match result {
         Ok(r) => r,
         Err(e) => {
-            if e.status.is_server_error() {
+            if e.status.is_server_error() && fault.is_none() {
                 tracing::warn!(parent: &span, code = e.code.as_str(), "request failed");
+            }
+            if app.requests.enabled() {
+                string_to_sign = e
+                    .details
+                    .iter()
+                    .find(|(n, _)| *n == "AuthenticationErrorDetail")
+                    .and_then(|(_, d)| crate::request_log::string_to_sign_of(d));
             }
             error_reply(&e, &request_id, now, head_request)
         }
@@ -180,32 +226,139 @@ async fn handle(
         names.set_response(std::mem::take(&mut reply.meta_case));
     }
     let op = route.as_ref().map(|r| r.op.name()).unwrap_or("-");
-    tracing::debug!(parent: &span, op, status = reply.status.as_u16(), micros = started.elapsed().as_micros() as u64, "served");
-    finish(
+    let micros = started.elapsed().as_micros() as u64;
+    tracing::debug!(parent: &span, op, status = reply.status.as_u16(), micros, "served");
+    let reset = matches!(fault, Some((_, Act::Reset)));
+    if app.requests.enabled() && !admin {
+        let error_code = reply
+            .headers
+            .iter()
+            .find(|(n, _)| n.as_str() == "x-ms-error-code")
+            .and_then(|(_, v)| v.to_str().ok())
+            .map(str::to_string);
+        app.requests.push(crate::request_log::Entry {
+            seq: 0,
+            time: crate::clock::iso8601_7(arrived),
+            service: service.name(),
+            method: parts.method.to_string(),
+            account: route
+                .as_ref()
+                .map(|r| r.account.clone())
+                .unwrap_or_default(),
+            operation: op,
+            resource: route.as_ref().map(resource_of).unwrap_or_default(),
+            status: if reset { 0 } else { reply.status.as_u16() },
+            error_code: if reset {
+                Some("ConnectionReset".into())
+            } else {
+                error_code
+            },
+            latency_micros: micros,
+            principal,
+            request_id: request_id.clone(),
+            client_request_id: parts.header("x-ms-client-request-id").map(str::to_string),
+            fault: fault.as_ref().map(|(id, _)| *id),
+            string_to_sign,
+        });
+    }
+    if reset {
+        return Err(FaultReset);
+    }
+    if let Some((_, Act::Cut(after))) = fault {
+        reply.body = crate::http::response::cut_body(reply.body, after);
+    }
+    Ok(finish(
         reply,
         &request_id,
         &version,
         parts.header("x-ms-client-request-id"),
         now,
-    )
+    ))
 }
 
-/// Route, authenticate and run one request.
+/// `queue`, `container` or `container/blob`.
+fn resource_of(route: &Route) -> String {
+    match (&route.queue, &route.container, &route.blob) {
+        (Some(q), _, _) => q.clone(),
+        (None, Some(c), Some(b)) => format!("{c}/{b}"),
+        (None, Some(c), None) => c.clone(),
+        _ => String::new(),
+    }
+}
+
+/// The largest body a control request may carry (a fault rule is a few hundred bytes).
+const ADMIN_MAX_BODY: usize = 64 * 1024;
+
+/// Route, apply fault rules, authenticate and run one request.
 async fn process(
     app: &Arc<AppState>,
     parts: &RequestParts,
     version: &str,
     body: Incoming,
-) -> (Option<Route>, Result<Reply>) {
+) -> Outcome {
     if admin::is_admin_path(&parts.raw_path) {
-        return (None, admin::handle(app, parts).await);
+        let body = match collect(
+            parts,
+            Body::new(body, app.config.body_timeout),
+            ADMIN_MAX_BODY,
+        )
+        .await
+        {
+            Ok(b) => b,
+            Err(e) => return Outcome::early(None, Err(e)),
+        };
+        return Outcome::early(None, admin::handle(app, parts, body).await);
     }
     let route = match router::route(parts) {
         Ok(r) => r,
-        Err(e) => return (None, Err(e)),
+        Err(e) => return Outcome::early(None, Err(e)),
     };
-    let result = run(app, parts, &route, version, body).await;
-    (Some(route), result)
+    let decision = if route.op == Operation::Preflight {
+        None
+    } else {
+        let method = parts.method.as_str();
+        let resource = resource_of(&route);
+        app.faults.decide(&faults::Target {
+            service: route.service,
+            account: &route.account,
+            operation: route.op.name(),
+            method,
+            resource: &resource,
+        })
+    };
+    let mut fault = None;
+    if let Some(d) = decision {
+        if let Some(latency) = d.latency {
+            tokio::time::sleep(latency).await;
+        }
+        match d.act {
+            // Refused before anything is read or written: state stays as it was.
+            Act::Error(e) => {
+                return Outcome {
+                    route: Some(route),
+                    principal: "none",
+                    fault: Some((d.rule, Act::Pass)),
+                    result: Err(*e),
+                }
+            }
+            Act::Reset => {
+                return Outcome {
+                    route: Some(route),
+                    principal: "none",
+                    fault: Some((d.rule, Act::Reset)),
+                    result: Ok(Reply::empty(http::StatusCode::OK)),
+                }
+            }
+            act => fault = Some((d.rule, act)),
+        }
+    }
+    let (principal, result) = run(app, parts, &route, version, body).await;
+    Outcome {
+        route: Some(route),
+        principal,
+        fault,
+        result,
+    }
 }
 
 async fn run(
@@ -214,12 +367,13 @@ async fn run(
     route: &Route,
     version: &str,
     body: Incoming,
-) -> Result<Reply> {
+) -> (&'static str, Result<Reply>) {
     if route.op == Operation::Preflight {
-        let props = app
+        let result = app
             .store
-            .service_properties(&route.account, route.service.name())?;
-        return cors::preflight(parts, &props.cors);
+            .service_properties(&route.account, route.service.name())
+            .and_then(|props| cors::preflight(parts, &props.cors));
+        return ("anonymous", result);
     }
     let auth_ctx = AuthContext {
         accounts: &app.config.accounts,
@@ -227,7 +381,16 @@ async fn run(
         policies: app.as_ref(),
         oauth: app.config.oauth,
     };
-    let principal = auth::authorize(&auth_ctx, parts, route, version)?;
+    let principal = match auth::authorize(&auth_ctx, parts, route, version) {
+        Ok(p) => p,
+        Err(e) => return ("none", Err(e)),
+    };
+    let kind = match &principal {
+        auth::Principal::Owner => "key",
+        auth::Principal::Sas { .. } => "sas",
+        auth::Principal::Token(_) => "token",
+        auth::Principal::Anonymous => "anonymous",
+    };
     let ctx = Ctx {
         app,
         req: parts,
@@ -235,21 +398,25 @@ async fn run(
         version,
         principal,
     };
-    match &route.op {
+    let result = match &route.op {
         Operation::Queue(op) => {
-            let body = collect(
+            match collect(
                 parts,
                 Body::new(body, app.config.body_timeout),
                 queue::MAX_BODY,
             )
-            .await?;
-            queue::dispatch(&ctx, op, body).await
+            .await
+            {
+                Ok(body) => queue::dispatch(&ctx, op, body).await,
+                Err(e) => Err(e),
+            }
         }
         Operation::Blob(op) => {
             blob::dispatch(&ctx, *op, Body::new(body, app.config.body_timeout)).await
         }
         Operation::Preflight => Err(StorageError::new(ErrorCode::InternalError)),
-    }
+    };
+    (kind, result)
 }
 
 /// Reads a small request body, refusing more than `max` bytes before reading them.

@@ -49,6 +49,54 @@ pub fn channel_body(rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error
     ChannelBody { rx }.boxed()
 }
 
+/// A body that ends in an error after `after` bytes (a fault rule's cut): the connection
+/// is dropped mid-body, so the client sees fewer bytes than `Content-Length` promised.
+struct CutBody {
+    inner: ResBody,
+    left: u64,
+}
+
+impl http_body::Body for CutBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        use std::task::Poll;
+        if self.left == 0 {
+            return Poll::Ready(Some(Err(std::io::Error::other(
+                "fault injection: response body cut",
+            ))));
+        }
+        match std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                Ok(mut data) => {
+                    if data.len() as u64 > self.left {
+                        data.truncate(self.left as usize);
+                    }
+                    self.left -= data.len() as u64;
+                    Poll::Ready(Some(Ok(http_body::Frame::data(data))))
+                }
+                Err(frame) => Poll::Ready(Some(Ok(frame))),
+            },
+            // Shorter than the cut: the error still ends it, so a cut never goes unnoticed.
+            Poll::Ready(None) => {
+                self.left = 0;
+                Poll::Ready(Some(Err(std::io::Error::other(
+                    "fault injection: response body cut",
+                ))))
+            }
+            other => other,
+        }
+    }
+}
+
+pub fn cut_body(inner: ResBody, after: u64) -> ResBody {
+    CutBody { inner, left: after }.boxed()
+}
+
 pub fn bytes_body(b: Bytes) -> ResBody {
     full(b)
 }

@@ -23,6 +23,10 @@ macro_rules! error_codes {
             pub fn default_message(self) -> &'static str {
                 match self { $(ErrorCode::$name => $msg,)* }
             }
+            /// The code spelled `s` on the wire.
+            pub fn from_name(s: &str) -> Option<ErrorCode> {
+                match s { $(stringify!($name) => Some(ErrorCode::$name),)* _ => None }
+            }
         }
     };
 }
