@@ -573,6 +573,14 @@ fn admin_endpoints_refuse_callers_without_the_key() {
     for (method, path) in [
         ("GET", "/_emulator/clock"),
         ("POST", "/_emulator/clock/advance?seconds=60"),
+        ("GET", "/_emulator/features"),
+        ("PUT", "/_emulator/features?blobVersioning=true"),
+        ("GET", "/_emulator/faults"),
+        ("POST", "/_emulator/faults"),
+        ("DELETE", "/_emulator/faults"),
+        ("DELETE", "/_emulator/faults/1"),
+        ("GET", "/_emulator/requests"),
+        ("GET", "/_emulator/requests?stream=true"),
     ] {
         for headers in [
             vec![],
@@ -602,6 +610,22 @@ fn admin_endpoints_refuse_callers_without_the_key() {
         String::from_utf8_lossy(&r.body)
     );
     req.clear();
+    // No rule was added and versioning was not turned on.
+    let with_key = |path: &str| {
+        conformance_tests::raw::raw(
+            &q,
+            format!("GET {path} HTTP/1.1\r\nHost: {q}\r\nConnection: close\r\nx-ms-emulator-key: {DEV_KEY}\r\n\r\n")
+                .as_bytes(),
+        )
+    };
+    assert_eq!(
+        String::from_utf8_lossy(&with_key("/_emulator/faults").body),
+        r#"{"rules":[]}"#
+    );
+    assert!(
+        String::from_utf8_lossy(&with_key("/_emulator/features").body)
+            .contains("\"blobVersioning\":false")
+    );
     // Health needs nothing.
     let r = conformance_tests::raw::raw(
         &q,

@@ -57,6 +57,11 @@ pub struct Config {
     #[arg(long, env = "WORKER_WATERMARK", default_value = "PREVIEW")]
     pub watermark: String,
 
+    /// Times the SDK retries a failed storage call (exponential back-off from 200 ms)
+    /// before the job's delivery fails and its message comes back later.
+    #[arg(long, env = "WORKER_STORAGE_RETRIES", default_value_t = 8)]
+    pub storage_retries: u32,
+
     /// Holds every job this long after it starts (demos and crash tests: a job to kill).
     #[arg(long, env = "WORKER_JOB_DELAY_MS", default_value_t = 0)]
     pub job_delay_ms: u64,
@@ -76,6 +81,7 @@ impl Config {
             queue: storage_client::job::DEFAULT_QUEUE.to_string(),
             concurrency: 4,
             visibility_timeout: 30,
+            storage_retries: 8,
             max_dequeue: 5,
             idle_max_ms: 2000,
             shutdown_grace: 20,

@@ -24,7 +24,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         &config.connection_string,
         config.blob_url.as_deref(),
         config.queue_url.as_deref(),
-        RetryOptions::default(),
+        RetryOptions::exponential(azure_core::http::ExponentialRetryOptions {
+            max_retries: config.storage_retries,
+            ..Default::default()
+        }),
     )?;
     // Storage may still be starting (compose, launcher): retry creation for a while.
     let mut wait = Duration::from_millis(100);
