@@ -234,3 +234,32 @@ def test_the_request_log_streams_live(emu):
         q.send_message("watch me")
         t.join(timeout=0.2)
     assert seen and seen[0]["operation"] == "PutMessage" and seen[0]["resource"] == q.queue_name
+
+
+def test_reset_empties_everything_and_needs_the_key(emu):
+    svc = BlobServiceClient.from_connection_string(emu.conn)
+    for i in range(3):
+        c = svc.create_container(name(f"r{i}"))
+        c.upload_blob("a/b.txt", b"x" * 100)
+        c.get_blob_client("snap.txt").upload_blob(b"y")
+        c.get_blob_client("snap.txt").create_snapshot()
+    q = QueueClient.from_connection_string(emu.conn, name("resetq"))
+    q.create_queue()
+    q.send_message("gone soon")
+    r = requests.post(f"{emu.blob_base}/_emulator/reset", timeout=30)
+    assert r.status_code == 403
+    assert len(list(svc.list_containers())) >= 3
+    r = requests.post(f"{emu.blob_base}/_emulator/reset", params={"account": "nosuchaccount"}, headers=emu.key_header, timeout=30)
+    assert r.status_code == 400
+    r = requests.post(f"{emu.blob_base}/_emulator/reset", headers=emu.key_header, timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.json()["containers"] >= 3 and r.json()["queues"] >= 1
+    assert list(svc.list_containers(include_deleted=True)) == []
+    from azure.storage.queue import QueueServiceClient
+
+    assert list(QueueServiceClient.from_connection_string(emu.conn).list_queues()) == []
+    # The names are free again, and empty.
+    q.create_queue()
+    assert q.peek_messages() == []
+    c = svc.create_container("r-again")
+    assert list(c.list_blobs()) == []

@@ -581,6 +581,7 @@ fn admin_endpoints_refuse_callers_without_the_key() {
         ("DELETE", "/_emulator/faults/1"),
         ("GET", "/_emulator/requests"),
         ("GET", "/_emulator/requests?stream=true"),
+        ("POST", "/_emulator/reset"),
     ] {
         for headers in [
             vec![],

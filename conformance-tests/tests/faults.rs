@@ -41,6 +41,10 @@ async fn rust_sdk_retries_through_two_503s() {
         .recent(3, |e| e.operation == "GetBlobProperties");
     let statuses: Vec<u16> = log.iter().map(|e| e.status).collect();
     assert_eq!(statuses, [503, 503, 200]);
+    // And a reset from the handle leaves nothing.
+    assert_eq!(emu.reset(None).await.unwrap(), (0, 1));
+    let again = storage.container("retries");
+    assert!(again.get_properties(None).await.is_err());
     emu.shutdown().await;
 }
 

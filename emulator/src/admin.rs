@@ -232,12 +232,59 @@ fn faults(app: &AppState, req: &RequestParts, path: &str, body: &[u8]) -> Result
     }
 }
 
+/// `POST /_emulator/reset[?account=NAME]`: every queue and container (soft-deleted ones
+/// too) of the account, or of all accounts, with everything in them, gone; each account's
+/// removal durable before the answer. Settings (features, service properties) stay.
+async fn reset(app: &AppState, req: &RequestParts) -> Result<Reply> {
+    let accounts: Vec<String> = match req.query.get("account") {
+        Some(a) if app.config.accounts.get(a).is_some() => vec![a.to_string()],
+        Some(a) => return Err(StorageError::invalid_query("account", a)),
+        None => app.config.accounts.iter().map(|a| a.name.clone()).collect(),
+    };
+    let (queues, containers) = reset_accounts(app, &accounts).await?;
+    Ok(Reply::json(
+        StatusCode::OK,
+        format!(
+            "{{\"accounts\":{},\"queues\":{queues},\"containers\":{containers}}}",
+            accounts.len()
+        ),
+    ))
+}
+
+/// Empties `accounts`; returns how many queues and containers went.
+pub async fn reset_accounts(app: &AppState, accounts: &[String]) -> Result<(usize, usize)> {
+    let (mut queues, mut containers) = (0usize, 0usize);
+    for account in accounts {
+        // Bounded: clients creating queues meanwhile cannot keep it going forever.
+        for _ in 0..1000 {
+            let page = app.store.queues.list_queues(account, "", None, 5000);
+            if page.queues.is_empty() {
+                break;
+            }
+            for (name, _) in page.queues {
+                match app.store.queues.delete_queue(account, &name).await {
+                    Ok(()) => queues += 1,
+                    // Deleted meanwhile by a request: gone either way.
+                    Err(e) if e.status == StatusCode::NOT_FOUND => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        containers += app.store.blobs.reset_account(account).await?;
+    }
+    Ok((queues, containers))
+}
+
 pub async fn handle(app: &AppState, req: &RequestParts, body: bytes::Bytes) -> Result<Reply> {
     let path = req.raw_path.trim_end_matches('/');
     if path == "/_emulator/faults" || path.starts_with("/_emulator/faults/") {
         return faults(app, req, path, &body);
     }
     match (&req.method, path) {
+        (&Method::POST, "/_emulator/reset") => {
+            authenticate(app, req)?;
+            reset(app, req).await
+        }
         (&Method::GET, "/_emulator/requests") => {
             authenticate(app, req)?;
             requests(app, req)
@@ -300,7 +347,8 @@ pub async fn handle(app: &AppState, req: &RequestParts, body: bytes::Bytes) -> R
             | "/_emulator/clock"
             | "/_emulator/clock/advance"
             | "/_emulator/features"
-            | "/_emulator/requests",
+            | "/_emulator/requests"
+            | "/_emulator/reset",
         ) => Err(StorageError::new(ErrorCode::UnsupportedHttpVerb)),
         _ => Err(StorageError::new(ErrorCode::ResourceNotFound)),
     }

@@ -293,6 +293,24 @@ impl RunningEmulator {
         &self.app.clock
     }
 
+    /// Empties one account (or all, with None) as `POST /_emulator/reset` does; returns how
+    /// many queues and containers went.
+    pub async fn reset(&self, account: Option<&str>) -> Result<(usize, usize), String> {
+        let accounts: Vec<String> = match account {
+            Some(a) => vec![a.to_string()],
+            None => self
+                .app
+                .config
+                .accounts
+                .iter()
+                .map(|a| a.name.clone())
+                .collect(),
+        };
+        admin::reset_accounts(&self.app, &accounts)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// Fault injection rules, as `/_emulator/faults` manages them.
     pub fn faults(&self) -> &faults::Faults {
         &self.app.faults

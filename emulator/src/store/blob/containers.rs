@@ -172,6 +172,28 @@ impl BlobStore {
         Ok(())
     }
 
+    /// Removes every container of `account`, live or soft-deleted, with all it holds (the
+    /// control plane's reset; no soft delete applies). Returns how many went.
+    pub async fn reset_account(&self, account: &str) -> Result<usize> {
+        let (count, freed) = {
+            let _guard = self.containers_lock.write();
+            let scope = keys::container_prefix(account);
+            let mut names = Vec::new();
+            for k in self.core.data.scan_prefix(&scope).keys() {
+                let k = k.map_err(internal)?;
+                names.push(String::from_utf8_lossy(&k[scope.len()..]).into_owned());
+            }
+            let mut freed = Vec::new();
+            for name in &names {
+                freed.extend(self.purge_container(account, name)?);
+            }
+            (names.len(), freed)
+        };
+        self.core.durable().await?;
+        self.free(&freed);
+        Ok(count)
+    }
+
     /// Removes a container (live or soft-deleted, by its stored name) and everything in
     /// it; returns the pieces to free once that is durable. Call under the containers
     /// lock, held exclusively.
