@@ -263,3 +263,30 @@ def test_reset_empties_everything_and_needs_the_key(emu):
     assert q.peek_messages() == []
     c = svc.create_container("r-again")
     assert list(c.list_blobs()) == []
+
+
+def test_metrics_in_prometheus_text_format(emu):
+    q = QueueClient.from_connection_string(emu.conn, name("metrics"))
+    q.create_queue()
+    for i in range(3):
+        q.send_message(f"m{i}")
+    assert requests.get(f"{emu.blob_base}/_emulator/metrics", timeout=30).status_code == 403
+    r = requests.get(f"{emu.blob_base}/_emulator/metrics", headers=emu.key_header, timeout=30)
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
+    samples = {}
+    for line in r.text.splitlines():
+        if line.startswith("#"):
+            assert re.match(r"^# (HELP|TYPE) azure_emulator_[a-z_]+ .+", line), line
+            continue
+        m = re.match(r"^(azure_emulator_[a-z_]+)(\{[^}]*\})? (\S+)$", line)
+        assert m, line
+        samples[m.group(1) + (m.group(2) or "")] = float(m.group(3))
+    put = 'azure_emulator_requests_total{service="queue",operation="PutMessage",status="201"}'
+    assert samples[put] >= 3
+    assert samples[f'azure_emulator_queue_messages{{account="{DEV_ACCOUNT}",queue="{q.queue_name}"}}'] == 3
+    count = 'azure_emulator_request_duration_seconds_count{service="queue",operation="PutMessage"}'
+    inf = 'azure_emulator_request_duration_seconds_bucket{service="queue",operation="PutMessage",le="+Inf"}'
+    assert samples[count] == samples[inf] >= 3
+    assert samples["azure_emulator_request_bytes_total"] > 0
+    assert "azure_emulator_group_commits_total" in samples

@@ -582,6 +582,7 @@ fn admin_endpoints_refuse_callers_without_the_key() {
         ("GET", "/_emulator/requests"),
         ("GET", "/_emulator/requests?stream=true"),
         ("POST", "/_emulator/reset"),
+        ("GET", "/_emulator/metrics"),
     ] {
         for headers in [
             vec![],

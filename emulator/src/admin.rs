@@ -285,6 +285,34 @@ pub async fn handle(app: &AppState, req: &RequestParts, body: bytes::Bytes) -> R
             authenticate(app, req)?;
             reset(app, req).await
         }
+        (&Method::GET, "/_emulator/metrics") => {
+            authenticate(app, req)?;
+            let mut queues = Vec::new();
+            for account in app.config.accounts.iter() {
+                let list = app
+                    .store
+                    .queues
+                    .list_queues(&account.name, "", None, usize::MAX);
+                for (name, _) in list.queues {
+                    if let Ok(info) = app.store.queues.queue_info(&account.name, &name) {
+                        queues.push((account.name.clone(), name, info.approximate_count));
+                    }
+                }
+            }
+            let disk = app
+                .config
+                .location
+                .as_deref()
+                .map_or(0, crate::metrics::folder_bytes);
+            let mut r = Reply::empty(StatusCode::OK);
+            r.body = crate::http::response::bytes_body(bytes::Bytes::from(app.metrics.render(
+                &queues,
+                app.store.flush_stats(),
+                disk,
+            )));
+            r.set("content-type", "text/plain; version=0.0.4; charset=utf-8");
+            Ok(r)
+        }
         (&Method::GET, "/_emulator/requests") => {
             authenticate(app, req)?;
             requests(app, req)
@@ -348,6 +376,7 @@ pub async fn handle(app: &AppState, req: &RequestParts, body: bytes::Bytes) -> R
             | "/_emulator/clock/advance"
             | "/_emulator/features"
             | "/_emulator/requests"
+            | "/_emulator/metrics"
             | "/_emulator/reset",
         ) => Err(StorageError::new(ErrorCode::UnsupportedHttpVerb)),
         _ => Err(StorageError::new(ErrorCode::ResourceNotFound)),

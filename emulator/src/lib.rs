@@ -22,6 +22,7 @@ pub mod faults;
 #[doc(hidden)]
 pub mod fuzz_entry;
 pub(crate) mod http;
+pub(crate) mod metrics;
 pub(crate) mod protocol;
 pub(crate) mod queue;
 pub mod request_log;
@@ -158,6 +159,7 @@ impl Emulator {
             tls,
             copy_client,
             faults: faults::Faults::default(),
+            metrics: metrics::Metrics::default(),
             shutdown: shutdown_rx.clone(),
         });
         let tasks = vec![

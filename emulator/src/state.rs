@@ -22,6 +22,8 @@ pub struct AppState {
     pub copy_client: crate::blob::source::RemoteClient,
     /// Fault injection rules (`/_emulator/faults`).
     pub faults: crate::faults::Faults,
+    /// Counters and histograms (`/_emulator/metrics`).
+    pub metrics: crate::metrics::Metrics,
     /// The last requests (`/_emulator/requests`).
     pub requests: crate::request_log::RequestLog,
     /// Flips to true at shutdown (ends live streams so connections can drain).

@@ -229,6 +229,20 @@ async fn handle(
     let micros = started.elapsed().as_micros() as u64;
     tracing::debug!(parent: &span, op, status = reply.status.as_u16(), micros, "served");
     let reset = matches!(fault, Some((_, Act::Reset)));
+    if !admin {
+        let bytes_in = parts
+            .header("content-length")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        let bytes_out = http_body::Body::size_hint(&reply.body)
+            .exact()
+            .filter(|n| *n > 0)
+            .or(reply.head_length.map(|_| 0))
+            .unwrap_or(0);
+        let status = if reset { 0 } else { reply.status.as_u16() };
+        app.metrics
+            .record(service.name(), op, status, micros, bytes_in, bytes_out);
+    }
     if app.requests.enabled() && !admin {
         let error_code = reply
             .headers

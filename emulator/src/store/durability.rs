@@ -34,6 +34,9 @@ struct Inner {
     wake: Condvar,
     failed: AtomicBool,
     stop: AtomicBool,
+    /// Group commits done, and the writes they covered (for the metrics endpoint).
+    flushes: AtomicU64,
+    flushed_writes: AtomicU64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +63,8 @@ impl Durability {
             wake: Condvar::new(),
             failed: AtomicBool::new(false),
             stop: AtomicBool::new(false),
+            flushes: AtomicU64::new(0),
+            flushed_writes: AtomicU64::new(0),
         });
         let worker = inner.clone();
         let flusher = std::thread::Builder::new()
@@ -89,6 +94,16 @@ impl Durability {
             return Err(FlushFailed);
         }
         Ok(())
+    }
+
+    /// Group commits so far and the writes they made durable (zero for in-memory stores).
+    pub fn stats(&self) -> (u64, u64) {
+        self.inner.as_ref().map_or((0, 0), |i| {
+            (
+                i.flushes.load(Ordering::Relaxed),
+                i.flushed_writes.load(Ordering::Relaxed),
+            )
+        })
     }
 
     /// Flushes once more and stops the flusher (at shutdown).
@@ -138,6 +153,10 @@ impl Inner {
             if let Err(e) = synced {
                 tracing::error!(error = %e, "flush failed; refusing to acknowledge writes");
                 self.failed.store(true, Ordering::SeqCst);
+            }
+            if last_batch > 0 {
+                self.flushes.fetch_add(1, Ordering::Relaxed);
+                self.flushed_writes.fetch_add(last_batch, Ordering::Relaxed);
             }
             self.durable.send_replace(target);
             if self.stop.load(Ordering::SeqCst) && !*self.pending.lock() {

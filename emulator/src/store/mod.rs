@@ -136,6 +136,11 @@ pub struct Store {
 }
 
 impl Store {
+    /// Group commits so far and the writes they covered.
+    pub fn flush_stats(&self) -> (u64, u64) {
+        self.core.durability.stats()
+    }
+
     /// Opens (or creates) a store in `dir`, or a temporary one when `dir` is None.
     #[cfg(test)]
     pub fn open(dir: Option<&Path>, cache_bytes: u64, clock: Clock) -> Result<Store, OpenError> {
