@@ -32,10 +32,11 @@ _LISTEN = re.compile(r"^(Blob|Queue) service listening at (http://\S+?)/?\s*$")
 
 
 class Emu:
-    def __init__(self):
+    def __init__(self, *extra):
         binary = os.environ.get("EMULATOR_BIN") or str(REPO_ROOT / "target" / "debug" / "emulator")
+        store = list(extra) if "--location" in extra else ["--inMemoryPersistence"]
         self.proc = subprocess.Popen(
-            [binary, "--blobPort", "0", "--queuePort", "0", "--inMemoryPersistence", "--silent"],
+            [binary, "--blobPort", "0", "--queuePort", "0", "--silent", *store],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
         urls = {}
@@ -290,3 +291,54 @@ def test_metrics_in_prometheus_text_format(emu):
     assert samples[count] == samples[inf] >= 3
     assert samples["azure_emulator_request_bytes_total"] > 0
     assert "azure_emulator_group_commits_total" in samples
+
+
+def test_seed_from_a_folder_is_loaded_once(tmp_path):
+    seed = tmp_path / "seed"
+    (seed / "photos" / "2026" / "june").mkdir(parents=True)
+    (seed / "photos" / "2026" / "june" / "beach.jpg").write_bytes(b"\xff\xd8\xff" + os.urandom(3000))
+    (seed / "photos" / "notes.txt").write_text("hello")
+    (seed / "docs").mkdir()
+    (seed / "docs" / "report.json").write_text('{"a": 1}')
+    (seed / "seed.json").write_text(json.dumps({
+        "queues": {"jobs": ["first", "second"], "empty-queue": []},
+        "containers": {"inline": {"greeting.txt": "hi there"}},
+    }))
+    data = tmp_path / "data"
+    etags = {}
+    for run in range(2):
+        e = Emu("--location", str(data), "--seed", str(seed))
+        try:
+            svc = BlobServiceClient.from_connection_string(e.conn)
+            assert sorted(c.name for c in svc.list_containers()) == ["docs", "inline", "photos"]
+            photos = svc.get_container_client("photos")
+            assert [b.name for b in photos.list_blobs()] == ["2026/june/beach.jpg", "notes.txt"]
+            props = photos.get_blob_client("2026/june/beach.jpg").get_blob_properties()
+            assert props.content_settings.content_type == "image/jpeg"
+            assert props.size == 3003
+            assert photos.download_blob("notes.txt").readall() == b"hello"
+            doc = svc.get_blob_client("docs", "report.json").get_blob_properties()
+            assert doc.content_settings.content_type == "application/json"
+            assert svc.get_blob_client("inline", "greeting.txt").download_blob().readall() == b"hi there"
+            q = QueueClient.from_connection_string(e.conn, "jobs")
+            assert [m.content for m in q.peek_messages(max_messages=32)] == ["first", "second"]
+            # The second start finds everything there and adds nothing.
+            now = {b.name: b.etag for b in photos.list_blobs()}
+            if run == 0:
+                etags = now
+            else:
+                assert now == etags
+        finally:
+            stop(e.proc)
+
+
+def test_a_bad_seed_stops_the_start_with_a_message(tmp_path):
+    binary = os.environ.get("EMULATOR_BIN") or str(REPO_ROOT / "target" / "debug" / "emulator")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"queues": {"Bad_Name": ["x"]}}')
+    r = subprocess.run([binary, "--blobPort", "0", "--queuePort", "0", "--inMemoryPersistence", "--seed", str(bad)],
+                       capture_output=True, timeout=60)
+    assert r.returncode != 0 and b"not a valid queue name" in r.stderr, r
+    r = subprocess.run([binary, "--blobPort", "0", "--queuePort", "0", "--inMemoryPersistence", "--seed", str(tmp_path / "missing")],
+                       capture_output=True, timeout=60)
+    assert r.returncode != 0 and b"no such file or folder" in r.stderr, r

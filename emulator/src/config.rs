@@ -143,6 +143,8 @@ pub struct Config {
     pub copy_source_ca: Option<PathBuf>,
     /// Requests kept for `/_emulator/requests` (0: none).
     pub request_log: usize,
+    /// Data to load at start (`--seed`: a folder or a JSON manifest).
+    pub seed: Option<PathBuf>,
 }
 
 /// What a 2xx promises.
@@ -177,6 +179,7 @@ impl Default for Config {
             oauth: false,
             copy_source_ca: None,
             request_log: 1000,
+            seed: None,
         }
     }
 }

@@ -27,6 +27,7 @@ pub(crate) mod protocol;
 pub(crate) mod queue;
 pub mod request_log;
 pub(crate) mod router;
+pub(crate) mod seed;
 pub(crate) mod state;
 pub(crate) mod store;
 
@@ -62,6 +63,8 @@ pub enum StartError {
     Tls(#[from] http::tls::TlsError),
     #[error("--oauth basic needs HTTPS (--cert): Azure refuses bearer tokens over plain HTTP")]
     OAuthWithoutTls,
+    #[error(transparent)]
+    Seed(#[from] seed::SeedError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -130,6 +133,16 @@ impl Emulator {
             versioning: config.blob_versioning,
             container_retention_days: config.container_soft_delete_days,
         });
+        if let Some(path) = &config.seed {
+            let added = seed::load(&store, &config.accounts, path).await?;
+            tracing::info!(
+                containers = added.containers,
+                blobs = added.blobs,
+                queues = added.queues,
+                messages = added.messages,
+                "seeded"
+            );
+        }
         let bind = |addr: SocketAddr| async move {
             TcpListener::bind(addr)
                 .await

@@ -100,6 +100,10 @@ struct Cli {
     /// Also trust these CA certificates (PEM) when fetching https:// copy sources.
     #[arg(long = "copySourceCa", value_name = "FILE")]
     copy_source_ca: Option<PathBuf>,
+    /// Load containers and blobs from a folder's subfolders, queues and messages from its
+    /// seed.json (or a JSON manifest file); what exists is left alone.
+    #[arg(long, value_name = "FILE_OR_DIR")]
+    seed: Option<PathBuf>,
     /// Requests kept for GET /_emulator/requests (0 keeps none).
     #[arg(long = "requestLog", default_value_t = 1000)]
     request_log: usize,
@@ -255,6 +259,7 @@ fn main() -> ExitCode {
         oauth: cli.oauth.is_some(),
         copy_source_ca: cli.copy_source_ca.clone(),
         request_log: cli.request_log,
+        seed: cli.seed.clone(),
     };
     if cli.key.is_some() && cli.cert.is_none() {
         eprintln!("emulator: --key needs --cert");
