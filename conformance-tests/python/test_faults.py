@@ -291,6 +291,15 @@ def test_metrics_in_prometheus_text_format(emu):
     assert samples[count] == samples[inf] >= 3
     assert samples["azure_emulator_request_bytes_total"] > 0
     assert "azure_emulator_group_commits_total" in samples
+    svc = BlobServiceClient.from_connection_string(emu.conn)
+    before = samples.get(f'azure_emulator_blob_bytes{{account="{DEV_ACCOUNT}"}}', 0)
+    c = svc.create_container(name("usage"))
+    c.upload_blob("a", b"x" * 1000)
+    c.upload_blob("b", b"y" * 24)
+    c.get_blob_client("b").create_snapshot()
+    text = requests.get(f"{emu.blob_base}/_emulator/metrics", headers=emu.key_header, timeout=30).text
+    after = float(re.search(rf'^azure_emulator_blob_bytes{{account="{DEV_ACCOUNT}"}} (\S+)$', text, re.M).group(1))
+    assert after - before == 1024
 
 
 def test_seed_from_a_folder_is_loaded_once(tmp_path):

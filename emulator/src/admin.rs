@@ -232,6 +232,10 @@ fn faults(app: &AppState, req: &RequestParts, path: &str, body: &[u8]) -> Result
     }
 }
 
+/// Records a metrics scrape reads per account to count blobs (a scrape stays fast; the
+/// counts stop growing past it).
+const METRICS_SCAN_LIMIT: usize = 1_000_000;
+
 /// `POST /_emulator/reset[?account=NAME]`: every queue and container (soft-deleted ones
 /// too) of the account, or of all accounts, with everything in them, gone; each account's
 /// removal durable before the answer. Settings (features, service properties) stay.
@@ -288,7 +292,10 @@ pub async fn handle(app: &AppState, req: &RequestParts, body: bytes::Bytes) -> R
         (&Method::GET, "/_emulator/metrics") => {
             authenticate(app, req)?;
             let mut queues = Vec::new();
+            let mut blobs = Vec::new();
             for account in app.config.accounts.iter() {
+                let (n, bytes) = app.store.blobs.usage(&account.name, METRICS_SCAN_LIMIT)?;
+                blobs.push((account.name.clone(), n, bytes));
                 let list = app
                     .store
                     .queues
@@ -307,6 +314,7 @@ pub async fn handle(app: &AppState, req: &RequestParts, body: bytes::Bytes) -> R
             let mut r = Reply::empty(StatusCode::OK);
             r.body = crate::http::response::bytes_body(bytes::Bytes::from(app.metrics.render(
                 &queues,
+                &blobs,
                 app.store.flush_stats(),
                 disk,
             )));

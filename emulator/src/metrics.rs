@@ -64,6 +64,7 @@ impl Metrics {
     pub fn render(
         &self,
         queues: &[(String, String, u64)],
+        blobs: &[(String, u64, u64)],
         flushes: (u64, u64),
         disk: u64,
     ) -> String {
@@ -121,6 +122,23 @@ impl Metrics {
         }
         let _ = writeln!(
             out,
+            "# HELP azure_emulator_blobs Current blobs in live containers, per account.\n# TYPE azure_emulator_blobs gauge"
+        );
+        for (account, n, _) in blobs {
+            let _ = writeln!(out, "azure_emulator_blobs{{account=\"{account}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP azure_emulator_blob_bytes Bytes of those blobs (their content lengths), per account.\n# TYPE azure_emulator_blob_bytes gauge"
+        );
+        for (account, _, b) in blobs {
+            let _ = writeln!(
+                out,
+                "azure_emulator_blob_bytes{{account=\"{account}\"}} {b}"
+            );
+        }
+        let _ = writeln!(
+            out,
             "# HELP azure_emulator_group_commits_total Flushes of the store, each making a batch of writes durable.\n# TYPE azure_emulator_group_commits_total counter\nazure_emulator_group_commits_total {}",
             flushes.0
         );
@@ -172,7 +190,12 @@ mod tests {
         m.record("queue", "PutMessage", 201, 300, 100, 0);
         m.record("queue", "PutMessage", 201, 30_000, 100, 0);
         m.record("blob", "GetBlob", 404, 200, 0, 215);
-        let text = m.render(&[("a".into(), "q".into(), 7)], (3, 5), 4096);
+        let text = m.render(
+            &[("a".into(), "q".into(), 7)],
+            &[("a".into(), 2, 300)],
+            (3, 5),
+            4096,
+        );
         for line in [
             "azure_emulator_requests_total{service=\"queue\",operation=\"PutMessage\",status=\"201\"} 2",
             "azure_emulator_requests_total{service=\"blob\",operation=\"GetBlob\",status=\"404\"} 1",
@@ -183,6 +206,8 @@ mod tests {
             "azure_emulator_response_bytes_total 215",
             "azure_emulator_queue_messages{account=\"a\",queue=\"q\"} 7",
             "azure_emulator_group_commits_total 3",
+            "azure_emulator_blobs{account=\"a\"} 2",
+            "azure_emulator_blob_bytes{account=\"a\"} 300",
             "azure_emulator_store_disk_bytes 4096",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");

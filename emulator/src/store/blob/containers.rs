@@ -172,6 +172,34 @@ impl BlobStore {
         Ok(())
     }
 
+    /// Live blobs of `account` (current versions in live containers) and their bytes, for
+    /// the metrics endpoint; a scan, stopped after `limit` records.
+    pub fn usage(&self, account: &str, limit: usize) -> Result<(u64, u64)> {
+        let mut scope = vec![crate::store::keys::BLOB];
+        scope.extend_from_slice(account.as_bytes());
+        scope.push(0);
+        let (mut blobs, mut bytes) = (0u64, 0u64);
+        for item in self.core.data.scan_prefix(&scope).take(limit) {
+            let (k, v) = item.map_err(internal)?;
+            if k.last() != Some(&0xFF) {
+                continue; // a snapshot or a previous version
+            }
+            let in_live_container = k[scope.len()..]
+                .split(|b| *b == 0)
+                .next()
+                .is_some_and(|c| !c.contains(&(keys::DELETED_CONTAINER as u8)));
+            if !in_live_container {
+                continue;
+            }
+            let record = decode::<BlobRecord>(&v).map_err(internal)?;
+            if record.deleted.is_none() {
+                blobs += 1;
+                bytes += record.len();
+            }
+        }
+        Ok((blobs, bytes))
+    }
+
     /// Removes every container of `account`, live or soft-deleted, with all it holds (the
     /// control plane's reset; no soft delete applies). Returns how many went.
     pub async fn reset_account(&self, account: &str) -> Result<usize> {
