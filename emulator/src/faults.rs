@@ -10,6 +10,7 @@ use crate::http::request::Service;
 use crate::protocol::error::{ErrorCode, StorageError};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// A rule as posted and listed (JSON, camelCase). Absent match fields match anything.
@@ -105,6 +106,8 @@ struct Rule {
 #[derive(Default, Debug)]
 pub struct Faults {
     inner: Mutex<State>,
+    /// Rules held: with none (every request of a normal run) a request costs one load.
+    rules: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Default, Debug)]
@@ -145,6 +148,7 @@ impl Faults {
             view: view.clone(),
             act,
         });
+        self.rules.store(st.rules.len(), Ordering::Release);
         Ok(view)
     }
 
@@ -203,35 +207,29 @@ impl Faults {
     /// Removes one rule (true if it existed), or all with None.
     pub fn remove(&self, id: Option<u64>) -> bool {
         let mut st = self.inner.lock();
+        let before = st.rules.len();
         match id {
-            None => {
-                st.rules.clear();
-                true
-            }
-            Some(id) => {
-                let before = st.rules.len();
-                st.rules.retain(|r| r.view.id != id);
-                st.rules.len() != before
-            }
+            None => st.rules.clear(),
+            Some(id) => st.rules.retain(|r| r.view.id != id),
         }
+        self.rules.store(st.rules.len(), Ordering::Release);
+        id.is_none() || st.rules.len() != before
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.load(Ordering::Acquire) == 0
     }
 
     /// The first live rule matching `t` that fires (its count and probability allowing).
     pub fn decide(&self, t: &Target<'_>) -> Option<Decision> {
         let mut st = self.inner.lock();
-        if st.rules.is_empty() {
-            return None;
-        }
         if st.rng == 0 {
             st.rng = (uuid::Uuid::new_v4().as_u128() as u64) | 1;
         }
         let State { rules, rng, .. } = &mut *st;
+        let service = t.service.name();
         for rule in rules.iter_mut() {
             let s = &rule.view.spec;
-            let service = match t.service {
-                Service::Blob => "blob",
-                Service::Queue => "queue",
-            };
             let matches = s.service.as_deref().is_none_or(|v| v == service)
                 && s.account.as_deref().is_none_or(|v| v == t.account)
                 && s.operation

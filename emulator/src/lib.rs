@@ -112,16 +112,21 @@ impl Emulator {
         if config.oauth && config.tls.is_none() {
             return Err(StartError::OAuthWithoutTls);
         }
-        let tls = match &config.tls {
-            Some(files) => Some(tokio_rustls::TlsAcceptor::from(http::tls::server_config(
-                files,
-            )?)),
-            None => None,
+        // The identity is read once (a PFX costs a key derivation): for the server, and
+        // as a root copy sources may present.
+        let (tls, own_certs) = match &config.tls {
+            Some(files) => {
+                let (certs, key) = http::tls::load_identity(files)?;
+                let acceptor = tokio_rustls::TlsAcceptor::from(http::tls::server_config(
+                    files,
+                    certs.clone(),
+                    key,
+                )?);
+                (Some(acceptor), certs)
+            }
+            None => (None, Vec::new()),
         };
-        let copy_client = blob::source::remote_client(http::tls::copy_source_client(
-            config.copy_source_ca.as_deref(),
-            config.tls.as_ref(),
-        )?);
+        let copy_trust = http::tls::CopyTrust::new(config.copy_source_ca.as_deref(), &own_certs)?;
         let clock = Clock::new();
         let store = store::Store::open_with(
             config.location.as_deref(),
@@ -170,7 +175,8 @@ impl Emulator {
             config,
             blob_addr,
             tls,
-            copy_client,
+            copy_trust,
+            copy_client: std::sync::OnceLock::new(),
             faults: faults::Faults::default(),
             metrics: metrics::Metrics::default(),
             shutdown: shutdown_rx.clone(),

@@ -18,8 +18,11 @@ pub struct AppState {
     pub blob_addr: std::net::SocketAddr,
     /// The TLS acceptor when serving HTTPS.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
-    /// Fetches copy sources of other hosts (http and https), pooled.
-    pub copy_client: crate::blob::source::RemoteClient,
+    /// Roots for `https://` copy sources besides the system's.
+    pub copy_trust: crate::http::tls::CopyTrust,
+    /// Fetches copy sources of other hosts (http and https), pooled; built by the first
+    /// remote copy (`copy_client`).
+    pub copy_client: std::sync::OnceLock<Result<crate::blob::source::RemoteClient, String>>,
     /// Fault injection rules (`/_emulator/faults`).
     pub faults: crate::faults::Faults,
     /// Counters and histograms (`/_emulator/metrics`).
@@ -28,6 +31,22 @@ pub struct AppState {
     pub requests: crate::request_log::RequestLog,
     /// Flips to true at shutdown (ends live streams so connections can drain).
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+impl AppState {
+    /// The pooled client for copy sources of other hosts, built on first use (reading the
+    /// system's CA roots is not worth every start).
+    pub fn copy_client(&self) -> Result<&crate::blob::source::RemoteClient> {
+        self.copy_client
+            .get_or_init(|| {
+                self.copy_trust
+                    .client_config()
+                    .map(crate::blob::source::remote_client)
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(crate::protocol::error::StorageError::internal)
+    }
 }
 
 impl PolicySource for AppState {

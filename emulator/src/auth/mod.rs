@@ -250,7 +250,19 @@ fn shared_key(
 }
 
 fn check_signature(account: &Account, sts: &str, sig: &str) -> Result<()> {
-    if account.keys.iter().any(|k| shared_key::verify(k, sts, sig)) {
+    check_signed(&account.keys, sts, sig)
+}
+
+/// `sig` must be the HMAC of `sts` under one of `keys`.
+fn check_signed(
+    keys: impl IntoIterator<Item = impl AsRef<[u8]>>,
+    sts: &str,
+    sig: &str,
+) -> Result<()> {
+    if keys
+        .into_iter()
+        .any(|k| shared_key::verify(k.as_ref(), sts, sig))
+    {
         Ok(())
     } else {
         Err(StorageError::auth_failed(format!(
@@ -379,16 +391,8 @@ fn service_sas(
             ));
         }
         let fields = delegation::key_fields(t, ctx.clock.now_ms())?;
-        let signed = account
-            .keys
-            .iter()
-            .any(|k| shared_key::verify(&delegation::key(k, &fields), &sts, &t.sig));
-        if !signed {
-            return Err(StorageError::auth_failed(format!(
-                "Signature did not match. String to sign used was {}",
-                sts.replace('\n', "\\n")
-            )));
-        }
+        let keys = account.keys.iter().map(|k| delegation::key(k, &fields));
+        check_signed(keys, &sts, &t.sig)?;
     } else {
         check_signature(account, &sts, &t.sig)?;
     }

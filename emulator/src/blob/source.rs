@@ -375,7 +375,7 @@ async fn open_remote(
     let req = req
         .body(http_body_util::Empty::<bytes::Bytes>::new())
         .map_err(|e| cannot(StatusCode::BAD_REQUEST, e.to_string()))?;
-    let resp = ctx.app.copy_client.request(req).await.map_err(|e| {
+    let resp = ctx.app.copy_client()?.request(req).await.map_err(|e| {
         // The innermost cause says why (refused, unknown CA, ...).
         let mut why = e.to_string();
         let mut cause = std::error::Error::source(&e);

@@ -327,7 +327,7 @@ async fn process(
         Ok(r) => r,
         Err(e) => return Outcome::early(None, Err(e)),
     };
-    let decision = if route.op == Operation::Preflight {
+    let decision = if route.op == Operation::Preflight || app.faults.is_empty() {
         None
     } else {
         let method = parts.method.as_str();

@@ -83,8 +83,11 @@ fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError>
 }
 
 /// The server side: HTTP/1.1 only (the listener speaks nothing else).
-pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-    let (certs, key) = load_identity(files)?;
+pub fn server_config(
+    files: &TlsFiles,
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let mut config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError(e.to_string()))?
@@ -100,82 +103,52 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, TlsE
     Ok(Arc::new(config))
 }
 
-/// Trust for `https://` copy sources: the system's roots, the server's own certificate
-/// (so a copy from this emulator's address works when it is not recognized as local),
-/// and `--copySourceCa`.
-pub fn copy_source_client(
-    extra_ca: Option<&Path>,
-    own: Option<&TlsFiles>,
-) -> Result<rustls::ClientConfig, TlsError> {
-    let mut roots = rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    let (_added, _ignored) = roots.add_parsable_certificates(native.certs);
-    if let Some(path) = extra_ca {
-        for cert in read_pem_certs(path)? {
-            roots
-                .add(cert)
-                .map_err(|e| err(path, format!("not a usable CA certificate: {e}")))?;
-        }
-    }
-    if let Some(files) = own {
-        if let Ok((certs, _)) = load_identity(files) {
-            let _ = roots.add_parsable_certificates(certs);
-        }
-    }
-    let config = rustls::ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError(e.to_string()))?;
-    if roots.is_empty() {
-        // Nothing to trust: every https source fails its handshake with a clear reason
-        // rather than the emulator refusing to start.
-        return Ok(config
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoRoots))
-            .with_no_client_auth());
-    }
-    Ok(config.with_root_certificates(roots).with_no_client_auth())
+/// Trust for `https://` copy sources besides the system's roots: `--copySourceCa` (read
+/// and checked at start) and the server's own certificate (so a copy from this emulator's
+/// address works when it is not recognized as local). The system's roots are read only
+/// when the first remote https copy needs them, not at every start.
+#[derive(Debug, Default)]
+pub struct CopyTrust {
+    extra: Vec<CertificateDer<'static>>,
 }
 
-/// A verifier for when no root is known: refuses every certificate, saying why.
-#[derive(Debug)]
-struct NoRoots;
-
-impl rustls::client::danger::ServerCertVerifier for NoRoots {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &rustls::pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Err(rustls::Error::General(
-            "no CA certificates: none on the system and no --copySourceCa".into(),
-        ))
+impl CopyTrust {
+    pub fn new(
+        extra_ca: Option<&Path>,
+        own: &[CertificateDer<'static>],
+    ) -> Result<CopyTrust, TlsError> {
+        let mut extra = own.to_vec();
+        if let Some(path) = extra_ca {
+            let certs = read_pem_certs(path)?;
+            let mut check = rustls::RootCertStore::empty();
+            for cert in &certs {
+                check
+                    .add(cert.clone())
+                    .map_err(|e| err(path, format!("not a usable CA certificate: {e}")))?;
+            }
+            extra.extend(certs);
+        }
+        Ok(CopyTrust { extra })
     }
 
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("no CA certificates".into()))
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("no CA certificates".into()))
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        provider()
-            .signature_verification_algorithms
-            .supported_schemes()
+    /// The client configuration, with the system's roots read now.
+    pub fn client_config(&self) -> Result<rustls::ClientConfig, TlsError> {
+        let mut roots = rustls::RootCertStore::empty();
+        let native = rustls_native_certs::load_native_certs();
+        let _ = roots.add_parsable_certificates(native.certs);
+        let _ = roots.add_parsable_certificates(self.extra.iter().cloned());
+        let config = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError(e.to_string()))?;
+        if roots.is_empty() {
+            // Nothing to trust: every https source fails its handshake with a clear reason
+            // rather than the emulator refusing to start.
+            return Ok(config
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(Fixed { accept: false }))
+                .with_no_client_auth());
+        }
+        Ok(config.with_root_certificates(roots).with_no_client_auth())
     }
 }
 
@@ -186,16 +159,28 @@ pub fn health_probe(host: std::net::IpAddr) -> Option<rustls::ClientConnection> 
         .with_safe_default_protocol_versions()
         .ok()?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCert))
+        .with_custom_certificate_verifier(Arc::new(Fixed { accept: true }))
         .with_no_client_auth();
     let name = rustls::pki_types::ServerName::IpAddress(host.into());
     rustls::ClientConnection::new(Arc::new(config), name).ok()
 }
 
+/// A verifier that decides without roots: `accept` every certificate (the health probe
+/// of its own server), or refuse every one saying no CA is known.
 #[derive(Debug)]
-struct AnyCert;
+struct Fixed {
+    accept: bool,
+}
 
-impl rustls::client::danger::ServerCertVerifier for AnyCert {
+impl Fixed {
+    fn refusal() -> rustls::Error {
+        rustls::Error::General(
+            "no CA certificates: none on the system and no --copySourceCa".into(),
+        )
+    }
+}
+
+impl rustls::client::danger::ServerCertVerifier for Fixed {
     fn verify_server_cert(
         &self,
         _end_entity: &CertificateDer<'_>,
@@ -204,7 +189,11 @@ impl rustls::client::danger::ServerCertVerifier for AnyCert {
         _ocsp_response: &[u8],
         _now: rustls::pki_types::UnixTime,
     ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
+        if self.accept {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        } else {
+            Err(Self::refusal())
+        }
     }
 
     fn verify_tls12_signature(
@@ -213,6 +202,9 @@ impl rustls::client::danger::ServerCertVerifier for AnyCert {
         cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        if !self.accept {
+            return Err(Self::refusal());
+        }
         rustls::crypto::verify_tls12_signature(
             message,
             cert,
@@ -227,6 +219,9 @@ impl rustls::client::danger::ServerCertVerifier for AnyCert {
         cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        if !self.accept {
+            return Err(Self::refusal());
+        }
         rustls::crypto::verify_tls13_signature(
             message,
             cert,
