@@ -583,6 +583,11 @@ fn admin_endpoints_refuse_callers_without_the_key() {
         ("GET", "/_emulator/requests?stream=true"),
         ("POST", "/_emulator/reset"),
         ("GET", "/_emulator/metrics"),
+        ("GET", "/_emulator/snapshots"),
+        ("GET", "/_emulator/snapshots/s1"),
+        ("POST", "/_emulator/snapshots/s1"),
+        ("POST", "/_emulator/snapshots/s1/restore"),
+        ("DELETE", "/_emulator/snapshots/s1"),
     ] {
         for headers in [
             vec![],
@@ -627,6 +632,11 @@ fn admin_endpoints_refuse_callers_without_the_key() {
     assert!(
         String::from_utf8_lossy(&with_key("/_emulator/features").body)
             .contains("\"blobVersioning\":false")
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&with_key("/_emulator/snapshots").body),
+        r#"{"snapshots":[]}"#,
+        "no snapshot was taken"
     );
     // Health needs nothing.
     let r = conformance_tests::raw::raw(

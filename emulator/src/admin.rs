@@ -232,6 +232,90 @@ fn faults(app: &AppState, req: &RequestParts, path: &str, body: &[u8]) -> Result
     }
 }
 
+/// How long a snapshot or restore waits for the requests in flight to finish.
+const GATE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Runs `work` on the store with every request and background task excluded.
+pub async fn exclusive<T: Send + 'static>(
+    app: &std::sync::Arc<AppState>,
+    work: impl FnOnce(&crate::store::Store) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let Ok(guard) = tokio::time::timeout(GATE_WAIT, app.gate.write()).await else {
+        return Err(StorageError::new(ErrorCode::ServerBusy).with_message(
+            "Requests in flight did not finish within 30 seconds; nothing was changed.",
+        ));
+    };
+    let owned = app.clone();
+    let result = tokio::task::spawn_blocking(move || work(&owned.store))
+        .await
+        .map_err(StorageError::internal)?;
+    drop(guard);
+    result
+}
+
+/// `/_emulator/snapshots[/{name}[/restore]]`: named snapshots of the whole state.
+async fn snapshots(
+    app: &std::sync::Arc<AppState>,
+    req: &RequestParts,
+    path: &str,
+) -> Result<Reply> {
+    let rest = path
+        .strip_prefix("/_emulator/snapshots")
+        .unwrap_or_default()
+        .trim_start_matches('/');
+    let (name, action) = match rest.split_once('/') {
+        Some((n, a)) => (n, Some(a)),
+        None => (rest, None),
+    };
+    let name = percent_encoding::percent_decode_str(name)
+        .decode_utf8_lossy()
+        .into_owned();
+    if !name.is_empty() && !crate::store::valid_snapshot_name(&name) {
+        return Err(
+            StorageError::new(ErrorCode::InvalidResourceName).with_message(
+                "A snapshot name is 1-64 letters, digits, '-', '_' or '.', not starting with '.'.",
+            ),
+        );
+    }
+    let info_json = |status, info: &crate::store::SnapshotInfo| json(status, info);
+    match (&req.method, name.as_str(), action) {
+        (&Method::GET, "", None) => {
+            #[derive(serde::Serialize)]
+            struct List {
+                snapshots: Vec<crate::store::SnapshotInfo>,
+            }
+            json(
+                StatusCode::OK,
+                &List {
+                    snapshots: app.store.list_snapshots()?,
+                },
+            )
+        }
+        (&Method::GET, n, None) if !n.is_empty() => {
+            info_json(StatusCode::OK, &app.store.snapshot(n)?)
+        }
+        (&Method::POST | &Method::PUT, n, None) if !n.is_empty() => {
+            let n = n.to_string();
+            let info = exclusive(app, move |store| store.create_snapshot(&n)).await?;
+            info_json(StatusCode::CREATED, &info)
+        }
+        (&Method::POST, n, Some("restore")) if !n.is_empty() => {
+            let n = n.to_string();
+            let info = exclusive(app, move |store| store.restore_snapshot(&n)).await?;
+            info_json(StatusCode::OK, &info)
+        }
+        (&Method::DELETE, n, None) if !n.is_empty() => {
+            if app.store.delete_snapshot(n)? {
+                Ok(Reply::empty(StatusCode::NO_CONTENT))
+            } else {
+                Err(StorageError::new(ErrorCode::ResourceNotFound))
+            }
+        }
+        (_, _, None | Some("restore")) => Err(StorageError::new(ErrorCode::UnsupportedHttpVerb)),
+        _ => Err(StorageError::new(ErrorCode::ResourceNotFound)),
+    }
+}
+
 /// Records a metrics scrape reads per account to count blobs (a scrape stays fast; the
 /// counts stop growing past it).
 const METRICS_SCAN_LIMIT: usize = 1_000_000;
@@ -279,10 +363,18 @@ pub async fn reset_accounts(app: &AppState, accounts: &[String]) -> Result<(usiz
     Ok((queues, containers))
 }
 
-pub async fn handle(app: &AppState, req: &RequestParts, body: bytes::Bytes) -> Result<Reply> {
+pub async fn handle(
+    app: &std::sync::Arc<AppState>,
+    req: &RequestParts,
+    body: bytes::Bytes,
+) -> Result<Reply> {
     let path = req.raw_path.trim_end_matches('/');
     if path == "/_emulator/faults" || path.starts_with("/_emulator/faults/") {
         return faults(app, req, path, &body);
+    }
+    if path == "/_emulator/snapshots" || path.starts_with("/_emulator/snapshots/") {
+        authenticate(app, req)?;
+        return snapshots(app, req, path).await;
     }
     match (&req.method, path) {
         (&Method::POST, "/_emulator/reset") => {

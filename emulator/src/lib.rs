@@ -179,6 +179,7 @@ impl Emulator {
             copy_client: std::sync::OnceLock::new(),
             faults: faults::Faults::default(),
             metrics: metrics::Metrics::default(),
+            gate: tokio::sync::RwLock::new(()),
             shutdown: shutdown_rx.clone(),
         });
         let tasks = vec![
@@ -214,6 +215,7 @@ async fn housekeeping(app: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
     // Every second a quick sweep; every five minutes a full one.
     let mut tick: u64 = 0;
     loop {
+        let gate = app.gate.read().await;
         let work = app.clone();
         let full = tick.is_multiple_of(300);
         tick += 1;
@@ -231,11 +233,22 @@ async fn housekeeping(app: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
         if let Err(e) = app.store.blobs.sweep_deadlines().await {
             tracing::warn!(error = %e, "blob retention sweep failed");
         }
+        drop(gate);
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = app.clock.advanced() => {}
             _ = shutdown.changed() => return,
         }
+    }
+}
+
+fn checked_snapshot_name(name: &str) -> Result<String, String> {
+    if store::valid_snapshot_name(name) {
+        Ok(name.to_string())
+    } else {
+        Err(format!(
+            "'{name}' is not a snapshot name: 1-64 letters, digits, '-', '_' or '.'"
+        ))
     }
 }
 
@@ -328,6 +341,23 @@ impl RunningEmulator {
                 .collect(),
         };
         admin::reset_accounts(&self.app, &accounts)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Takes state snapshot `name` (replacing one of that name), as
+    /// `POST /_emulator/snapshots/{name}` does.
+    pub async fn snapshot(&self, name: &str) -> Result<store::SnapshotInfo, String> {
+        let name = checked_snapshot_name(name)?;
+        admin::exclusive(&self.app, move |s| s.create_snapshot(&name))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Makes the whole state snapshot `name`'s, as `.../snapshots/{name}/restore` does.
+    pub async fn restore(&self, name: &str) -> Result<store::SnapshotInfo, String> {
+        let name = checked_snapshot_name(name)?;
+        admin::exclusive(&self.app, move |s| s.restore_snapshot(&name))
             .await
             .map_err(|e| e.to_string())
     }

@@ -29,6 +29,9 @@ pub struct AppState {
     pub metrics: crate::metrics::Metrics,
     /// The last requests (`/_emulator/requests`).
     pub requests: crate::request_log::RequestLog,
+    /// Every request and background task holds this shared while it runs; a state
+    /// snapshot or restore holds it exclusively.
+    pub gate: tokio::sync::RwLock<()>,
     /// Flips to true at shutdown (ends live streams so connections can drain).
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }

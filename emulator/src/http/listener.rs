@@ -382,6 +382,8 @@ async fn run(
     version: &str,
     body: Incoming,
 ) -> (&'static str, Result<Reply>) {
+    // Shared with every other request; a state snapshot or restore waits for it.
+    let _gate = app.gate.read().await;
     if route.op == Operation::Preflight {
         let result = app
             .store

@@ -11,8 +11,10 @@ mod compact;
 mod durability;
 pub mod keys;
 pub mod queue;
+mod snapshots;
 
 pub use queue::{CreateOutcome, MessageView};
+pub use snapshots::{valid_name as valid_snapshot_name, SnapshotInfo};
 
 use crate::clock::Clock;
 use crate::protocol::error::{Result, StorageError};
@@ -264,6 +266,7 @@ impl Store {
             core,
             services: Default::default(),
         };
+        store.recover_snapshots().map_err(OpenError::Corrupt)?;
         if !was_clean && !fresh {
             tracing::warn!("the last shutdown was not clean: collecting orphaned bytes");
             store

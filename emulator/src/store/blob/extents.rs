@@ -103,6 +103,11 @@ impl Extents {
         self.dir.join(format!("{id:016x}"))
     }
 
+    /// The folder holding `extents/` and `packs/`.
+    pub fn root(&self) -> PathBuf {
+        self.dir.parent().map(Path::to_path_buf).unwrap_or_default()
+    }
+
     /// Ids of every extent file present (for garbage collection after a crash).
     pub fn list(&self) -> Vec<u64> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {

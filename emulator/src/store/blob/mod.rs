@@ -17,6 +17,7 @@ mod blobs;
 mod blocks;
 mod containers;
 pub mod extents;
+mod files;
 mod gc;
 pub(crate) mod keys;
 mod listing;

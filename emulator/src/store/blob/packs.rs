@@ -153,6 +153,11 @@ impl Packs {
         File::open(&self.dir)?.sync_all()
     }
 
+    /// Closes every pack opened for reads (their files may have been replaced).
+    pub fn forget_open(&self) {
+        self.open.write().clear();
+    }
+
     /// Starts a new pack at the next append (a rewrite's copies go to a pack of their own).
     pub fn close_current(&self) {
         *self.current.lock() = None;

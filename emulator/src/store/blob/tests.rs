@@ -110,6 +110,15 @@ enum Op {
     },
     /// With protection on: move the clock past the retention and sweep (purges).
     Purge,
+    /// Take state snapshot "s" (replacing it).
+    SaveState,
+    /// Restore state snapshot "s".
+    RestoreState,
+    /// Restore "s", stopped by a crash after `removed` records were cleared: the next
+    /// open finishes it.
+    CrashMidRestore {
+        removed: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -139,6 +148,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (name, 0..PAGES + 8).prop_map(|(name, pages)| Op::Resize { name, pages }),
         1 => Just(Op::Crash),
         1 => Just(Op::Reopen),
+        1 => Just(Op::SaveState),
+        1 => Just(Op::RestoreState),
+        1 => (0usize..20).prop_map(|removed| Op::CrashMidRestore { removed }),
     ]
 }
 
@@ -176,6 +188,8 @@ fn tags_of(tag: Option<u8>) -> Vec<(String, String)> {
 struct Model {
     blobs: BTreeMap<usize, ModelBlob>,
     staged: BTreeMap<usize, BTreeMap<u8, Vec<u8>>>,
+    /// State snapshot "s".
+    saved: Option<Box<Model>>,
 }
 
 fn name(i: usize) -> BlobName<'static> {
@@ -446,6 +460,35 @@ fn apply(w: &mut World, op: &Op) -> std::result::Result<(), ErrorCode> {
             w.open();
             Ok(())
         }
+        Op::SaveState => {
+            w.store().create_snapshot("s").expect("snapshot");
+            Ok(())
+        }
+        Op::RestoreState => code(w.store().restore_snapshot("s").map(|_| ())),
+        Op::CrashMidRestore { removed } => {
+            let store = w.store();
+            if store.snapshot("s").is_err() {
+                return Err(ErrorCode::ResourceNotFound);
+            }
+            let db = &store.core.db;
+            db.insert(crate::store::snapshots::RESTORING_KEY, "s")
+                .expect("marker");
+            let keys: Vec<_> = store
+                .core
+                .data
+                .iter()
+                .keys()
+                .take(*removed)
+                .collect::<sled::Result<_>>()
+                .expect("keys");
+            for k in keys {
+                store.core.data.remove(k).expect("remove");
+            }
+            db.flush().expect("flush");
+            w.store = None;
+            w.open();
+            Ok(())
+        }
         Op::Reopen => {
             if let Some(s) = w.store.take() {
                 s.close();
@@ -660,6 +703,19 @@ fn model(m: &mut Model, op: &Op) -> std::result::Result<(), ErrorCode> {
         Op::Resize { name, pages } => {
             let b = page_blob(m, *name)?;
             b.bytes.resize((pages * 512) as usize, 0);
+        }
+        Op::SaveState => {
+            m.saved = Some(Box::new(Model {
+                saved: None,
+                ..m.clone()
+            }))
+        }
+        Op::RestoreState | Op::CrashMidRestore { .. } => {
+            let saved = m.saved.take().ok_or(ErrorCode::ResourceNotFound)?;
+            *m = Model {
+                saved: Some(saved.clone()),
+                ..*saved
+            };
         }
         Op::Crash | Op::Reopen | Op::DeleteOldestVersion { .. } | Op::Purge => {}
     }

@@ -215,6 +215,14 @@ impl QueueStore {
         })
     }
 
+    /// Rebuilds the catalog and the indexes from the records (after a restore replaced
+    /// them; every request excluded).
+    pub(crate) fn reload(&self) -> Result<(), String> {
+        let catalog = Catalog::load(&self.core.data)?;
+        *self.catalog.write() = catalog;
+        Ok(())
+    }
+
     fn queue_state(&self, account: &str, name: &str) -> Result<Arc<QueueState>> {
         self.catalog
             .read()
