@@ -48,6 +48,49 @@ async fn rust_sdk_retries_through_two_503s() {
     emu.shutdown().await;
 }
 
+/// A test's known starting point from the in-process handle: snapshot, change, restore.
+#[tokio::test]
+async fn rust_sdk_sees_a_restored_snapshot() {
+    let emu = Emulator::in_memory().start().await.unwrap();
+    let storage = storage_client::Storage::connect(&emu.connection_string()).unwrap();
+    let container = storage.container("fixtures");
+    container.create(None).await.unwrap();
+    let blob = container.blob_client("a.txt");
+    blob.upload(
+        azure_core::http::RequestContent::from(b"original".to_vec()),
+        None,
+    )
+    .await
+    .unwrap();
+    let info = emu.snapshot("start").await.unwrap();
+    assert!(info.records > 0);
+    blob.upload(
+        azure_core::http::RequestContent::from(b"changed".to_vec()),
+        None,
+    )
+    .await
+    .unwrap();
+    storage.container("more").create(None).await.unwrap();
+    emu.restore("start").await.unwrap();
+    let body = blob
+        .download(None)
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(&body[..], b"original");
+    assert!(storage
+        .container("more")
+        .get_properties(None)
+        .await
+        .is_err());
+    assert!(emu.restore("missing").await.is_err());
+    assert!(emu.snapshot("../escape").await.is_err());
+    emu.shutdown().await;
+}
+
 fn jpeg() -> Vec<u8> {
     let img = image::RgbImage::from_fn(800, 600, |x, y| {
         image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x ^ y) % 256) as u8])

@@ -1,6 +1,6 @@
 //! Emulator-only endpoints under `/_emulator/` (a path no account name can take):
 //! health (anonymous); the controllable clock, per-account features, fault rules and the
-//! request log (all need an account key).
+//! request log, metrics, reset and state snapshots (all need an account key).
 
 use crate::auth::shared_key;
 use crate::http::request::RequestParts;
