@@ -11,6 +11,17 @@ pub enum ImageUrls {
     Proxy,
 }
 
+/// How the worker learns of an upload.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum JobDispatch {
+    /// The app sends a job message to the queue after storing the original.
+    Messages,
+    /// The storage account sends a BlobCreated event (Event Grid to a queue, or the
+    /// emulator's `--eventSubscription`); the app only writes the job record, before the
+    /// original is committed.
+    Events,
+}
+
 #[derive(Parser, Clone, Debug)]
 #[command(
     name = "app",
@@ -61,6 +72,10 @@ pub struct Config {
     #[arg(long, env = "APP_GALLERY_SIZE", default_value_t = 100)]
     pub gallery_size: usize,
 
+    /// How the worker learns of uploads.
+    #[arg(long, env = "APP_JOB_DISPATCH", value_enum, default_value_t = JobDispatch::Messages)]
+    pub job_dispatch: JobDispatch,
+
     /// Instead of serving, ask the app on --listen for /healthz; exit 0 if healthy
     /// (container health checks need no curl).
     #[arg(long)]
@@ -79,6 +94,7 @@ impl Config {
             max_files: 20,
             image_urls: ImageUrls::Sas,
             gallery_size: 100,
+            job_dispatch: JobDispatch::Messages,
             healthcheck: false,
         }
     }

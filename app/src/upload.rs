@@ -4,6 +4,7 @@
 //! request is stored are job records written and messages sent; on any failure everything
 //! this request wrote is removed again.
 
+use crate::config::JobDispatch;
 use crate::state::AppState;
 use axum::extract::multipart::{Field, Multipart};
 use azure_core::http::{NoFormat, RequestContent};
@@ -71,6 +72,9 @@ pub struct Stored {
     pub file_name: String,
     pub content_type: &'static str,
     pub size: u64,
+    /// The job record, when it was written before the original was committed
+    /// (`--job-dispatch events`).
+    pub record: Option<JobRecord>,
 }
 
 fn mime(format: ImageFormat) -> Option<(&'static str, &'static str)> {
@@ -211,6 +215,24 @@ async fn store_one(state: &AppState, mut field: Field<'_>) -> Result<Option<Stor
         ("contenttype".to_string(), content_type.to_string()),
         ("job".to_string(), id.to_string()),
     ]);
+    // With events, committing the original starts the job: its record must exist first.
+    let record = if state.config.job_dispatch == JobDispatch::Events {
+        let record = JobRecord::queued(
+            id.clone(),
+            blob_name.clone(),
+            display_name.clone(),
+            content_type.to_string(),
+            size,
+            Utc::now(),
+        );
+        if let Err(e) = state.jobs.put(&record).await {
+            discard(&blob, !blocks.is_empty()).await;
+            return Err(e.into());
+        }
+        Some(record)
+    } else {
+        None
+    };
     let committed = if blocks.is_empty() {
         blob.upload(
             content(buf.freeze()),
@@ -253,6 +275,9 @@ async fn store_one(state: &AppState, mut field: Field<'_>) -> Result<Option<Stor
     };
     if let Err(e) = committed {
         discard(&blob, !blocks.is_empty()).await;
+        if record.is_some() {
+            let _ = state.jobs.delete(&id).await;
+        }
         return Err(e.into());
     }
     Ok(Some(Stored {
@@ -261,6 +286,7 @@ async fn store_one(state: &AppState, mut field: Field<'_>) -> Result<Option<Stor
         file_name: display_name,
         content_type,
         size,
+        record,
     }))
 }
 
@@ -306,6 +332,10 @@ async fn remove(state: &AppState, stored: &[Stored]) {
 
 /// Record first, then message: the worker may pick the job up at once and expects it.
 async fn announce(state: &AppState, s: &Stored) -> Result<JobRecord, azure_core::Error> {
+    if let Some(record) = &s.record {
+        // The storage account's BlobCreated event is the job message.
+        return Ok(record.clone());
+    }
     let record = JobRecord::queued(
         s.id.clone(),
         s.blob.clone(),

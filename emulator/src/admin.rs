@@ -232,6 +232,91 @@ fn faults(app: &AppState, req: &RequestParts, path: &str, body: &[u8]) -> Result
     }
 }
 
+/// `/_emulator/events[/{name}]`: blob event subscriptions (see `crate::events`).
+async fn events(
+    app: &std::sync::Arc<AppState>,
+    req: &RequestParts,
+    path: &str,
+    body: &[u8],
+) -> Result<Reply> {
+    let name = path
+        .strip_prefix("/_emulator/events")
+        .unwrap_or_default()
+        .trim_start_matches('/');
+    match (&req.method, name) {
+        (&Method::GET, "") => {
+            #[derive(serde::Serialize)]
+            struct List {
+                subscriptions: Vec<crate::store::events::Subscription>,
+                waiting: usize,
+            }
+            json(
+                StatusCode::OK,
+                &List {
+                    subscriptions: app.store.events.subscriptions().to_vec(),
+                    waiting: app.store.events.waiting_count(),
+                },
+            )
+        }
+        (&Method::POST, "") => {
+            let sub: crate::store::events::Subscription =
+                serde_json::from_slice(body).map_err(|e| {
+                    StorageError::new(ErrorCode::InvalidInput).with_message(format!(
+                        "The subscription is not valid JSON for a subscription: {e}"
+                    ))
+                })?;
+            let sub = subscribe(app, sub).await?;
+            json(StatusCode::CREATED, &sub)
+        }
+        (&Method::GET, n) => {
+            let subs = app.store.events.subscriptions();
+            let sub = subs
+                .iter()
+                .find(|s| s.name == n)
+                .ok_or_else(|| StorageError::new(ErrorCode::ResourceNotFound))?;
+            json(StatusCode::OK, sub)
+        }
+        (&Method::DELETE, n) => {
+            let name = (!n.is_empty()).then_some(n);
+            if !app.store.events.delete_subscription(name).await? {
+                return Err(StorageError::new(ErrorCode::ResourceNotFound));
+            }
+            Ok(Reply::empty(StatusCode::NO_CONTENT))
+        }
+        _ => Err(StorageError::new(ErrorCode::UnsupportedHttpVerb)),
+    }
+}
+
+/// Checks a subscription, creates its queue if missing and stores it (replacing one of
+/// its name).
+pub async fn subscribe(
+    app: &AppState,
+    sub: crate::store::events::Subscription,
+) -> Result<crate::store::events::Subscription> {
+    let sub = crate::events::validate(sub, &app.config)?;
+    subscribe_in(&app.store, sub.clone()).await?;
+    Ok(sub)
+}
+
+/// `subscribe` on a store (at start, before the listeners are up).
+pub async fn subscribe_in(
+    store: &crate::store::Store,
+    sub: crate::store::events::Subscription,
+) -> Result<()> {
+    match store
+        .queues
+        .create_queue(&sub.queue_account, &sub.queue, Default::default())
+        .await
+    {
+        // Exists (with metadata of its own): it is used as it is.
+        Err(e) if e.status == StatusCode::CONFLICT => {}
+        r => {
+            r?;
+        }
+    }
+    store.events.put_subscription(sub).await
+}
+
 /// How long a snapshot or restore waits for the requests in flight to finish.
 const GATE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -371,6 +456,10 @@ pub async fn handle(
     let path = req.raw_path.trim_end_matches('/');
     if path == "/_emulator/faults" || path.starts_with("/_emulator/faults/") {
         return faults(app, req, path, &body);
+    }
+    if path == "/_emulator/events" || path.starts_with("/_emulator/events/") {
+        authenticate(app, req)?;
+        return events(app, req, path, &body).await;
     }
     if path == "/_emulator/snapshots" || path.starts_with("/_emulator/snapshots/") {
         authenticate(app, req)?;

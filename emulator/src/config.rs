@@ -145,6 +145,9 @@ pub struct Config {
     pub request_log: usize,
     /// Data to load at start (`--seed`: a folder or a JSON manifest).
     pub seed: Option<PathBuf>,
+    /// Blob event subscriptions to add (or replace, by name) at start
+    /// (`--eventSubscription`).
+    pub event_subscriptions: Vec<crate::store::events::Subscription>,
 }
 
 /// What a 2xx promises.
@@ -180,6 +183,7 @@ impl Default for Config {
             copy_source_ca: None,
             request_log: 1000,
             seed: None,
+            event_subscriptions: Vec::new(),
         }
     }
 }

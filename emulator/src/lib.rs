@@ -17,6 +17,7 @@ pub(crate) mod auth;
 pub(crate) mod blob;
 pub(crate) mod clock;
 pub(crate) mod config;
+pub mod events;
 pub mod faults;
 #[cfg(feature = "fuzz")]
 #[doc(hidden)]
@@ -30,6 +31,8 @@ pub(crate) mod router;
 pub(crate) mod seed;
 pub(crate) mod state;
 pub(crate) mod store;
+pub use store::events::Subscription as EventSubscription;
+pub use store::SnapshotInfo;
 
 use http::listener;
 use http::request::Service;
@@ -65,6 +68,8 @@ pub enum StartError {
     OAuthWithoutTls,
     #[error(transparent)]
     Seed(#[from] seed::SeedError),
+    #[error("--eventSubscription: {0}")]
+    Events(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -148,6 +153,13 @@ impl Emulator {
                 "seeded"
             );
         }
+        for sub in &config.event_subscriptions {
+            let sub = events::validate(sub.clone(), &config)
+                .map_err(|e| StartError::Events(e.to_string()))?;
+            admin::subscribe_in(&store, sub)
+                .await
+                .map_err(|e| StartError::Events(e.to_string()))?;
+        }
         let bind = |addr: SocketAddr| async move {
             TcpListener::bind(addr)
                 .await
@@ -195,6 +207,7 @@ impl Emulator {
                 app.clone(),
                 shutdown_rx.clone(),
             )),
+            tokio::spawn(events::dispatcher(app.clone(), shutdown_rx.clone())),
             tokio::spawn(housekeeping(app.clone(), shutdown_rx)),
         ];
         Ok(RunningEmulator {
@@ -358,6 +371,14 @@ impl RunningEmulator {
     pub async fn restore(&self, name: &str) -> Result<store::SnapshotInfo, String> {
         let name = checked_snapshot_name(name)?;
         admin::exclusive(&self.app, move |s| s.restore_snapshot(&name))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Adds (or replaces, by name) a blob event subscription, as `POST /_emulator/events`
+    /// does; returns it completed with its defaults.
+    pub async fn subscribe(&self, sub: EventSubscription) -> Result<EventSubscription, String> {
+        admin::subscribe(&self.app, sub)
             .await
             .map_err(|e| e.to_string())
     }

@@ -104,6 +104,11 @@ struct Cli {
     /// seed.json (or a JSON manifest file); what exists is left alone.
     #[arg(long, value_name = "FILE_OR_DIR")]
     seed: Option<PathBuf>,
+    /// Put blob events (Event Grid schema, base64) into a queue: a JSON subscription as
+    /// POST /_emulator/events takes, e.g. '{"name":"images","container":"uploads",
+    /// "includedEventTypes":["BlobCreated"],"queue":"image-events"}'. Repeatable.
+    #[arg(long = "eventSubscription", value_name = "JSON", value_parser = parse_subscription)]
+    event_subscription: Vec<emulator::EventSubscription>,
     /// Requests kept for GET /_emulator/requests (0 keeps none).
     #[arg(long = "requestLog", default_value_t = 1000)]
     request_log: usize,
@@ -260,6 +265,7 @@ fn main() -> ExitCode {
         copy_source_ca: cli.copy_source_ca.clone(),
         request_log: cli.request_log,
         seed: cli.seed.clone(),
+        event_subscriptions: cli.event_subscription.clone(),
     };
     if cli.key.is_some() && cli.cert.is_none() {
         eprintln!("emulator: --key needs --cert");
@@ -298,4 +304,8 @@ fn main() -> ExitCode {
         running.shutdown().await;
         ExitCode::SUCCESS
     })
+}
+
+fn parse_subscription(s: &str) -> Result<emulator::EventSubscription, String> {
+    serde_json::from_str(s).map_err(|e| format!("not a subscription: {e}"))
 }

@@ -143,6 +143,53 @@ impl JobMessage {
     }
 }
 
+/// A message of the work queue when jobs come from storage events (`--job-source events`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventJob {
+    Job(JobMessage),
+    /// An event that is no job (another type, container or blob name): why.
+    Skip(String),
+}
+
+impl JobMessage {
+    /// The job a `Microsoft.Storage.BlobCreated` event (Event Grid schema, as Event Grid
+    /// delivers it to a queue: base64 JSON, or plain JSON) of an upload announces. The
+    /// job id is the original's name without its extension, as the app names it.
+    pub fn from_blob_event(text: &str) -> Result<EventJob, JobFormatError> {
+        use base64::Engine;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok());
+        let json = decoded.as_deref().unwrap_or(text);
+        let v: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| JobFormatError::Json(e.to_string()))?;
+        // Event Grid may deliver an array of events; a queue destination gets one.
+        let event = v.as_array().and_then(|a| a.first()).unwrap_or(&v);
+        let ty = event["eventType"].as_str().unwrap_or_default();
+        if ty != "Microsoft.Storage.BlobCreated" {
+            return Ok(EventJob::Skip(format!("a {ty} event")));
+        }
+        let subject = event["subject"].as_str().unwrap_or_default();
+        let Some((container, blob)) = subject
+            .strip_prefix("/blobServices/default/containers/")
+            .and_then(|r| r.split_once("/blobs/"))
+        else {
+            return Err(JobFormatError::BadBlob);
+        };
+        if container != UPLOADS {
+            return Ok(EventJob::Skip(format!("a blob of container {container}")));
+        }
+        let stem = blob.rsplit_once('.').map_or(blob, |(s, _)| s);
+        let Ok(id) = JobId::parse(stem) else {
+            return Ok(EventJob::Skip(format!(
+                "{blob} is not an upload of the app"
+            )));
+        };
+        Ok(EventJob::Job(JobMessage::new(id, blob.to_string())))
+    }
+}
+
 /// What the poison queue receives: the original message and why it was given up on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PoisonMessage {
@@ -328,6 +375,52 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn blob_created_events_of_uploads_are_jobs_and_others_are_skipped() {
+        use base64::Engine;
+        let event = |ty: &str, subject: &str| {
+            base64::engine::general_purpose::STANDARD.encode(format!(
+                r#"{{"topic":"t","subject":"{subject}","eventType":"{ty}","id":"1","data":{{"api":"PutBlob"}},"dataVersion":"","metadataVersion":"1"}}"#
+            ))
+        };
+        let id = "0000000000010000abcd";
+        let job = JobMessage::from_blob_event(&event(
+            "Microsoft.Storage.BlobCreated",
+            &format!("/blobServices/default/containers/uploads/blobs/{id}.png"),
+        ))
+        .unwrap();
+        assert_eq!(
+            job,
+            EventJob::Job(JobMessage::new(
+                JobId::parse(id).unwrap(),
+                format!("{id}.png")
+            ))
+        );
+        for (ty, subject) in [
+            (
+                "Microsoft.Storage.BlobDeleted",
+                format!("/blobServices/default/containers/uploads/blobs/{id}.png"),
+            ),
+            (
+                "Microsoft.Storage.BlobCreated",
+                format!("/blobServices/default/containers/thumbnails/blobs/{id}/web-800.jpg"),
+            ),
+            (
+                "Microsoft.Storage.BlobCreated",
+                "/blobServices/default/containers/uploads/blobs/notes.txt".into(),
+            ),
+        ] {
+            assert!(
+                matches!(
+                    JobMessage::from_blob_event(&event(ty, &subject)).unwrap(),
+                    EventJob::Skip(_)
+                ),
+                "{ty} {subject}"
+            );
+        }
+        assert!(JobMessage::from_blob_event("not json").is_err());
+    }
 
     #[test]
     fn ids_sort_newest_first_and_carry_their_time() {

@@ -1,6 +1,15 @@
 //! Worker settings: flags, each also readable from the environment (for containers).
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
+
+/// What the work queue carries.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum JobSource {
+    /// The app's job messages.
+    Messages,
+    /// Storage events: each BlobCreated of `uploads` is a job.
+    Events,
+}
 use std::time::Duration;
 
 #[derive(Parser, Clone, Debug)]
@@ -57,6 +66,12 @@ pub struct Config {
     #[arg(long, env = "WORKER_WATERMARK", default_value = "PREVIEW")]
     pub watermark: String,
 
+    /// Where jobs come from: the app's job messages, or BlobCreated events of the uploads
+    /// container (Event Grid schema, as Event Grid or the emulator's --eventSubscription
+    /// put them into --queue).
+    #[arg(long, env = "WORKER_JOB_SOURCE", value_enum, default_value_t = JobSource::Messages)]
+    pub job_source: JobSource,
+
     /// Times the SDK retries a failed storage call (exponential back-off from 200 ms)
     /// before the job's delivery fails and its message comes back later.
     #[arg(long, env = "WORKER_STORAGE_RETRIES", default_value_t = 8)]
@@ -87,6 +102,7 @@ impl Config {
             shutdown_grace: 20,
             watermark: "PREVIEW".to_string(),
             job_delay_ms: 0,
+            job_source: JobSource::Messages,
         }
     }
 }

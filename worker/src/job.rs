@@ -2,7 +2,7 @@
 //! to repeat: outputs have fixed names and deterministic bytes, and records are rewritten
 //! whole, so a redelivered message ends in the same outputs and state.
 
-use crate::config::Config;
+use crate::config::{Config, JobSource};
 use crate::pipeline::{self, PipelineError};
 use azure_core::http::headers::HeaderName;
 use azure_core::http::{RequestContent, StatusCode};
@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use storage_client::job::{
-    self, now_rfc3339, JobMessage, JobRecord, JobState, Output, PoisonMessage,
+    self, now_rfc3339, EventJob, JobMessage, JobRecord, JobState, Output, PoisonMessage,
 };
 use storage_client::job_store::JobStore;
 use storage_client::Storage;
@@ -104,7 +104,22 @@ pub async fn handle(shared: Arc<Shared>, msg: ReceivedMessage, stop: Cancellatio
             .await
         }
     };
-    let parsed = JobMessage::parse(&text);
+    let parsed = match shared.config.job_source {
+        JobSource::Messages => JobMessage::parse(&text),
+        JobSource::Events => match JobMessage::from_blob_event(&text) {
+            Ok(EventJob::Job(m)) => Ok(m),
+            Ok(EventJob::Skip(why)) => {
+                // Not work: acknowledged and forgotten.
+                info!(msg_id = %message_id, %why, "skipped an event");
+                return if delete_message(&shared, &message_id, &receipt).await {
+                    Outcome::Done
+                } else {
+                    Outcome::Lost
+                };
+            }
+            Err(e) => Err(e),
+        },
+    };
     let job_id = parsed.as_ref().ok().map(|m| m.id.clone());
     let outcome = match parsed {
         Err(e) => give_up(format!("malformed job message: {e}"), None).await,

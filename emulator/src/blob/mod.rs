@@ -138,6 +138,63 @@ pub async fn dispatch(ctx: &Ctx<'_>, op: BlobOp, body: Body) -> Result<Reply> {
             }
         }
     }
+    if ctx.app.store.events.any() {
+        if let Some(ty) = crate::events::event_type(&op, ctx) {
+            let subs = crate::events::subscribers(ctx, ty);
+            if !subs.is_empty() {
+                return with_event(ctx, op, body, ty, &subs).await;
+            }
+        }
+    }
+    run(ctx, op, body).await
+}
+
+/// The live base record of the request's blob, if any.
+fn current(ctx: &Ctx<'_>) -> Option<crate::store::blob::BlobRecord> {
+    let container = ctx.route.container.as_deref()?;
+    let blob = ctx.route.blob.as_deref()?;
+    ctx.app
+        .store
+        .blobs
+        .blob(&ctx.route.account, container, blob, "")
+        .ok()
+        .flatten()
+}
+
+/// Runs an operation a subscription watches and publishes its event once it succeeded
+/// (a copy only once complete); the answer waits until the event is durable.
+async fn with_event(
+    ctx: &Ctx<'_>,
+    op: BlobOp,
+    body: Body,
+    ty: &'static str,
+    subs: &[crate::store::events::Subscription],
+) -> Result<Reply> {
+    let before = if ty == crate::events::CREATED {
+        None
+    } else {
+        current(ctx)
+    };
+    let reply = run(ctx, op, body).await?;
+    let pending_copy = reply
+        .headers
+        .iter()
+        .any(|(n, v)| n.as_str() == "x-ms-copy-status" && v.as_bytes() != b"success");
+    if !reply.status.is_success() || pending_copy {
+        return Ok(reply);
+    }
+    let after = if ty == crate::events::DELETED {
+        None
+    } else {
+        current(ctx)
+    };
+    crate::events::publish(ctx, ty, subs, &reply, before.as_ref(), after.as_ref()).await?;
+    Ok(reply)
+}
+
+/// Runs one operation.
+async fn run(ctx: &Ctx<'_>, op: BlobOp, body: Body) -> Result<Reply> {
+    let container = ctx.route.container.as_deref().unwrap_or_default();
     let xml = |body: Body| body.collect(MAX_XML_BODY);
     match op {
         BlobOp::GetAccountInfo => service::account_info(ctx),

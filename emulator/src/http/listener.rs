@@ -169,6 +169,7 @@ async fn handle(
     parts.meta_case = meta_case;
     parts.tls = tls;
     let request_id = uuid::Uuid::new_v4().to_string();
+    parts.request_id = request_id.clone();
     let head_request = parts.method == http::Method::HEAD;
     let span = tracing::debug_span!("request", id = %request_id, method = %parts.method, path = %parts.raw_path);
     let admin = admin::is_admin_path(&parts.raw_path);

@@ -67,6 +67,8 @@ pub struct RequestParts {
     pub meta_case: Vec<String>,
     /// Arrived over TLS (`spr=https` and Bearer tokens need it).
     pub tls: bool,
+    /// The `x-ms-request-id` the answer will carry (empty for subrequests and tests).
+    pub request_id: String,
 }
 
 impl RequestParts {
@@ -92,6 +94,7 @@ impl RequestParts {
             service,
             meta_case: Vec::new(),
             tls: false,
+            request_id: String::new(),
         }
     }
 

@@ -21,6 +21,9 @@ pub const PAGE: u8 = b'G';
 pub const REFCOUNT: u8 = b'R';
 /// Deadlines: soft-deleted data to purge, blobs to expire.
 pub const DEADLINE: u8 = b'X';
+/// Blob event subscriptions (`N name`) and events waiting for delivery (`O seq`).
+pub const SUBSCRIPTION: u8 = b'N';
+pub const OUTBOX: u8 = b'O';
 
 pub(crate) fn u64_at(b: &[u8], at: usize) -> Option<u64> {
     b.get(at..at + 8)

@@ -9,6 +9,7 @@ pub mod blob;
 mod codec;
 mod compact;
 mod durability;
+pub mod events;
 pub mod keys;
 pub mod queue;
 mod snapshots;
@@ -135,6 +136,7 @@ pub struct Store {
         parking_lot::RwLock<std::collections::HashMap<(String, String), Arc<ServiceProperties>>>,
     pub queues: QueueStore,
     pub blobs: BlobStore,
+    pub events: events::EventStore,
 }
 
 impl Store {
@@ -263,6 +265,7 @@ impl Store {
                 mode == crate::config::DurabilityMode::Power,
             )
             .map_err(OpenError::Corrupt)?,
+            events: events::EventStore::open(core.clone()).map_err(OpenError::Corrupt)?,
             core,
             services: Default::default(),
         };

@@ -288,6 +288,7 @@ impl Store {
     fn forget_cached(&self) -> std::result::Result<(), String> {
         self.services.write().clear();
         self.blobs.forget_cached();
+        self.events.reload().map_err(|e| e.to_string())?;
         self.queues.reload()
     }
 
