@@ -22,7 +22,7 @@ _LISTEN = re.compile(r"^(Blob|Queue) service listening at (http://\S+?)/?\s*$")
 class Emu:
     def __init__(self, *extra):
         binary = os.environ.get("EMULATOR_BIN") or str(REPO_ROOT / "target" / "debug" / "emulator")
-        store = list(extra) if "--location" in extra else ["--inMemoryPersistence"]
+        store = [*extra] if "--location" in extra else ["--inMemoryPersistence", *extra]
         self.proc = subprocess.Popen(
             [binary, "--blobPort", "0", "--queuePort", "0", "--silent", *store],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -588,6 +588,11 @@ fn admin_endpoints_refuse_callers_without_the_key() {
         ("POST", "/_emulator/snapshots/s1"),
         ("POST", "/_emulator/snapshots/s1/restore"),
         ("DELETE", "/_emulator/snapshots/s1"),
+        ("GET", "/_emulator/events"),
+        ("POST", "/_emulator/events"),
+        ("GET", "/_emulator/events/e1"),
+        ("DELETE", "/_emulator/events"),
+        ("DELETE", "/_emulator/events/e1"),
     ] {
         for headers in [
             vec![],
@@ -637,6 +642,11 @@ fn admin_endpoints_refuse_callers_without_the_key() {
         String::from_utf8_lossy(&with_key("/_emulator/snapshots").body),
         r#"{"snapshots":[]}"#,
         "no snapshot was taken"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&with_key("/_emulator/events").body),
+        r#"{"subscriptions":[],"waiting":0}"#,
+        "no subscription was added"
     );
     // Health needs nothing.
     let r = conformance_tests::raw::raw(

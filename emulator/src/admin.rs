@@ -498,6 +498,7 @@ pub async fn handle(
                 &blobs,
                 app.store.flush_stats(),
                 disk,
+                app.store.events.waiting_count(),
             )));
             r.set("content-type", "text/plain; version=0.0.4; charset=utf-8");
             Ok(r)

@@ -67,6 +67,7 @@ impl Metrics {
         blobs: &[(String, u64, u64)],
         flushes: (u64, u64),
         disk: u64,
+        events_waiting: usize,
     ) -> String {
         let mut out = String::new();
         let _ = writeln!(
@@ -151,6 +152,10 @@ impl Metrics {
             out,
             "# HELP azure_emulator_store_disk_bytes Bytes the store's folder takes on disk.\n# TYPE azure_emulator_store_disk_bytes gauge\nazure_emulator_store_disk_bytes {disk}"
         );
+        let _ = writeln!(
+            out,
+            "# HELP azure_emulator_events_waiting Blob events published and not yet in their queue.\n# TYPE azure_emulator_events_waiting gauge\nazure_emulator_events_waiting {events_waiting}"
+        );
         out
     }
 }
@@ -171,7 +176,10 @@ pub fn folder_bytes(dir: &std::path::Path) -> u64 {
                 return total;
             }
             match e.metadata() {
-                Ok(m) if m.is_dir() => stack.push(e.path()),
+                // State snapshots hard-link the store's files: counting them would count
+                // those bytes twice.
+                Ok(m) if m.is_dir() && e.file_name() != "state-snapshots" => stack.push(e.path()),
+                Ok(m) if m.is_dir() => {}
                 Ok(m) => total += m.len(),
                 Err(_) => {}
             }
@@ -195,6 +203,7 @@ mod tests {
             &[("a".into(), 2, 300)],
             (3, 5),
             4096,
+            1,
         );
         for line in [
             "azure_emulator_requests_total{service=\"queue\",operation=\"PutMessage\",status=\"201\"} 2",

@@ -27,11 +27,11 @@ pub struct Subscription {
     pub account: String,
     /// Only this container's blobs (Event Grid would say
     /// `subjectBeginsWith: /blobServices/default/containers/<name>/`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub container: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub subject_begins_with: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub subject_ends_with: Option<String>,
     /// `Microsoft.Storage.BlobCreated`, `...BlobDeleted`, `...BlobTierChanged` (all when
     /// left out).
@@ -44,6 +44,7 @@ pub struct Subscription {
     pub queue_account: String,
 }
 
+// Stored with postcard, which needs every field present: no `skip_serializing_if` here.
 impl Record for Subscription {}
 
 /// One event on its way to one queue.
