@@ -17,6 +17,23 @@ pub fn is_admin_path(path: &str) -> bool {
     path == PREFIX || path.starts_with("/_emulator/")
 }
 
+/// `/_emulator/queue/<path>` and `/_emulator/blob/<path>`: a request of that service at
+/// `<path>`, whichever port it came to, authorized as any other (the web console uses them
+/// to reach both services from one origin without CORS rules).
+pub fn through_prefix(target: &str) -> Option<(crate::http::request::Service, &str)> {
+    use crate::http::request::Service;
+    for (prefix, service) in [
+        ("/_emulator/queue/", Service::Queue),
+        ("/_emulator/blob/", Service::Blob),
+    ] {
+        if target.starts_with(prefix) {
+            // Keeps the `/` the path starts with.
+            return Some((service, &target[prefix.len() - 1..]));
+        }
+    }
+    None
+}
+
 /// Accepts `x-ms-emulator-key: <account key>` or a Shared Key signature by any account.
 fn authenticate(app: &AppState, req: &RequestParts) -> Result<()> {
     if let Some(key) = req.header("x-ms-emulator-key") {
@@ -465,7 +482,23 @@ pub async fn handle(
         authenticate(app, req)?;
         return snapshots(app, req, path).await;
     }
+    if path == "/_emulator/console" || path.starts_with("/_emulator/console/") {
+        return crate::console::serve(req, path);
+    }
     match (&req.method, path) {
+        (&Method::GET, "/_emulator/accounts") => {
+            authenticate(app, req)?;
+            #[derive(serde::Serialize)]
+            struct Accounts {
+                accounts: Vec<String>,
+            }
+            json(
+                StatusCode::OK,
+                &Accounts {
+                    accounts: app.config.accounts.iter().map(|a| a.name.clone()).collect(),
+                },
+            )
+        }
         (&Method::POST, "/_emulator/reset") => {
             authenticate(app, req)?;
             reset(app, req).await
@@ -567,6 +600,7 @@ pub async fn handle(
             | "/_emulator/features"
             | "/_emulator/requests"
             | "/_emulator/metrics"
+            | "/_emulator/accounts"
             | "/_emulator/reset",
         ) => Err(StorageError::new(ErrorCode::UnsupportedHttpVerb)),
         _ => Err(StorageError::new(ErrorCode::ResourceNotFound)),

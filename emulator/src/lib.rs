@@ -17,6 +17,7 @@ pub(crate) mod auth;
 pub(crate) mod blob;
 pub(crate) mod clock;
 pub(crate) mod config;
+mod console;
 pub mod events;
 pub mod faults;
 #[cfg(feature = "fuzz")]

@@ -165,6 +165,8 @@ async fn handle(
         .uri
         .path_and_query()
         .map_or(head.uri.path(), |pq| pq.as_str());
+    // Either service through either port (the console reaches both from one origin).
+    let (service, target) = admin::through_prefix(target).unwrap_or((service, target));
     let mut parts = RequestParts::new(service, head.method, target, head.headers, peer.ip());
     parts.meta_case = meta_case;
     parts.tls = tls;
