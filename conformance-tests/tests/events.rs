@@ -185,6 +185,12 @@ async fn the_worker_runs_from_blob_created_events() {
     assert!(before == after, "a duplicate event changed the outputs");
     // The worker's outputs (container thumbnails) are no events of this subscription.
     assert_eq!(count(&events).await, 0);
+    // Every event went out; the handle's metrics say so too.
+    let metrics = emu.metrics().unwrap();
+    assert!(
+        metrics.contains("\nazure_emulator_events_waiting 0\n"),
+        "{metrics}"
+    );
     app.terminate(Duration::from_secs(10));
     worker.terminate(Duration::from_secs(30));
     emu.shutdown().await;

@@ -334,6 +334,37 @@ pub async fn subscribe_in(
     store.events.put_subscription(sub).await
 }
 
+/// The Prometheus text of `GET /_emulator/metrics`.
+pub fn metrics_text(app: &AppState) -> Result<String> {
+    let mut queues = Vec::new();
+    let mut blobs = Vec::new();
+    for account in app.config.accounts.iter() {
+        let (n, bytes) = app.store.blobs.usage(&account.name, METRICS_SCAN_LIMIT)?;
+        blobs.push((account.name.clone(), n, bytes));
+        let list = app
+            .store
+            .queues
+            .list_queues(&account.name, "", None, usize::MAX);
+        for (name, _) in list.queues {
+            if let Ok(info) = app.store.queues.queue_info(&account.name, &name) {
+                queues.push((account.name.clone(), name, info.approximate_count));
+            }
+        }
+    }
+    let disk = app
+        .config
+        .location
+        .as_deref()
+        .map_or(0, crate::metrics::folder_bytes);
+    Ok(app.metrics.render(
+        &queues,
+        &blobs,
+        app.store.flush_stats(),
+        disk,
+        app.store.events.waiting_count(),
+    ))
+}
+
 /// How long a snapshot or restore waits for the requests in flight to finish.
 const GATE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -505,34 +536,8 @@ pub async fn handle(
         }
         (&Method::GET, "/_emulator/metrics") => {
             authenticate(app, req)?;
-            let mut queues = Vec::new();
-            let mut blobs = Vec::new();
-            for account in app.config.accounts.iter() {
-                let (n, bytes) = app.store.blobs.usage(&account.name, METRICS_SCAN_LIMIT)?;
-                blobs.push((account.name.clone(), n, bytes));
-                let list = app
-                    .store
-                    .queues
-                    .list_queues(&account.name, "", None, usize::MAX);
-                for (name, _) in list.queues {
-                    if let Ok(info) = app.store.queues.queue_info(&account.name, &name) {
-                        queues.push((account.name.clone(), name, info.approximate_count));
-                    }
-                }
-            }
-            let disk = app
-                .config
-                .location
-                .as_deref()
-                .map_or(0, crate::metrics::folder_bytes);
             let mut r = Reply::empty(StatusCode::OK);
-            r.body = crate::http::response::bytes_body(bytes::Bytes::from(app.metrics.render(
-                &queues,
-                &blobs,
-                app.store.flush_stats(),
-                disk,
-                app.store.events.waiting_count(),
-            )));
+            r.body = crate::http::response::bytes_body(bytes::Bytes::from(metrics_text(app)?));
             r.set("content-type", "text/plain; version=0.0.4; charset=utf-8");
             Ok(r)
         }

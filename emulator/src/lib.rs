@@ -384,6 +384,11 @@ impl RunningEmulator {
             .map_err(|e| e.to_string())
     }
 
+    /// The metrics `GET /_emulator/metrics` serves (Prometheus text).
+    pub fn metrics(&self) -> Result<String, String> {
+        admin::metrics_text(&self.app).map_err(|e| e.to_string())
+    }
+
     /// Fault injection rules, as `/_emulator/faults` manages them.
     pub fn faults(&self) -> &faults::Faults {
         &self.app.faults
