@@ -122,10 +122,14 @@ def test_events_wait_in_the_outbox_through_kill_9(tmp_path):
     sub = json.dumps({"name": "all", "queue": "held"})
     emu = Emu("--location", str(data), "--eventSubscription", sub)
     try:
-        # The queue is gone, so the event has nowhere to go and waits, durably.
+        subscribe(emu, {"name": "other", "queue": "flows"})
+        # The queue is gone, so the event has nowhere to go and waits, durably; the other
+        # subscription's queue gets its copy meanwhile.
         QueueClient.from_connection_string(emu.conn, "held").delete_queue()
         blobs = BlobServiceClient.from_connection_string(emu.conn)
         blobs.create_container("kept").upload_blob("kept.txt", b"acknowledged")
+        [flowed] = events(emu, "flows", 1)
+        assert flowed["subject"] == "/blobServices/default/containers/kept/blobs/kept.txt"
         listed = requests.get(f"{emu.blob_base}/_emulator/events", headers=emu.key_header, timeout=30).json()
         assert listed["waiting"] == 1
         emu.proc.kill()
@@ -133,7 +137,7 @@ def test_events_wait_in_the_outbox_through_kill_9(tmp_path):
         # Restarted with the same flag: the subscription is replaced, not doubled.
         emu = Emu("--location", str(data), "--eventSubscription", sub)
         listed = requests.get(f"{emu.blob_base}/_emulator/events", headers=emu.key_header, timeout=30).json()
-        assert [s["name"] for s in listed["subscriptions"]] == ["all"]
+        assert [s["name"] for s in listed["subscriptions"]] == ["all", "other"]
         # The flag created the queue again at start: the waiting event arrives.
         [e] = events(emu, "held", 1)
         assert e["subject"] == "/blobServices/default/containers/kept/blobs/kept.txt"

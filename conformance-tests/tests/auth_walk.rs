@@ -588,6 +588,7 @@ fn admin_endpoints_refuse_callers_without_the_key() {
         ("POST", "/_emulator/snapshots/s1"),
         ("POST", "/_emulator/snapshots/s1/restore"),
         ("DELETE", "/_emulator/snapshots/s1"),
+        ("GET", "/_emulator/accounts"),
         ("GET", "/_emulator/events"),
         ("POST", "/_emulator/events"),
         ("GET", "/_emulator/events/e1"),

@@ -264,16 +264,25 @@ pub async fn publish(
         .await
 }
 
-/// Delivers what waits in the outbox, oldest first; stops at the first event whose queue
-/// cannot take it yet (kept for the next round, so order is kept). Returns how many went.
+/// Delivers what waits in the outbox, oldest first. A queue that cannot take an event yet
+/// (deleted, say) keeps it and every later one of its own for the next round, so each
+/// queue gets its events in order and one missing queue holds up no other. Returns how
+/// many went.
 pub async fn deliver(app: &AppState) -> Result<usize> {
     let mut sent = 0;
+    let mut blocked: std::collections::HashSet<(String, String)> = Default::default();
+    let mut after: Option<Vec<u8>> = None;
     loop {
-        let batch = app.store.events.waiting(256)?;
+        let batch = app.store.events.waiting(after.as_deref(), 256)?;
         if batch.is_empty() {
             return Ok(sent);
         }
         for (key, p) in batch {
+            after = Some(key.clone());
+            let target = (p.account.clone(), p.queue.clone());
+            if blocked.contains(&target) {
+                continue;
+            }
             match app
                 .store
                 .queues
@@ -290,7 +299,7 @@ pub async fn deliver(app: &AppState) -> Result<usize> {
                 }
                 Err(e) => {
                     tracing::debug!(queue = %p.queue, error = %e, "a blob event waits for its queue");
-                    return Ok(sent);
+                    blocked.insert(target);
                 }
             }
         }

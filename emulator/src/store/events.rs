@@ -172,12 +172,18 @@ impl EventStore {
         self.published.notified().await
     }
 
-    /// The oldest `n` events waiting, with their keys.
-    pub fn waiting(&self, n: usize) -> Result<Vec<(sled::IVec, Pending)>> {
+    /// The oldest `n` events waiting after key `after` (from the first with None), with
+    /// their keys.
+    pub fn waiting(&self, after: Option<&[u8]>, n: usize) -> Result<Vec<(Vec<u8>, Pending)>> {
+        // The smallest key greater than `after`.
+        let start = after.map_or_else(|| vec![OUTBOX], |k| [k, &[0]].concat());
         let mut out = Vec::new();
-        for item in self.core.data.scan_prefix([OUTBOX]).take(n) {
+        for item in self.core.data.range(start..).take(n) {
             let (k, v) = item.map_err(internal)?;
-            out.push((k, decode::<Pending>(&v).map_err(internal)?));
+            if k.first() != Some(&OUTBOX) {
+                break;
+            }
+            out.push((k.to_vec(), decode::<Pending>(&v).map_err(internal)?));
         }
         Ok(out)
     }
