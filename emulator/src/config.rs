@@ -111,6 +111,9 @@ impl Accounts {
 pub struct Config {
     pub blob_addr: SocketAddr,
     pub queue_addr: SocketAddr,
+    /// Which services listen (both by default; `azurite-blob` and `azurite-queue` serve one).
+    pub serve_blob: bool,
+    pub serve_queue: bool,
     /// None: a temporary store that disappears on exit.
     pub location: Option<PathBuf>,
     pub accounts: Accounts,
@@ -167,6 +170,8 @@ impl Default for Config {
         Config {
             blob_addr: SocketAddr::from(([127, 0, 0, 1], 10000)),
             queue_addr: SocketAddr::from(([127, 0, 0, 1], 10001)),
+            serve_blob: true,
+            serve_queue: true,
             location: None,
             accounts: Accounts::dev(),
             loose: false,

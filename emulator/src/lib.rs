@@ -166,20 +166,24 @@ impl Emulator {
                 .await
                 .map_err(|source| StartError::Bind { addr, source })
         };
-        let queue_listener = bind(config.queue_addr).await?;
-        let blob_listener = bind(config.blob_addr).await?;
-        let queue_addr = queue_listener
-            .local_addr()
-            .map_err(|source| StartError::Bind {
-                addr: config.queue_addr,
-                source,
-            })?;
-        let blob_addr = blob_listener
-            .local_addr()
-            .map_err(|source| StartError::Bind {
-                addr: config.blob_addr,
-                source,
-            })?;
+        // A service not served (`azurite-blob`, `azurite-queue`) binds nothing: its port
+        // stays free for another process.
+        let queue_listener = match config.serve_queue {
+            true => Some(bind(config.queue_addr).await?),
+            false => None,
+        };
+        let blob_listener = match config.serve_blob {
+            true => Some(bind(config.blob_addr).await?),
+            false => None,
+        };
+        let local = |l: &Option<TcpListener>, addr: SocketAddr| match l {
+            Some(l) => l
+                .local_addr()
+                .map_err(|source| StartError::Bind { addr, source }),
+            None => Ok(addr),
+        };
+        let queue_addr = local(&queue_listener, config.queue_addr)?;
+        let blob_addr = local(&blob_listener, config.blob_addr)?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let app = Arc::new(AppState {
             store,
@@ -195,22 +199,25 @@ impl Emulator {
             gate: tokio::sync::RwLock::new(()),
             shutdown: shutdown_rx.clone(),
         });
-        let tasks = vec![
-            tokio::spawn(listener::serve(
-                queue_listener,
-                Service::Queue,
-                app.clone(),
-                shutdown_rx.clone(),
-            )),
-            tokio::spawn(listener::serve(
-                blob_listener,
-                Service::Blob,
-                app.clone(),
-                shutdown_rx.clone(),
-            )),
-            tokio::spawn(events::dispatcher(app.clone(), shutdown_rx.clone())),
-            tokio::spawn(housekeeping(app.clone(), shutdown_rx)),
-        ];
+        let mut tasks = Vec::new();
+        for (listener, service) in [
+            (queue_listener, Service::Queue),
+            (blob_listener, Service::Blob),
+        ] {
+            if let Some(l) = listener {
+                tasks.push(tokio::spawn(listener::serve(
+                    l,
+                    service,
+                    app.clone(),
+                    shutdown_rx.clone(),
+                )));
+            }
+        }
+        tasks.push(tokio::spawn(events::dispatcher(
+            app.clone(),
+            shutdown_rx.clone(),
+        )));
+        tasks.push(tokio::spawn(housekeeping(app.clone(), shutdown_rx)));
         Ok(RunningEmulator {
             queue_addr,
             blob_addr,

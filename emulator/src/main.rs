@@ -116,6 +116,94 @@ struct Cli {
     /// healthy; exit 0 if so (container health checks need no curl).
     #[arg(long)]
     healthcheck: bool,
+    // Azurite's flags for what this emulator does not have or does differently: accepted,
+    // with a warning, so Azurite's command lines start it unchanged.
+    #[arg(long = "tableHost", hide = true)]
+    table_host: Option<String>,
+    #[arg(long = "tablePort", hide = true)]
+    table_port: Option<String>,
+    #[arg(long = "blobKeepAliveTimeout", hide = true)]
+    blob_keep_alive: Option<String>,
+    #[arg(long = "queueKeepAliveTimeout", hide = true)]
+    queue_keep_alive: Option<String>,
+    #[arg(long = "tableKeepAliveTimeout", hide = true)]
+    table_keep_alive: Option<String>,
+    #[arg(long = "extentMemoryLimit", hide = true)]
+    extent_memory_limit: Option<String>,
+    #[arg(long = "disableProductStyleUrl", hide = true)]
+    disable_product_style_url: bool,
+}
+
+/// Which command this is: the binary is also installed as Azurite's three commands.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Personality {
+    Emulator,
+    /// `azurite`: both services, Azurite's start-up lines.
+    Azurite,
+    AzuriteBlob,
+    AzuriteQueue,
+}
+
+impl Personality {
+    fn of(argv0: &str) -> Personality {
+        let name = std::path::Path::new(argv0)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        match name.strip_suffix(".exe").unwrap_or(name) {
+            "azurite" => Personality::Azurite,
+            "azurite-blob" => Personality::AzuriteBlob,
+            "azurite-queue" => Personality::AzuriteQueue,
+            _ => Personality::Emulator,
+        }
+    }
+
+    fn azurite(self) -> bool {
+        self != Personality::Emulator
+    }
+}
+
+/// Warnings for the Azurite flags and variables that do not apply here; an error for what
+/// cannot be honoured.
+fn compatibility(cli: &Cli, who: Personality) -> Result<Vec<String>, String> {
+    let mut warnings = Vec::new();
+    if cli.table_host.is_some() || cli.table_port.is_some() || cli.table_keep_alive.is_some() {
+        warnings.push(
+            "there is no Table service here: --tableHost/--tablePort/--tableKeepAliveTimeout are ignored"
+                .to_string(),
+        );
+    }
+    if cli.blob_keep_alive.is_some() || cli.queue_keep_alive.is_some() {
+        warnings.push(
+            "--blobKeepAliveTimeout/--queueKeepAliveTimeout are ignored: idle connections close after --headerTimeoutSecs"
+                .to_string(),
+        );
+    }
+    if cli.extent_memory_limit.is_some() {
+        warnings.push(
+            "--extentMemoryLimit is ignored: --inMemoryPersistence keeps bodies in a temporary folder, not in memory"
+                .to_string(),
+        );
+    }
+    if cli.disable_product_style_url {
+        warnings.push(
+            "--disableProductStyleUrl is ignored: the account comes from the first path segment unless the host is <account>.blob|queue.<domain>"
+                .to_string(),
+        );
+    }
+    if std::env::var_os("AZURITE_DB").is_some_and(|v| !v.is_empty()) {
+        return Err(
+            "AZURITE_DB (Azurite's external SQL metadata store) is not supported: this emulator keeps everything in its own store under --location; unset it"
+                .to_string(),
+        );
+    }
+    if who == Personality::AzuriteBlob && cli.queue_port != 10001 {
+        warnings.push("azurite-blob serves no Queue service: --queuePort is ignored".into());
+    }
+    if who == Personality::AzuriteQueue && cli.blob_port != 10000 {
+        warnings.push("azurite-queue serves no Blob service: --blobPort is ignored".into());
+    }
+    Ok(warnings)
 }
 
 /// GET /_emulator/health on the Blob port (over TLS when `tls`); true on 200.
@@ -204,13 +292,20 @@ async fn wait_for_signal() {
 }
 
 fn main() -> ExitCode {
+    let who = Personality::of(&std::env::args().next().unwrap_or_default());
     let cli = Cli::parse();
     if cli.healthcheck {
         // Plain first, then TLS: the image's health check works whether or not --cert is
         // among the server's flags.
-        return if healthcheck(cli.blob_host, cli.blob_port, cli.cert.is_some())
-            || healthcheck(cli.blob_host, cli.blob_port, cli.cert.is_none())
-        {
+        // Either port answers health (`azurite-queue` has only the one).
+        let ports = [
+            (cli.blob_host, cli.blob_port),
+            (cli.queue_host, cli.queue_port),
+        ];
+        return if ports.iter().any(|&(host, port)| {
+            healthcheck(host, port, cli.cert.is_some())
+                || healthcheck(host, port, cli.cert.is_none())
+        }) {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE
@@ -219,6 +314,17 @@ fn main() -> ExitCode {
     if let Err(e) = init_logging(&cli) {
         eprintln!("emulator: {e}");
         return ExitCode::from(2);
+    }
+    match compatibility(&cli, who) {
+        Ok(warnings) => {
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+        }
+        Err(e) => {
+            eprintln!("emulator: {e}");
+            return ExitCode::from(2);
+        }
     }
     let accounts = match std::env::var("AZURITE_ACCOUNTS") {
         Ok(spec) if !spec.trim().is_empty() => match Accounts::parse(&spec) {
@@ -233,6 +339,8 @@ fn main() -> ExitCode {
     let config = Config {
         blob_addr: SocketAddr::new(cli.blob_host, cli.blob_port),
         queue_addr: SocketAddr::new(cli.queue_host, cli.queue_port),
+        serve_blob: who != Personality::AzuriteQueue,
+        serve_queue: who != Personality::AzuriteBlob,
         location: if cli.in_memory {
             None
         } else {
@@ -289,16 +397,39 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        // Scripts that start us on port 0 read these two lines to find the real ports.
+        // Scripts that start us on port 0 read these lines to find the real ports; as
+        // Azurite, its own lines too, which Testcontainers modules and scripts wait for.
         let scheme = running.scheme();
-        println!(
-            "Blob service listening at {scheme}://{}",
-            running.blob_addr()
-        );
-        println!(
-            "Queue service listening at {scheme}://{}",
-            running.queue_addr()
-        );
+        let served = [
+            (
+                "Blob",
+                who != Personality::AzuriteQueue,
+                running.blob_addr(),
+            ),
+            (
+                "Queue",
+                who != Personality::AzuriteBlob,
+                running.queue_addr(),
+            ),
+        ];
+        for (name, on, addr) in served {
+            if on {
+                println!("{name} service listening at {scheme}://{addr}");
+                if who.azurite() {
+                    // Azurite names the host it was given (0.0.0.0 in containers).
+                    let host = if name == "Blob" {
+                        cli.blob_host
+                    } else {
+                        cli.queue_host
+                    };
+                    let shown = SocketAddr::new(host, addr.port());
+                    println!("Azurite {name} service is starting at {scheme}://{shown}");
+                    println!(
+                        "Azurite {name} service is successfully listening at {scheme}://{shown}"
+                    );
+                }
+            }
+        }
         wait_for_signal().await;
         tracing::info!("shutting down");
         running.shutdown().await;
