@@ -3,6 +3,8 @@
 #   docker build --target emulator -t storage-emulator .
 #   docker build --target app      -t upload-app .
 #   docker build --target worker   -t image-worker .
+# With no registry to pull from, scripts/docker-images.sh builds the same images from
+# binaries built on the host (docker/Dockerfile.prebuilt).
 # Base images are build arguments so an offline mirror can be substituted, e.g.
 #   --build-arg RUST_IMAGE=mirror.local/rust:1-bookworm --build-arg RUNTIME_IMAGE=mirror.local/debian:bookworm-slim
 ARG RUST_IMAGE=rust:1-bookworm
@@ -28,11 +30,17 @@ USER 10001
 
 FROM runtime AS emulator
 COPY --from=build /out/emulator /usr/local/bin/emulator
+# Azurite's command names, so its command lines (compose files, Testcontainers) work as they are.
+USER root
+RUN for n in azurite azurite-blob azurite-queue; do ln -s emulator /usr/local/bin/$n; done
+USER 10001
+WORKDIR /data
 VOLUME /data
 EXPOSE 10000 10001
-HEALTHCHECK --interval=5s --timeout=3s --start-period=2s --retries=3 \
-  CMD ["emulator", "--healthcheck", "--blobPort", "10000"]
-ENTRYPOINT ["emulator", "--blobHost", "0.0.0.0", "--queueHost", "0.0.0.0", "--location", "/data"]
+HEALTHCHECK --interval=1s --timeout=3s --retries=3 CMD ["emulator", "--healthcheck"]
+# As Microsoft's Azurite image: a command, not an entrypoint, so `azurite-blob ...` and the
+# like replace it.
+CMD ["azurite", "-l", "/data", "--blobHost", "0.0.0.0", "--queueHost", "0.0.0.0"]
 
 FROM runtime AS app
 COPY --from=build /out/app /usr/local/bin/app
