@@ -3,7 +3,8 @@
 # `emulator` binary on free ports), the app/worker end-to-end and browser tests, the kill -9
 # crash harness and the soak (short forms), and the Python and JavaScript SDK suites, real
 # tools included (rclone, the Azure CLI, AzCopy), against our emulator and against
-# Microsoft's Azurite (the differential run).
+# Microsoft's Azurite (the differential run); then docker-compose.yml and the images on a
+# real Docker engine (scripts/docker-e2e.sh).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -46,3 +47,7 @@ CONFORMANCE_TARGET=azurite node --test conformance-tests/js/
 
 echo "== JavaScript SDK suite (blob, queue) against our emulator"
 CONFORMANCE_TARGET=emulator node --test conformance-tests/js/
+
+echo "== Docker: docker-compose.yml and the emulator image on a real engine, Testcontainers' Azurite module"
+# The debug binaries are built already; a release build would add minutes for the same behaviour.
+DOCKER_PROFILE=debug scripts/docker-e2e.sh
