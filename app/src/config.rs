@@ -48,7 +48,8 @@ pub struct Config {
     #[arg(long, env = "AZURE_STORAGE_QUEUE_URL")]
     pub queue_url: Option<String>,
 
-    /// Address to listen on (port 0 picks a free port and prints it).
+    /// Address to listen on (port 0 picks a free port and prints it). Without it, `PORT`
+    /// means 0.0.0.0:$PORT.
     #[arg(long, env = "APP_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: String,
 
@@ -82,7 +83,32 @@ pub struct Config {
     pub healthcheck: bool,
 }
 
+/// What to listen on when `PORT` is set (the convention of container platforms: Cloud Run,
+/// App Service, Heroku...): `0.0.0.0:$PORT`, unless --listen or APP_LISTEN was given.
+pub fn listen_from_port(listen_given: bool, port: Option<&str>) -> Result<Option<String>, String> {
+    match port.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(_) if listen_given => Ok(None),
+        Some(p) => p
+            .parse::<u16>()
+            .map(|p| Some(format!("0.0.0.0:{p}")))
+            .map_err(|_| format!("PORT must be a port number, not '{p}'")),
+    }
+}
+
 impl Config {
+    /// The command line and the environment, `PORT` included.
+    pub fn from_args_and_env() -> Result<Config, String> {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Config::command().get_matches();
+        let mut config = Config::from_arg_matches(&matches).map_err(|e| e.to_string())?;
+        let given = matches.value_source("listen") != Some(clap::parser::ValueSource::DefaultValue);
+        if let Some(listen) = listen_from_port(given, std::env::var("PORT").ok().as_deref())? {
+            config.listen = listen;
+        }
+        Ok(config)
+    }
+
     pub fn defaults(connection_string: &str) -> Config {
         Config {
             connection_string: connection_string.to_string(),
@@ -97,5 +123,23 @@ impl Config {
             job_dispatch: JobDispatch::Messages,
             healthcheck: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listen_from_port;
+
+    #[test]
+    fn port_is_an_alias_unless_listen_is_given() {
+        assert_eq!(
+            listen_from_port(false, Some("8080")),
+            Ok(Some("0.0.0.0:8080".into()))
+        );
+        assert_eq!(listen_from_port(true, Some("8080")), Ok(None));
+        assert_eq!(listen_from_port(false, None), Ok(None));
+        assert_eq!(listen_from_port(false, Some("")), Ok(None));
+        assert!(listen_from_port(false, Some("http")).is_err());
+        assert!(listen_from_port(false, Some("70000")).is_err());
     }
 }

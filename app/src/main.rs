@@ -1,4 +1,3 @@
-use clap::Parser;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -9,7 +8,13 @@ async fn main() -> std::process::ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    let config = app::Config::parse();
+    let config = match app::Config::from_args_and_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("app: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     if config.healthcheck {
         return if healthcheck(&config.listen) {
             std::process::ExitCode::SUCCESS

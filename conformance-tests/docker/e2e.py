@@ -161,7 +161,7 @@ def testcontainers_flow():
     os.environ["TESTCONTAINERS_RYUK_DISABLED"] = "true"
     from testcontainers.community.azurite import AzuriteContainer
     from testcontainers.core.container import DockerContainer
-    from testcontainers.core.waiting_utils import wait_for_logs
+    from testcontainers.core.wait_strategies import LogMessageWaitStrategy
 
     # The stock module, only the image name changed.
     with AzuriteContainer("storage-emulator:local") as azurite:
@@ -180,9 +180,9 @@ def testcontainers_flow():
     # Blob only, waiting for the log line as the Java, .NET and Go modules do.
     blob_only = (DockerContainer("storage-emulator:local")
                  .with_command("azurite-blob --blobHost 0.0.0.0 --blobPort 10000")
-                 .with_exposed_ports(10000))
+                 .with_exposed_ports(10000)
+                 .waiting_for(LogMessageWaitStrategy("Azurite Blob service is successfully listening at")))
     with blob_only as c:
-        wait_for_logs(c, "Azurite Blob service is successfully listening at", timeout=30)
         port = c.get_exposed_port(10000)
         key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
         conn = (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={key};"

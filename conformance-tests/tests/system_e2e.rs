@@ -35,6 +35,27 @@ fn picture(w: u32, h: u32, format: ImageFormat) -> Vec<u8> {
     out.into_inner()
 }
 
+/// A phone's portrait shot: 1200 x 800 pixels stored sideways, with EXIF Orientation 6
+/// (rotate 90 degrees clockwise to view) and a GPS block, as phones save them.
+fn phone_portrait() -> Vec<u8> {
+    let plain = picture(1200, 800, ImageFormat::Jpeg);
+    let mut tiff: Vec<u8> = b"MM\0\x2a\0\0\0\x08".to_vec();
+    tiff.extend_from_slice(&2u16.to_be_bytes());
+    tiff.extend_from_slice(&[0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0]);
+    tiff.extend_from_slice(&[0x88, 0x25, 0, 4, 0, 0, 0, 1, 0, 0, 0, 38]);
+    tiff.extend_from_slice(&0u32.to_be_bytes());
+    tiff.extend_from_slice(&1u16.to_be_bytes());
+    tiff.extend_from_slice(&[0x00, 0x01, 0, 2, 0, 0, 0, 2, b'N', 0, 0, 0]);
+    tiff.extend_from_slice(&0u32.to_be_bytes());
+    let mut out = plain[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((tiff.len() + 8) as u16).to_be_bytes());
+    out.extend_from_slice(b"Exif\0\0");
+    out.extend_from_slice(&tiff);
+    out.extend_from_slice(&plain[2..]);
+    out
+}
+
 struct Client {
     http: reqwest::Client,
     base: String,
@@ -108,7 +129,7 @@ impl Client {
     }
 
     /// Fetches an image URL from the API (absolute SAS URL or the app's proxy path).
-    async fn image(&self, url: &str) -> DynamicImage {
+    async fn raw(&self, url: &str) -> Vec<u8> {
         let url = if url.starts_with('/') {
             format!("{}{url}", self.base)
         } else {
@@ -116,7 +137,11 @@ impl Client {
         };
         let r = self.http.get(&url).send().await.unwrap();
         assert_eq!(r.status().as_u16(), 200, "{url}");
-        image::load_from_memory(&r.bytes().await.unwrap()).unwrap()
+        r.bytes().await.unwrap().to_vec()
+    }
+
+    async fn image(&self, url: &str) -> DynamicImage {
+        image::load_from_memory(&self.raw(url).await).unwrap()
     }
 }
 
@@ -180,12 +205,18 @@ async fn flow(storage: Storage) {
         .upload(&[
             ("landscape.jpg", picture(2000, 1500, ImageFormat::Jpeg)),
             ("portrait été.png", picture(800, 1200, ImageFormat::Png)),
+            ("phone.jpg", phone_portrait()),
         ])
         .await;
     assert_eq!(status, 201, "{body}");
     let ids = job_ids(&body);
-    assert_eq!(ids.len(), 2);
-    let expected = [((256, 192), (1024, 768)), ((171, 256), (683, 1024))];
+    assert_eq!(ids.len(), 3);
+    // The phone's sideways pixels come out upright: portrait, as the PNG.
+    let expected = [
+        ((256, 192), (1024, 768)),
+        ((171, 256), (683, 1024)),
+        ((171, 256), (683, 1024)),
+    ];
     for (id, (thumb, web)) in ids.iter().zip(expected) {
         let j = client.wait_job(id, "done", |j| state(j) == "done").await;
         assert_eq!(j["attempts"], 1);
@@ -195,7 +226,12 @@ async fn flow(storage: Storage) {
                 (Some(w), Some(h)),
                 "{j}"
             );
-            let img = client.image(j[kind]["url"].as_str().unwrap()).await;
+            let raw = client.raw(j[kind]["url"].as_str().unwrap()).await;
+            assert!(
+                !raw.windows(4).any(|w| w == b"Exif"),
+                "the {kind} of {j} carries EXIF"
+            );
+            let img = image::load_from_memory(&raw).unwrap();
             assert_eq!(
                 (img.width(), img.height()),
                 (w as u32, h as u32),
@@ -231,6 +267,11 @@ async fn flow(storage: Storage) {
             j["content_type"].as_str()
         );
         assert!(!meta["filename"].is_empty());
+        if j["file_name"] == "phone.jpg" {
+            // The original stays as uploaded, EXIF and all.
+            let bytes = client.raw(j["original_url"].as_str().unwrap()).await;
+            assert!(bytes == phone_portrait(), "the original was changed");
+        }
     }
     let names: Vec<Value> = client.get_json("/api/jobs").await["jobs"]
         .as_array()
@@ -241,6 +282,7 @@ async fn flow(storage: Storage) {
     assert_eq!(
         names,
         vec![
+            Value::from("phone.jpg"),
             Value::from("portrait été.png"),
             Value::from("landscape.jpg")
         ]

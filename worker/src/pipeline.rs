@@ -1,12 +1,14 @@
 //! The image work of one job, pure and synchronous: decode (JPEG, PNG, WebP, GIF first
-//! frame), resize with `fast_image_resize`, watermark the web copy, encode JPEG. The same
-//! input always gives the same bytes, which makes redelivered jobs harmless.
+//! frame) and turn it upright by its EXIF orientation, resize with `fast_image_resize`,
+//! watermark the web copy, encode JPEG with no metadata (so no GPS position or other EXIF
+//! of the original). The same input always gives the same bytes, which makes redelivered
+//! jobs harmless.
 
 use crate::watermark;
 use fast_image_resize::images::Image;
 use fast_image_resize::{PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::codecs::jpeg::JpegEncoder;
-use image::{DynamicImage, ImageFormat, ImageReader, Limits, Rgb, RgbImage};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, Rgb, RgbImage};
 use std::io::Cursor;
 
 /// Longest side of the thumbnail.
@@ -74,10 +76,17 @@ pub fn decode(bytes: &[u8]) -> Result<(ImageFormat, DynamicImage), PipelineError
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(MAX_DECODE_BYTES);
     reader.limits(limits);
+    let err = |e: image::ImageError| PipelineError::Decode(e.to_string());
+    let mut decoder = reader.into_decoder().map_err(err)?;
+    // Phones store a portrait shot as landscape pixels plus an EXIF Orientation: apply it,
+    // so outputs are upright (they are written with no EXIF at all). A damaged EXIF block
+    // only loses the rotation, not the picture.
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
     // For GIF this is the first frame.
-    let img = reader
-        .decode()
-        .map_err(|e| PipelineError::Decode(e.to_string()))?;
+    let mut img = DynamicImage::from_decoder(decoder).map_err(err)?;
+    img.apply_orientation(orientation);
     Ok((format, img))
 }
 
@@ -189,6 +198,116 @@ mod tests {
     fn dims(jpeg: &[u8]) -> (u32, u32) {
         let img = image::load_from_memory_with_format(jpeg, ImageFormat::Jpeg).unwrap();
         (img.width(), img.height())
+    }
+
+    /// A JPEG of `img` with an EXIF block (APP1) holding `orientation` and a GPS position.
+    fn jpeg_with_exif(img: &RgbImage, orientation: u16) -> Vec<u8> {
+        let plain = encoded(&DynamicImage::ImageRgb8(img.clone()), ImageFormat::Jpeg);
+        // TIFF, big-endian: IFD0 with Orientation and a pointer to a GPS IFD holding
+        // GPSLatitudeRef "N" (enough for a reader to find a position).
+        let mut tiff: Vec<u8> = b"MM\0\x2a\0\0\0\x08".to_vec();
+        tiff.extend_from_slice(&2u16.to_be_bytes());
+        tiff.extend_from_slice(&[0x01, 0x12, 0, 3, 0, 0, 0, 1]);
+        tiff.extend_from_slice(&orientation.to_be_bytes());
+        tiff.extend_from_slice(&[0, 0]);
+        let gps_at = 8 + 2 + 2 * 12 + 4;
+        tiff.extend_from_slice(&[0x88, 0x25, 0, 4, 0, 0, 0, 1]);
+        tiff.extend_from_slice(&(gps_at as u32).to_be_bytes());
+        tiff.extend_from_slice(&0u32.to_be_bytes());
+        tiff.extend_from_slice(&1u16.to_be_bytes());
+        tiff.extend_from_slice(&[0x00, 0x01, 0, 2, 0, 0, 0, 2, b'N', 0, 0, 0]);
+        tiff.extend_from_slice(&0u32.to_be_bytes());
+        let mut app1 = b"Exif\0\0".to_vec();
+        app1.extend_from_slice(&tiff);
+        let mut out = plain[..2].to_vec();
+        out.extend_from_slice(&[0xFF, 0xE1]);
+        out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+        out.extend_from_slice(&app1);
+        out.extend_from_slice(&plain[2..]);
+        out
+    }
+
+    /// Upright: red top-left, green top-right, blue bottom-left, white bottom-right.
+    fn quadrants(w: u32, h: u32) -> RgbImage {
+        RgbImage::from_fn(w, h, |x, y| match (x < w / 2, y < h / 2) {
+            (true, true) => Rgb([230, 20, 20]),
+            (false, true) => Rgb([20, 230, 20]),
+            (true, false) => Rgb([20, 20, 230]),
+            (false, false) => Rgb([240, 240, 240]),
+        })
+    }
+
+    fn near(a: Rgb<u8>, b: Rgb<u8>) -> bool {
+        a.0.iter().zip(b.0).all(|(x, y)| x.abs_diff(y) < 60)
+    }
+
+    #[test]
+    fn every_exif_orientation_comes_out_upright_with_no_exif() {
+        use image::metadata::Orientation;
+        // A portrait photo, 400 x 600 upright.
+        let upright = quadrants(400, 600);
+        for value in 1u16..=8 {
+            let o = Orientation::from_exif(value as u8).unwrap();
+            // What a camera stores so that applying `o` shows `upright`.
+            let inverse = match o {
+                Orientation::Rotate90 => Orientation::Rotate270,
+                Orientation::Rotate270 => Orientation::Rotate90,
+                other => other,
+            };
+            let mut stored = DynamicImage::ImageRgb8(upright.clone());
+            stored.apply_orientation(inverse);
+            let file = jpeg_with_exif(&stored.to_rgb8(), value);
+            let r = process(&file, "").unwrap();
+            assert_eq!(
+                (r.source_width, r.source_height),
+                (400, 600),
+                "orientation {value}"
+            );
+            assert_eq!(
+                (r.thumbnail.width, r.thumbnail.height),
+                (171, 256),
+                "orientation {value}"
+            );
+            assert_eq!(
+                (r.web.width, r.web.height),
+                (400, 600),
+                "orientation {value}"
+            );
+            let thumb = image::load_from_memory(&r.thumbnail.jpeg)
+                .unwrap()
+                .to_rgb8();
+            let (w, h) = thumb.dimensions();
+            for (x, y, want) in [
+                (w / 4, h / 4, upright.get_pixel(100, 150)),
+                (3 * w / 4, h / 4, upright.get_pixel(300, 150)),
+                (w / 4, 3 * h / 4, upright.get_pixel(100, 450)),
+                (3 * w / 4, 3 * h / 4, upright.get_pixel(300, 450)),
+            ] {
+                assert!(
+                    near(*thumb.get_pixel(x, y), *want),
+                    "orientation {value} at ({x}, {y})"
+                );
+            }
+            for out in [&r.thumbnail.jpeg, &r.web.jpeg] {
+                assert!(
+                    !out.windows(4).any(|w| w == b"Exif"),
+                    "orientation {value}: an output carries EXIF"
+                );
+                assert!(
+                    !out.windows(2).any(|w| w == [0xFF, 0xE1]),
+                    "no APP1 segment"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_damaged_exif_block_keeps_the_picture() {
+        let mut file = jpeg_with_exif(&quadrants(120, 80), 6);
+        // Cut the TIFF header: the EXIF block is unreadable, the image still decodes.
+        file[12..16].copy_from_slice(b"XXXX");
+        let r = process(&file, "").unwrap();
+        assert_eq!((r.source_width, r.source_height), (120, 80));
     }
 
     #[test]
