@@ -2,6 +2,7 @@
 //! queued for the worker; the gallery shows every job's state live.
 
 pub mod config;
+pub mod manage;
 pub mod routes;
 pub mod state;
 pub mod templates;

@@ -41,7 +41,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/gallery", get(gallery))
         .route("/jobs/{id}", get(job_page))
         .route("/api/jobs", get(api_jobs))
-        .route("/api/jobs/{id}", get(api_job))
+        .route("/api/jobs/{id}", get(api_job).delete(api_delete))
+        .route("/api/jobs/{id}/retry", post(api_retry))
+        // The same for the job page's buttons, which work without JavaScript.
+        .route("/jobs/{id}/retry", post(form_retry))
+        .route("/jobs/{id}/delete", post(form_delete))
         .route("/media/{container}/{*blob}", get(media))
         .route("/healthz", get(healthz))
         .route("/static/app.js", get(app_js))
@@ -226,6 +230,65 @@ async fn api_job(State(state): Shared, Path(id): Path<String>) -> Response {
             Json(serde_json::json!({ "error": e.to_string() })),
         )
             .into_response(),
+    }
+}
+
+fn manage_failure(e: &crate::manage::ManageError) -> Response {
+    use crate::manage::ManageError;
+    let status = match e {
+        ManageError::NotFound => StatusCode::NOT_FOUND,
+        ManageError::NotFailed(_) => StatusCode::CONFLICT,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (status, Json(serde_json::json!({ "error": e.to_string() }))).into_response()
+}
+
+/// `POST /api/jobs/{id}/retry`: a failed job queued again (202).
+async fn api_retry(State(state): Shared, Path(id): Path<String>) -> Response {
+    let Ok(id) = JobId::parse(&id) else {
+        return manage_failure(&crate::manage::ManageError::NotFound);
+    };
+    match crate::manage::retry(&state, &id).await {
+        Ok(()) => (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({ "state": "queued" })),
+        )
+            .into_response(),
+        Err(e) => manage_failure(&e),
+    }
+}
+
+/// `DELETE /api/jobs/{id}`: the upload and everything made from it gone (204, also when
+/// there was nothing).
+async fn api_delete(State(state): Shared, Path(id): Path<String>) -> Response {
+    let Ok(id) = JobId::parse(&id) else {
+        return StatusCode::NO_CONTENT.into_response();
+    };
+    match crate::manage::delete(&state, &id).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => manage_failure(&e),
+    }
+}
+
+fn see_other(to: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_string())]).into_response()
+}
+
+async fn form_retry(State(state): Shared, Path(id): Path<String>) -> Response {
+    let r = api_retry(State(state), Path(id.clone())).await;
+    if r.status().is_success() {
+        see_other(&format!("/jobs/{id}"))
+    } else {
+        r
+    }
+}
+
+async fn form_delete(State(state): Shared, Path(id): Path<String>) -> Response {
+    let r = api_delete(State(state), Path(id)).await;
+    if r.status().is_success() {
+        see_other("/gallery")
+    } else {
+        r
     }
 }
 

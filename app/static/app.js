@@ -91,6 +91,8 @@ function poll(url, apply) {
     state.className = "state state-" + job.state;
     document.getElementById("job-reason").textContent = job.reason || "";
     document.getElementById("job-attempts").textContent = job.attempts;
+    const retry = document.getElementById("retry-form");
+    if (retry) retry.hidden = job.state !== "failed";
     for (const kind of ["thumbnail", "web"]) {
       if (job[kind]) {
         document.getElementById("img-" + kind).src = job[kind].url;

@@ -1,0 +1,165 @@
+//! Retry and delete through the app, against our emulator and Azurite: an upload whose
+//! bytes cannot be decoded is poisoned; once its original is replaced, `POST
+//! /api/jobs/{id}/retry` re-queues it, the poison message goes and the job finishes. Then
+//! `DELETE /api/jobs/{id}` leaves nothing behind in the three containers and the two
+//! queues, and saying it again is no error.
+#![allow(clippy::unwrap_used)]
+
+use azure_storage_blob::models::BlobContainerClientListBlobsOptions;
+use conformance_tests::system::{start_app, start_worker, Storage};
+use futures::TryStreamExt;
+use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
+use serde_json::Value;
+use std::io::Cursor;
+use std::time::{Duration, Instant};
+use storage_client::job::{self, poison_queue};
+use storage_client::job_store::queue_depth;
+
+fn jpeg() -> Vec<u8> {
+    let img = RgbImage::from_fn(900, 600, |x, y| Rgb([(x % 256) as u8, (y % 256) as u8, 77]));
+    let mut out = Cursor::new(Vec::new());
+    DynamicImage::ImageRgb8(img)
+        .write_to(&mut out, ImageFormat::Jpeg)
+        .unwrap();
+    out.into_inner()
+}
+
+async fn names(s: &storage_client::Storage, container: &str) -> Vec<String> {
+    let mut pages = s
+        .container(container)
+        .list_blobs(Some(BlobContainerClientListBlobsOptions::default()))
+        .unwrap()
+        .into_pages();
+    let mut out = Vec::new();
+    while let Some(page) = pages.try_next().await.unwrap() {
+        for b in page.into_model().unwrap().blob_items {
+            out.push(b.name.unwrap_or_default());
+        }
+    }
+    out
+}
+
+async fn wait_state(http: &reqwest::Client, base: &str, id: &str, want: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let j: Value = http
+            .get(format!("{base}/api/jobs/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if j["state"] == want {
+            return j;
+        }
+        assert!(Instant::now() < deadline, "never {want}: {j}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn flow(storage: Storage) {
+    let cs = storage.connection_string();
+    let name = storage.name();
+    let sdk = storage_client::Storage::connect(&cs).unwrap();
+    let (_app, base) = start_app(&cs, &format!("manage-{name}-app"), &[]);
+    let _worker = start_worker(
+        &cs,
+        &format!("manage-{name}-worker"),
+        &["--idle-max-ms", "100"],
+    );
+    let http = reqwest::Client::new();
+
+    // A JPEG's magic and garbage after: it passes the app's sniffing, the worker cannot
+    // decode it.
+    let good = jpeg();
+    let mut broken = b"\xFF\xD8\xFF\xE0".to_vec();
+    broken.extend(std::iter::repeat_n(0x42u8, 5000));
+    let form = reqwest::multipart::Form::new().part(
+        "images",
+        reqwest::multipart::Part::bytes(broken).file_name("broken.jpg"),
+    );
+    let r = http
+        .post(format!("{base}/upload"))
+        .header("accept", "application/json")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let v: Value = r.json().await.unwrap();
+    let id = v["jobs"][0].as_str().unwrap().to_string();
+    let failed = wait_state(&http, &base, &id, "failed").await;
+    let poison = poison_queue(job::DEFAULT_QUEUE);
+    assert_eq!(queue_depth(&sdk, &poison).await.unwrap(), 1);
+
+    // Retrying a job that is not failed is refused; a missing one is 404.
+    let retry = |id: String| {
+        let http = http.clone();
+        let base = base.clone();
+        async move {
+            http.post(format!("{base}/api/jobs/{id}/retry"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(retry("ffffffffffffffffffff".into()).await, 404);
+
+    // The cause fixed (the original replaced), the retry succeeds and the poison goes.
+    assert!(failed["original_url"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("{id}.jpg")));
+    let original = format!("{id}.jpg");
+    sdk.container(job::UPLOADS)
+        .blob_client(&original)
+        .upload(azure_core::http::RequestContent::from(good.clone()), None)
+        .await
+        .unwrap();
+    assert_eq!(retry(id.clone()).await, 202);
+    let done = wait_state(&http, &base, &id, "done").await;
+    assert_eq!(done["thumbnail"]["width"], 256, "{done}");
+    assert_eq!(queue_depth(&sdk, &poison).await.unwrap(), 0);
+    assert_eq!(retry(id.clone()).await, 409, "a done job is not retried");
+
+    // Delete: nothing of it is left anywhere; twice is fine.
+    for _ in 0..2 {
+        let r = http
+            .delete(format!("{base}/api/jobs/{id}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204);
+    }
+    for container in [job::UPLOADS, job::THUMBNAILS, job::JOBS] {
+        let left: Vec<String> = names(&sdk, container)
+            .await
+            .into_iter()
+            .filter(|n| n.starts_with(&id))
+            .collect();
+        assert!(left.is_empty(), "{container}: {left:?}");
+    }
+    for queue in [job::DEFAULT_QUEUE.to_string(), poison] {
+        assert_eq!(queue_depth(&sdk, &queue).await.unwrap(), 0, "{queue}");
+    }
+    let r = http
+        .get(format!("{base}/api/jobs/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    assert_eq!(retry(id).await, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_and_delete_against_our_emulator() {
+    flow(Storage::emulator()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_and_delete_against_azurite() {
+    flow(Storage::azurite()).await;
+}
