@@ -87,6 +87,10 @@ async fn remove_messages(queue: &QueueClient, id: &JobId) -> Result<usize, azure
     Ok(removed)
 }
 
+fn poison(state: &AppState) -> Result<QueueClient, storage_client::ClientError> {
+    state.storage.queue(&poison_queue(&state.config.queue))
+}
+
 /// The work message for a job, in the form the worker reads.
 fn work_message(state: &AppState, m: &JobMessage) -> String {
     match state.config.job_dispatch {
@@ -118,7 +122,7 @@ pub async fn retry(state: &AppState, id: &JobId) -> Result<(), ManageError> {
         JobState::Queued => return Ok(()),
         other => return Err(ManageError::NotFailed(other.as_str())),
     }
-    let poison = state.storage.queue(&poison_queue(&state.config.queue))?;
+    let poison = poison(state)?;
     remove_messages(&poison, id).await?;
     record.state = JobState::Queued;
     record.reason = None;
@@ -145,7 +149,7 @@ pub async fn retry(state: &AppState, id: &JobId) -> Result<(), ManageError> {
 pub async fn delete(state: &AppState, id: &JobId) -> Result<(), ManageError> {
     let record = state.jobs.get(id).await?;
     remove_messages(&state.queue, id).await?;
-    let poison = state.storage.queue(&poison_queue(&state.config.queue))?;
+    let poison = poison(state)?;
     remove_messages(&poison, id).await?;
     let mut blobs: Vec<(&str, String)> = Vec::new();
     if let Some(r) = &record {

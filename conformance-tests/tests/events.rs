@@ -43,6 +43,17 @@ async fn wait_done(http: &reqwest::Client, base: &str, id: &str) -> serde_json::
     }
 }
 
+async fn bytes(http: &reqwest::Client, url: &str) -> Vec<u8> {
+    http.get(url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .to_vec()
+}
+
 async fn count(queue: &azure_storage_queue::QueueClient) -> i64 {
     queue
         .get_properties(None)
@@ -120,22 +131,7 @@ async fn the_worker_runs_from_blob_created_events() {
         )
     };
     let (thumb_url, web_url) = outputs(&done);
-    let before = (
-        http.get(&thumb_url)
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap(),
-        http.get(&web_url)
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap(),
-    );
+    let before = (bytes(&http, &thumb_url).await, bytes(&http, &web_url).await);
     let blob = format!("{id}.jpg");
     let event = serde_json::json!({
         "topic": "/subscriptions/x/resourceGroups/y/providers/Microsoft.Storage/storageAccounts/devstoreaccount1",
@@ -166,22 +162,7 @@ async fn the_worker_runs_from_blob_created_events() {
     }
     let again = wait_done(&http, &base, &id).await;
     assert_eq!(outputs(&again), (thumb_url.clone(), web_url.clone()));
-    let after = (
-        http.get(&thumb_url)
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap(),
-        http.get(&web_url)
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap(),
-    );
+    let after = (bytes(&http, &thumb_url).await, bytes(&http, &web_url).await);
     assert!(before == after, "a duplicate event changed the outputs");
     // The worker's outputs (container thumbnails) are no events of this subscription.
     assert_eq!(count(&events).await, 0);

@@ -403,14 +403,7 @@ async fn snapshots(
     let name = percent_encoding::percent_decode_str(name)
         .decode_utf8_lossy()
         .into_owned();
-    if !name.is_empty() && !crate::store::valid_snapshot_name(&name) {
-        return Err(
-            StorageError::new(ErrorCode::InvalidResourceName).with_message(
-                "A snapshot name is 1-64 letters, digits, '-', '_' or '.', not starting with '.'.",
-            ),
-        );
-    }
-    let info_json = |status, info: &crate::store::SnapshotInfo| json(status, info);
+    // Names are checked by the store, where they become folder names.
     match (&req.method, name.as_str(), action) {
         (&Method::GET, "", None) => {
             #[derive(serde::Serialize)]
@@ -424,18 +417,16 @@ async fn snapshots(
                 },
             )
         }
-        (&Method::GET, n, None) if !n.is_empty() => {
-            info_json(StatusCode::OK, &app.store.snapshot(n)?)
-        }
+        (&Method::GET, n, None) if !n.is_empty() => json(StatusCode::OK, &app.store.snapshot(n)?),
         (&Method::POST | &Method::PUT, n, None) if !n.is_empty() => {
             let n = n.to_string();
             let info = exclusive(app, move |store| store.create_snapshot(&n)).await?;
-            info_json(StatusCode::CREATED, &info)
+            json(StatusCode::CREATED, &info)
         }
         (&Method::POST, n, Some("restore")) if !n.is_empty() => {
             let n = n.to_string();
             let info = exclusive(app, move |store| store.restore_snapshot(&n)).await?;
-            info_json(StatusCode::OK, &info)
+            json(StatusCode::OK, &info)
         }
         (&Method::DELETE, n, None) if !n.is_empty() => {
             if app.store.delete_snapshot(n)? {

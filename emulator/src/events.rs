@@ -89,7 +89,7 @@ pub fn subscribers(ctx: &Ctx<'_>, ty: &str) -> Vec<Subscription> {
 /// Checks and completes a subscription (defaults filled in, short type names made full).
 pub fn validate(mut sub: Subscription, config: &Config) -> Result<Subscription> {
     let bad = |m: String| StorageError::new(ErrorCode::InvalidInput).with_message(m);
-    if !crate::store::valid_snapshot_name(&sub.name) {
+    if !crate::protocol::validate::control_name(&sub.name) {
         return Err(bad(
             "A subscription name is 1-64 letters, digits, '-', '_' or '.'.".into(),
         ));

@@ -6,6 +6,16 @@ use crate::protocol::model::Metadata;
 
 /// Queue and container names: 3-63 chars of `a-z 0-9 -`, alphanumeric at both ends, no
 /// `--`. Length errors are OutOfRangeInput, the rest InvalidResourceName (as Azurite answers).
+/// A name of the control plane (a state snapshot, an event subscription): 1-64 letters,
+/// digits, `-`, `_` and `.`, not starting with `.`; safe as a file name.
+pub fn control_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
 pub fn resource_name(name: &str) -> Result<()> {
     let n = name.len();
     if !(3..=63).contains(&n) {

@@ -15,7 +15,7 @@ pub mod queue;
 mod snapshots;
 
 pub use queue::{CreateOutcome, MessageView};
-pub use snapshots::{valid_name as valid_snapshot_name, SnapshotInfo};
+pub use snapshots::SnapshotInfo;
 
 use crate::clock::Clock;
 use crate::protocol::error::{Result, StorageError};

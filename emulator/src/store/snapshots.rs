@@ -40,13 +40,16 @@ pub struct SnapshotInfo {
     pub body_bytes: u64,
 }
 
-/// A snapshot name: 1-64 of letters, digits, `-`, `_` and `.`, not starting with `.`.
-pub fn valid_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+/// Snapshot names become folder names: refused unless they are control-plane names.
+fn checked(name: &str) -> Result<()> {
+    if crate::protocol::validate::control_name(name) {
+        return Ok(());
+    }
+    Err(
+        StorageError::new(ErrorCode::InvalidResourceName).with_message(
+            "A snapshot name is 1-64 letters, digits, '-', '_' or '.', not starting with '.'.",
+        ),
+    )
 }
 
 fn internal(e: impl std::fmt::Display) -> StorageError {
@@ -143,6 +146,7 @@ impl Store {
     /// Takes snapshot `name` of the whole state, replacing one of that name. Blocking;
     /// every request must be excluded.
     pub fn create_snapshot(&self, name: &str) -> Result<SnapshotInfo> {
+        checked(name)?;
         let dir = self.snapshots_dir();
         std::fs::create_dir_all(&dir).map_err(internal)?;
         let unique = self.core.db.generate_id().map_err(internal)?;
@@ -191,7 +195,7 @@ impl Store {
         let mut out = Vec::new();
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !valid_name(&name) {
+            if !crate::protocol::validate::control_name(&name) {
                 continue;
             }
             if let Ok(bytes) = std::fs::read(entry.path().join("manifest.json")) {
@@ -206,6 +210,7 @@ impl Store {
 
     /// One snapshot's manifest.
     pub fn snapshot(&self, name: &str) -> Result<SnapshotInfo> {
+        checked(name)?;
         let bytes = std::fs::read(self.snapshots_dir().join(name).join("manifest.json"))
             .map_err(|_| not_found(name))?;
         serde_json::from_slice(&bytes).map_err(internal)
@@ -213,6 +218,7 @@ impl Store {
 
     /// Deletes a snapshot; false if there was none of that name.
     pub fn delete_snapshot(&self, name: &str) -> Result<bool> {
+        checked(name)?;
         let path = self.snapshots_dir().join(name);
         if !path.join("manifest.json").exists() {
             return Ok(false);
