@@ -69,8 +69,8 @@ pub struct Config {
     #[arg(long, env = "APP_IMAGE_URLS", value_enum, default_value_t = ImageUrls::Sas)]
     pub image_urls: ImageUrls,
 
-    /// Uploads listed in the gallery.
-    #[arg(long, env = "APP_GALLERY_SIZE", default_value_t = 100)]
+    /// Uploads on one gallery page (newest first; "Older uploads" pages on).
+    #[arg(long, env = "APP_GALLERY_SIZE", default_value_t = 48)]
     pub gallery_size: usize,
 
     /// How the worker learns of uploads.
@@ -119,7 +119,7 @@ impl Config {
             max_upload_bytes: 20 * 1024 * 1024,
             max_files: 20,
             image_urls: ImageUrls::Sas,
-            gallery_size: 100,
+            gallery_size: 48,
             job_dispatch: JobDispatch::Messages,
             healthcheck: false,
         }

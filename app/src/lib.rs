@@ -2,6 +2,7 @@
 //! queued for the worker; the gallery shows every job's state live.
 
 pub mod config;
+pub mod live;
 pub mod manage;
 pub mod routes;
 pub mod state;
@@ -69,6 +70,8 @@ pub async fn prepare(config: Config) -> anyhow::Result<Arc<AppState>> {
         config,
         image_urls,
         delegation: std::sync::RwLock::new(delegation),
+        live: live::Live::default(),
+        stopping: CancellationToken::new(),
     });
     if refresh {
         tokio::spawn(refresh_delegation_key(Arc::downgrade(&state)));
@@ -111,7 +114,11 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    let stopping = state.stopping.clone();
     axum::serve(listener, routes::router(state))
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .with_graceful_shutdown(async move {
+            shutdown.cancelled().await;
+            stopping.cancel();
+        })
         .await
 }

@@ -4,7 +4,7 @@
 use crate::state::{AppState, JobView};
 use crate::upload::{self, UploadError};
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use chrono::Utc;
 use futures::TryStreamExt;
 use minijinja::context;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 use storage_client::job::{poison_queue, JobId, THUMBNAILS, UPLOADS};
@@ -41,6 +41,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/gallery", get(gallery))
         .route("/jobs/{id}", get(job_page))
         .route("/api/jobs", get(api_jobs))
+        .route("/api/jobs/stream", get(api_jobs_stream))
+        .route("/api/jobs/{id}/stream", get(api_job_stream))
         .route("/api/jobs/{id}", get(api_job).delete(api_delete))
         .route("/api/jobs/{id}/retry", post(api_retry))
         // The same for the job page's buttons, which work without JavaScript.
@@ -80,31 +82,73 @@ fn wants_json(headers: &HeaderMap) -> bool {
 }
 
 #[derive(Serialize)]
-struct Overview {
+pub(crate) struct Overview {
     queue: String,
     queue_depth: Option<u64>,
     poison_count: Option<u64>,
     jobs: Vec<JobView>,
+    /// Where the next (older) page starts; absent on the last page.
+    next: Option<String>,
+    /// When the listing was asked for (Unix ms): a page ignores live updates older than
+    /// its own listing, which may predate a delete it already shows.
+    listed_at: i64,
 }
 
-async fn overview(state: &AppState, limit: usize) -> Result<Overview, azure_core::Error> {
+/// One page of jobs, newest first, with the queue counts.
+pub(crate) async fn overview(
+    state: &AppState,
+    limit: usize,
+    marker: Option<&str>,
+) -> Result<Overview, azure_core::Error> {
     let now = Utc::now();
     let poison_name = poison_queue(&state.config.queue);
-    let (records, depth, poison) = tokio::join!(
-        state.jobs.recent(limit),
+    let (page, depth, poison) = tokio::join!(
+        state.jobs.page(limit, marker),
         queue_depth(&state.storage, &state.config.queue),
         queue_depth(&state.storage, &poison_name),
     );
+    let page = page?;
     Ok(Overview {
         queue: state.config.queue.clone(),
         queue_depth: depth.ok(),
         poison_count: poison.ok(),
-        jobs: records?.iter().map(|r| state.view(r, now)).collect(),
+        jobs: page.records.iter().map(|r| state.view(r, now)).collect(),
+        next: page.next,
+        listed_at: now.timestamp_millis(),
     })
 }
 
+/// `?page=` (a listing marker from `next`) and `?limit=` for the gallery and its JSON.
+#[derive(Deserialize, Default)]
+pub(crate) struct PageQuery {
+    page: Option<String>,
+    limit: Option<usize>,
+}
+
+impl PageQuery {
+    fn limit(&self, state: &AppState) -> usize {
+        self.limit
+            .unwrap_or(state.config.gallery_size)
+            .clamp(1, MAX_PAGE)
+    }
+
+    fn marker(&self) -> Option<&str> {
+        self.page.as_deref().filter(|m| !m.is_empty())
+    }
+}
+
+/// The most jobs one page may ask for.
+const MAX_PAGE: usize = 500;
+
+fn page_href(marker: &str) -> String {
+    format!(
+        "/gallery?page={}",
+        percent_encoding::utf8_percent_encode(marker, percent_encoding::NON_ALPHANUMERIC)
+    )
+}
+
 async fn index(State(state): Shared) -> Response {
-    let recent = overview(&state, 8).await;
+    let recent = overview(&state, 8, None).await;
     let (jobs, error) = match recent {
         Ok(o) => (o.jobs, None),
         Err(e) => (Vec::new(), Some(e.to_string())),
@@ -117,6 +161,7 @@ async fn index(State(state): Shared) -> Response {
             jobs => jobs,
             storage_error => error,
             max_mib => state.config.max_upload_bytes.div_ceil(1024 * 1024),
+            max_bytes => state.config.max_upload_bytes,
             max_files => state.config.max_files,
         },
     )
@@ -126,6 +171,7 @@ async fn upload(State(state): Shared, headers: HeaderMap, form: Multipart) -> Re
     let json = wants_json(&headers);
     match upload::accept(&state, form).await {
         Ok(records) => {
+            state.live.nudge();
             let now = Utc::now();
             let jobs: Vec<_> = records.iter().map(|r| state.view(r, now)).collect();
             if json {
@@ -160,14 +206,17 @@ async fn upload(State(state): Shared, headers: HeaderMap, form: Multipart) -> Re
     }
 }
 
-async fn gallery(State(state): Shared) -> Response {
-    match overview(&state, state.config.gallery_size).await {
-        Ok(o) => page(
-            &state,
-            StatusCode::OK,
-            "gallery.html",
-            context! { overview => o },
-        ),
+async fn gallery(State(state): Shared, Query(q): Query<PageQuery>) -> Response {
+    match overview(&state, q.limit(&state), q.marker()).await {
+        Ok(o) => {
+            let more = o.next.as_deref().map(page_href);
+            page(
+                &state,
+                StatusCode::OK,
+                "gallery.html",
+                context! { overview => o, more => more, first_page => q.marker().is_none() },
+            )
+        }
         Err(e) => error_page(
             &state,
             StatusCode::SERVICE_UNAVAILABLE,
@@ -177,7 +226,7 @@ async fn gallery(State(state): Shared) -> Response {
     }
 }
 
-async fn find(state: &AppState, id: &str) -> Result<Option<JobView>, azure_core::Error> {
+pub(crate) async fn find(state: &AppState, id: &str) -> Result<Option<JobView>, azure_core::Error> {
     let Ok(id) = JobId::parse(id) else {
         return Ok(None);
     };
@@ -206,8 +255,8 @@ async fn job_page(State(state): Shared, Path(id): Path<String>) -> Response {
     }
 }
 
-async fn api_jobs(State(state): Shared) -> Response {
-    match overview(&state, state.config.gallery_size).await {
+async fn api_jobs(State(state): Shared, Query(q): Query<PageQuery>) -> Response {
+    match overview(&state, q.limit(&state), q.marker()).await {
         Ok(o) => no_store(Json(o).into_response()),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -233,6 +282,14 @@ async fn api_job(State(state): Shared, Path(id): Path<String>) -> Response {
     }
 }
 
+async fn api_jobs_stream(State(state): Shared) -> Response {
+    no_store(crate::live::gallery(&state).into_response())
+}
+
+async fn api_job_stream(State(state): Shared, Path(id): Path<String>) -> Response {
+    no_store(crate::live::job(&state, id).into_response())
+}
+
 fn manage_failure(e: &crate::manage::ManageError) -> Response {
     use crate::manage::ManageError;
     let status = match e {
@@ -249,11 +306,14 @@ async fn api_retry(State(state): Shared, Path(id): Path<String>) -> Response {
         return manage_failure(&crate::manage::ManageError::NotFound);
     };
     match crate::manage::retry(&state, &id).await {
-        Ok(()) => (
-            StatusCode::ACCEPTED,
-            Json(serde_json::json!({ "state": "queued" })),
-        )
-            .into_response(),
+        Ok(()) => {
+            state.live.nudge();
+            (
+                StatusCode::ACCEPTED,
+                Json(serde_json::json!({ "state": "queued" })),
+            )
+                .into_response()
+        }
         Err(e) => manage_failure(&e),
     }
 }
@@ -265,7 +325,10 @@ async fn api_delete(State(state): Shared, Path(id): Path<String>) -> Response {
         return StatusCode::NO_CONTENT.into_response();
     };
     match crate::manage::delete(&state, &id).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Ok(()) => {
+            state.live.nudge();
+            StatusCode::NO_CONTENT.into_response()
+        }
         Err(e) => manage_failure(&e),
     }
 }

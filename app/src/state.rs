@@ -21,6 +21,10 @@ pub struct AppState {
     /// The user delegation key image links are signed with when requests carry an Entra ID
     /// token (no account key to sign with); refreshed in the background.
     pub delegation: std::sync::RwLock<Option<DelegationKey>>,
+    /// Live-update streams for the pages.
+    pub live: crate::live::Live,
+    /// Fires when the app stops, ending the live streams so shutdown is not held up.
+    pub stopping: tokio_util::sync::CancellationToken,
 }
 
 /// A job as pages and the JSON API show it.

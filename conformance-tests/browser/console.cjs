@@ -6,7 +6,7 @@
 //
 // usage: node console.cjs <blob endpoint base> <account key> <screenshot folder>
 "use strict";
-const { chromium } = require("playwright-core");
+const { launch } = require("./launch.cjs");
 const path = require("path");
 
 const [base, key, shots] = process.argv.slice(2);
@@ -16,13 +16,7 @@ if (!base || !key || !shots) {
 }
 
 (async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--no-first-run",
-    ],
-  });
+  const browser = await launch();
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const seen = [];
   page.on("pageerror", (e) => seen.push("page error: " + e.message));

@@ -242,3 +242,64 @@ impl Service {
         }
     }
 }
+
+/// Every blob name in `container`, uncommitted ones included (what "nothing left" checks
+/// need).
+pub async fn blob_names(s: &storage_client::Storage, container: &str) -> Vec<String> {
+    use azure_storage_blob::models::{BlobContainerClientListBlobsOptions, ListBlobsIncludeItem};
+    use futures::TryStreamExt;
+    let mut pages = s
+        .container(container)
+        .list_blobs(Some(BlobContainerClientListBlobsOptions {
+            include: Some(vec![ListBlobsIncludeItem::UncommittedBlobs]),
+            ..Default::default()
+        }))
+        .expect("list blobs")
+        .into_pages();
+    let mut names = Vec::new();
+    while let Some(page) = pages.try_next().await.expect("a listing page") {
+        for b in page.into_model().expect("a listing").blob_items {
+            names.push(b.name.unwrap_or_default());
+        }
+    }
+    names
+}
+
+/// What the browser tests need: `playwright-core` (installed by scripts/setup.sh into
+/// `tools/browser`) and Debian's Chromium (or `$CHROMIUM`).
+pub struct Browser {
+    pub root: PathBuf,
+    pub modules: PathBuf,
+    pub chromium: String,
+}
+
+impl Browser {
+    /// Finds both, or fails the test saying what to install.
+    pub fn find() -> Browser {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let modules = root.join("tools/browser/node_modules");
+        assert!(
+            modules.join("playwright-core").exists(),
+            "playwright-core is missing: run scripts/setup.sh"
+        );
+        let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        assert!(
+            Path::new(&chromium).exists(),
+            "{chromium} is missing: run scripts/setup.sh (installs Debian's chromium)"
+        );
+        Browser {
+            root,
+            modules,
+            chromium,
+        }
+    }
+
+    /// `node conformance-tests/browser/<script>` with the modules and browser it needs.
+    pub fn script(&self, script: &str) -> Command {
+        let mut c = Command::new("node");
+        c.arg(self.root.join("conformance-tests/browser").join(script))
+            .env("NODE_PATH", &self.modules)
+            .env("CHROMIUM", &self.chromium);
+        c
+    }
+}

@@ -1,26 +1,16 @@
 //! A real browser against the real system: headless Chromium (Debian's `chromium`), driven
 //! by `playwright-core` (`conformance-tests/browser/upload.cjs`), uploads an image through
-//! the app's form and waits in the gallery, without reloading, for its thumbnail. Runs
+//! the app's form and waits in the gallery, without reloading, for its thumbnail: pushed by
+//! Server-Sent Events, and in a tab without EventSource by the polling fallback. Runs
 //! against our emulator and against Azurite; screenshots land in `target/e2e-logs/`.
 #![allow(clippy::unwrap_used)]
 
-use conformance_tests::system::{start_app, start_worker, Storage};
+use conformance_tests::system::{start_app, start_worker, Browser, Storage};
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
-use std::path::Path;
-use std::process::Command;
 
 fn run(storage: Storage) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let modules = root.join("tools/browser/node_modules");
-    assert!(
-        modules.join("playwright-core").exists(),
-        "playwright-core is missing: run scripts/setup.sh"
-    );
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        Path::new(&chromium).exists(),
-        "{chromium} is missing: run scripts/setup.sh (installs Debian's chromium)"
-    );
+    let browser = Browser::find();
+    let root = browser.root.clone();
 
     let cs = storage.connection_string();
     let name = storage.name();
@@ -42,13 +32,11 @@ fn run(storage: Storage) {
     let shot = root.join(format!("target/e2e-logs/gallery-{name}.png"));
     let _ = std::fs::remove_file(&shot);
 
-    let out = Command::new("node")
-        .arg(root.join("conformance-tests/browser/upload.cjs"))
+    let out = browser
+        .script("upload.cjs")
         .arg(&base)
         .arg(&file)
         .arg(&shot)
-        .env("NODE_PATH", &modules)
-        .env("CHROMIUM", &chromium)
         .output()
         .expect("running node");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -64,6 +52,11 @@ fn run(storage: Storage) {
         "{report}"
     );
     assert_ne!(report["initial"], "done");
+    assert_eq!(
+        report["modes"],
+        serde_json::json!({"sse": "sse", "poll": "poll"}),
+        "{report}"
+    );
     let png = std::fs::read(&shot).unwrap();
     assert!(png.starts_with(b"\x89PNG"), "a screenshot was saved");
 }

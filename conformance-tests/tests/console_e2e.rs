@@ -7,20 +7,13 @@
 #![allow(clippy::unwrap_used)]
 
 use azure_storage_queue::models::QueueClientGetPropertiesResultHeaders;
+use conformance_tests::system::Browser;
 use emulator::Emulator;
-use std::path::Path;
-use std::process::Command;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_console_browses_peeks_and_shows_faults() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let modules = root.join("tools/browser/node_modules");
-    assert!(
-        modules.join("playwright-core").exists(),
-        "playwright-core is missing: run scripts/setup.sh"
-    );
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(Path::new(&chromium).exists(), "{chromium} is missing");
+    let browser = Browser::find();
+    let root = browser.root.clone();
 
     let seed = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(seed.path().join("photos/dir")).unwrap();
@@ -41,16 +34,13 @@ async fn the_console_browses_peeks_and_shows_faults() {
         let _ = std::fs::remove_file(shots.join(format!("console-{name}.png")));
     }
     let base = format!("http://{}", emu.blob_addr());
-    let script = root.join("conformance-tests/browser/console.cjs");
-    let (shots_dir, modules_dir) = (shots.clone(), modules.clone());
+    let shots_dir = shots.clone();
     let out = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(script)
+        browser
+            .script("console.cjs")
             .arg(&base)
             .arg(emulator::DEV_KEY)
             .arg(&shots_dir)
-            .env("NODE_PATH", &modules_dir)
-            .env("CHROMIUM", &chromium)
             .output()
             .expect("running node")
     })

@@ -5,9 +5,7 @@
 //! queues, and saying it again is no error.
 #![allow(clippy::unwrap_used)]
 
-use azure_storage_blob::models::BlobContainerClientListBlobsOptions;
-use conformance_tests::system::{start_app, start_worker, Storage};
-use futures::TryStreamExt;
+use conformance_tests::system::{blob_names, start_app, start_worker, Storage};
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 use serde_json::Value;
 use std::io::Cursor;
@@ -22,21 +20,6 @@ fn jpeg() -> Vec<u8> {
         .write_to(&mut out, ImageFormat::Jpeg)
         .unwrap();
     out.into_inner()
-}
-
-async fn names(s: &storage_client::Storage, container: &str) -> Vec<String> {
-    let mut pages = s
-        .container(container)
-        .list_blobs(Some(BlobContainerClientListBlobsOptions::default()))
-        .unwrap()
-        .into_pages();
-    let mut out = Vec::new();
-    while let Some(page) = pages.try_next().await.unwrap() {
-        for b in page.into_model().unwrap().blob_items {
-            out.push(b.name.unwrap_or_default());
-        }
-    }
-    out
 }
 
 async fn wait_state(http: &reqwest::Client, base: &str, id: &str, want: &str) -> Value {
@@ -135,7 +118,7 @@ async fn flow(storage: Storage) {
         assert_eq!(r.status().as_u16(), 204);
     }
     for container in [job::UPLOADS, job::THUMBNAILS, job::JOBS] {
-        let left: Vec<String> = names(&sdk, container)
+        let left: Vec<String> = blob_names(&sdk, container)
             .await
             .into_iter()
             .filter(|n| n.starts_with(&id))

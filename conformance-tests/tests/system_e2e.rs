@@ -8,12 +8,9 @@
 //! killed mid-job is replaced by another that finishes it after the visibility timeout.
 #![allow(clippy::unwrap_used)]
 
-use azure_storage_blob::models::{
-    BlobClientGetPropertiesResultHeaders, BlobContainerClientListBlobsOptions, ListBlobsIncludeItem,
-};
+use azure_storage_blob::models::BlobClientGetPropertiesResultHeaders;
 use azure_storage_queue::models::QueueMessage;
-use conformance_tests::system::{start_app, start_worker, Storage};
-use futures::TryStreamExt;
+use conformance_tests::system::{blob_names, start_app, start_worker, Storage};
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 use serde_json::Value;
 use std::io::Cursor;
@@ -162,24 +159,6 @@ fn job_ids(v: &Value) -> Vec<String> {
         .iter()
         .map(|s| s.as_str().unwrap().to_string())
         .collect()
-}
-
-async fn blob_names(s: &storage_client::Storage, container: &str) -> Vec<String> {
-    let mut pages = s
-        .container(container)
-        .list_blobs(Some(BlobContainerClientListBlobsOptions {
-            include: Some(vec![ListBlobsIncludeItem::UncommittedBlobs]),
-            ..Default::default()
-        }))
-        .unwrap()
-        .into_pages();
-    let mut names = Vec::new();
-    while let Some(page) = pages.try_next().await.unwrap() {
-        for b in page.into_model().unwrap().blob_items {
-            names.push(b.name.unwrap_or_default());
-        }
-    }
-    names
 }
 
 async fn flow(storage: Storage) {

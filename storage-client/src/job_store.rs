@@ -62,28 +62,45 @@ impl JobStore {
 
     /// The newest `limit` records (ids sort newest first), in one listing call.
     pub async fn recent(&self, limit: usize) -> azure_core::Result<Vec<JobRecord>> {
+        Ok(self.page(limit, None).await?.records)
+    }
+
+    /// One page of records, newest first: `limit` of them from `marker` (the previous
+    /// page's `next`), in one listing call. Uploads made meanwhile sort before the marker,
+    /// so paging on never repeats or skips a record.
+    pub async fn page(&self, limit: usize, marker: Option<&str>) -> azure_core::Result<JobPage> {
         let mut pages = self
             .container
             .list_blobs(Some(BlobContainerClientListBlobsOptions {
                 include: Some(vec![ListBlobsIncludeItem::Metadata]),
                 maxresults: Some(i32::try_from(limit.clamp(1, 5000)).unwrap_or(5000)),
+                marker: marker.filter(|m| !m.is_empty()).map(str::to_string),
                 ..Default::default()
             }))?
             .into_pages();
-        let mut out = Vec::new();
+        let mut out = JobPage::default();
         if let Some(page) = pages.try_next().await? {
-            for item in page.into_model()?.blob_items {
+            let page = page.into_model()?;
+            out.next = page.next_marker.filter(|m| !m.is_empty());
+            for item in page.blob_items {
                 let Some(id) = item.name.as_deref().and_then(|n| JobId::parse(n).ok()) else {
                     continue;
                 };
                 let meta = item.metadata.and_then(|m| m.values).unwrap_or_default();
                 if let Ok(r) = JobRecord::from_metadata(id, &meta) {
-                    out.push(r);
+                    out.records.push(r);
                 }
             }
         }
         Ok(out)
     }
+}
+
+/// A page of job records and where the next one starts (`None`: this was the last).
+#[derive(Debug, Default)]
+pub struct JobPage {
+    pub records: Vec<JobRecord>,
+    pub next: Option<String>,
 }
 
 /// Creates the containers and queues, leaving existing ones alone.
