@@ -5,11 +5,13 @@
 //!   bench [--seconds 5 ...]          the side-by-side table (`compare`, the default)
 //!   bench soak --minutes 30          mixed load for minutes, RSS trend checked
 //!   bench reopen-deep 1000000        a deep queue: kill -9, reopen, memory and latency
+//!   bench gallery --jobs 10000       the app's gallery pages with that many uploads
 //!
 //! Every loop is bounded in time and count and stops by itself; only loopback is used.
 
 mod compare;
 mod endpoint;
+mod gallery;
 mod load;
 mod pages;
 mod process;
@@ -61,6 +63,8 @@ enum Mode {
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
     },
+    /// The app's gallery with many uploads behind it, on ours and on Azurite.
+    Gallery(gallery::Args),
     /// Fill a queue with N messages, kill -9 our emulator, restart it on the same data, and
     /// report the time to listen, RSS through the start-up expiry sweep, and Get Messages
     /// latency.
@@ -77,6 +81,7 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.mode {
         None => compare::run(&cli.ours, &cli.compare).await,
+        Some(Mode::Gallery(args)) => gallery::run(&cli.ours, &args).await,
         Some(Mode::Compare(args)) => compare::run(&cli.ours, &args).await,
         Some(Mode::Soak {
             minutes,
