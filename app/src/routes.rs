@@ -283,11 +283,20 @@ async fn api_job(State(state): Shared, Path(id): Path<String>) -> Response {
 }
 
 async fn api_jobs_stream(State(state): Shared) -> Response {
-    no_store(crate::live::gallery(&state).into_response())
+    event_stream(crate::live::gallery(&state).into_response())
 }
 
 async fn api_job_stream(State(state): Shared, Path(id): Path<String>) -> Response {
-    no_store(crate::live::job(&state, id).into_response())
+    event_stream(crate::live::job(&state, id).into_response())
+}
+
+/// Not cached, and not buffered by a reverse proxy in front (nginx holds a response back
+/// unless told), so each event reaches the browser when it is sent.
+fn event_stream(r: Response) -> Response {
+    let mut r = no_store(r);
+    r.headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    r
 }
 
 fn manage_failure(e: &crate::manage::ManageError) -> Response {
