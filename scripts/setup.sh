@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need, idempotently: a Python venv with the pinned Azure SDKs and
 # pytest, the pinned Azurite, playwright-core, Microsoft's JavaScript SDKs and AzCopy from
-# npm, the Azure CLI in a venv of its own, and Debian's Chromium (browser test) and
-# rclone. Safe to run again; does nothing when up to date.
+# npm, the Azure CLI in a venv of its own, and Debian's Chromium (browser test), rclone
+# and systemd (the VM deployment's unit checks). Safe to run again; does nothing when up to date.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -53,6 +53,8 @@ fi
 need_apt=""
 command -v rclone >/dev/null || need_apt="$need_apt rclone"
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || need_apt="$need_apt chromium"
+# systemd-analyze and systemd-sysusers, for the VM deployment's tests (deploy/).
+command -v systemd-analyze >/dev/null || need_apt="$need_apt systemd"
 if [ -n "$need_apt" ]; then
   echo "setup: installing Debian's$need_apt"
   sudo=""

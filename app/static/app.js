@@ -142,47 +142,63 @@ function size(bytes) {
 
 // Calls `apply(event, data)` with each update: pushed by the server's event stream
 // (`data-stream`), or fetched from `data-live` every second when EventSource is missing or
-// the stream keeps failing. `#live` shows which.
+// the stream keeps failing. `#live` shows which. A hidden tab lets go of its stream (a
+// browser allows only six connections to one HTTP/1.1 server, and each open stream holds
+// one) and picks it up again when shown.
 function live(node, events, apply) {
   const status = document.getElementById("live");
   const mode = (m, text) => { if (status) { status.dataset.mode = m; status.textContent = text; } };
   let stopped = false;
-  const stop = () => { stopped = true; };
+  let es = null;
+  const stop = () => { stopped = true; if (es) es.close(); };
   const poll = () => {
     const tick = async () => {
       if (stopped) return;
-      try {
-        const r = await fetch(node.dataset.live, { headers: { Accept: "application/json" }, cache: "no-store" });
-        if (r.ok) { apply(events[0], await r.json(), stop); mode("poll", "live (polling)"); }
-        else if (r.status === 404) apply("gone", {}, stop);
-        else mode("poll", "storage unavailable");
-      } catch (_) { mode("poll", "offline"); }
+      if (!document.hidden) {
+        try {
+          const r = await fetch(node.dataset.live, { headers: { Accept: "application/json" }, cache: "no-store" });
+          if (r.ok) { apply(events[0], await r.json(), stop); mode("poll", "live (polling)"); }
+          else if (r.status === 404) apply("gone", {}, stop);
+          else mode("poll", "storage unavailable");
+        } catch (_) { mode("poll", "offline"); }
+      }
       setTimeout(tick, 1000);
     };
     tick();
   };
   if (!node.dataset.stream || !window.EventSource) return poll();
-  const es = new EventSource(node.dataset.stream);
   let failures = 0;
-  const closeStream = () => { stopped = true; es.close(); };
-  for (const name of events.concat(["gone"])) {
-    es.addEventListener(name, (m) => {
-      failures = 0;
-      mode("sse", "live");
-      apply(name, JSON.parse(m.data), closeStream);
-    });
-  }
-  es.addEventListener("unavailable", () => mode("sse", "storage unavailable"));
-  es.addEventListener("error", () => {
-    if (stopped) return;
-    failures++;
-    if (es.readyState === EventSource.CLOSED || failures >= 3) {
-      es.close();
-      poll();
-    } else {
-      mode("sse", "reconnecting");
+  const connect = () => {
+    es = new EventSource(node.dataset.stream);
+    for (const name of events.concat(["gone"])) {
+      es.addEventListener(name, (m) => {
+        failures = 0;
+        mode("sse", "live");
+        apply(name, JSON.parse(m.data), stop);
+      });
     }
+    es.addEventListener("unavailable", () => mode("sse", "storage unavailable"));
+    es.addEventListener("error", () => {
+      if (stopped) return;
+      failures++;
+      if (es.readyState === EventSource.CLOSED || failures >= 3) {
+        // Streams do not get through here: poll from now on.
+        es.close();
+        es = null;
+        streaming = false;
+        poll();
+      } else {
+        mode("sse", "reconnecting");
+      }
+    });
+  };
+  let streaming = true;
+  document.addEventListener("visibilitychange", () => {
+    if (stopped || !streaming) return;
+    if (document.hidden) { if (es) { es.close(); es = null; } }
+    else if (!es) connect();
   });
+  connect();
 }
 
 function card(job) {

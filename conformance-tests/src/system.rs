@@ -94,12 +94,28 @@ pub struct Service {
 impl Service {
     /// Starts `bin` with `args` and `env`, stdout and stderr to a log file named `label`.
     pub fn start(bin: &str, label: &str, args: &[&str], env: &[(&str, String)]) -> Service {
+        Service::start_path(&workspace_bin(bin), label, args, env, false)
+    }
+
+    /// Starts the binary at `bin`; with `clean`, in an environment of only `PATH` and
+    /// `env`, as systemd starts a service.
+    pub fn start_path(
+        bin: &Path,
+        label: &str,
+        args: &[&str],
+        env: &[(&str, String)],
+        clean: bool,
+    ) -> Service {
         let log = log_dir().join(format!("{label}-{}.log", std::process::id()));
         let out = File::create(&log).expect("log file");
         let err = out.try_clone().expect("log file");
-        let mut cmd = Command::new(workspace_bin(bin));
+        let mut cmd = Command::new(bin);
+        if clean {
+            cmd.env_clear().env("PATH", "/usr/local/bin:/usr/bin:/bin");
+        } else {
+            cmd.env("RUST_LOG", "info");
+        }
         cmd.args(args)
-            .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::from(out))
@@ -302,4 +318,57 @@ impl Browser {
             .env("CHROMIUM", &self.chromium);
         c
     }
+}
+
+/// Asks the app for job `id` until it is in state `want` (at most two minutes); returns the
+/// job as the app's JSON gives it.
+pub async fn wait_for_job(
+    http: &reqwest::Client,
+    base: &str,
+    id: &str,
+    want: &str,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let j: serde_json::Value = http
+            .get(format!("{base}/api/jobs/{id}"))
+            .send()
+            .await
+            .expect("asking the app for the job")
+            .json()
+            .await
+            .expect("the job's JSON");
+        if j["state"] == want {
+            return j;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the job never got to {want}: {j}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Uploads one image through the app's form (as JSON, like the page's script); returns the
+/// new job's id.
+pub async fn upload_image(
+    http: &reqwest::Client,
+    base: &str,
+    name: &str,
+    bytes: Vec<u8>,
+) -> String {
+    let form = reqwest::multipart::Form::new().part(
+        "images",
+        reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
+    );
+    let r = http
+        .post(format!("{base}/upload"))
+        .header("accept", "application/json")
+        .multipart(form)
+        .send()
+        .await
+        .expect("uploading through the app");
+    assert_eq!(r.status().as_u16(), 201, "the upload was refused");
+    let v: serde_json::Value = r.json().await.expect("the upload's JSON");
+    v["jobs"][0].as_str().expect("a job id").to_string()
 }

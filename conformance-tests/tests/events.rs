@@ -6,7 +6,7 @@
 
 use azure_storage_queue::models::QueueClientGetPropertiesResultHeaders;
 use base64::Engine;
-use conformance_tests::system::Service;
+use conformance_tests::system::{upload_image, wait_for_job, Service};
 use emulator::{Emulator, EventSubscription};
 use std::time::{Duration, Instant};
 
@@ -19,28 +19,6 @@ fn jpeg() -> Vec<u8> {
         .write_to(&mut out, image::ImageFormat::Jpeg)
         .unwrap();
     out.into_inner()
-}
-
-async fn job(http: &reqwest::Client, base: &str, id: &str) -> serde_json::Value {
-    http.get(format!("{base}/api/jobs/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-async fn wait_done(http: &reqwest::Client, base: &str, id: &str) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let j = job(http, base, id).await;
-        if j["state"] == "done" {
-            return j;
-        }
-        assert!(Instant::now() < deadline, "job never finished: {j}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn bytes(http: &reqwest::Client, url: &str) -> Vec<u8> {
@@ -100,21 +78,8 @@ async fn the_worker_runs_from_blob_created_events() {
     worker.wait_for_line_containing("worker started", Duration::from_secs(60));
 
     let http = reqwest::Client::new();
-    let form = reqwest::multipart::Form::new().part(
-        "images",
-        reqwest::multipart::Part::bytes(jpeg()).file_name("photo.jpg"),
-    );
-    let r = http
-        .post(format!("{base}/upload"))
-        .header("accept", "application/json")
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
-    let v: serde_json::Value = r.json().await.unwrap();
-    let id = v["jobs"][0].as_str().unwrap().to_string();
-    let done = wait_done(&http, &base, &id).await;
+    let id = upload_image(&http, &base, "photo.jpg", jpeg()).await;
+    let done = wait_for_job(&http, &base, &id, "done").await;
     assert_eq!(done["file_name"], "photo.jpg", "{done}");
 
     let storage = storage_client::Storage::connect(&conn).unwrap();
@@ -160,7 +125,7 @@ async fn the_worker_runs_from_blob_created_events() {
         assert!(Instant::now() < deadline, "{}", worker.log_text());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let again = wait_done(&http, &base, &id).await;
+    let again = wait_for_job(&http, &base, &id, "done").await;
     assert_eq!(outputs(&again), (thumb_url.clone(), web_url.clone()));
     let after = (bytes(&http, &thumb_url).await, bytes(&http, &web_url).await);
     assert!(before == after, "a duplicate event changed the outputs");

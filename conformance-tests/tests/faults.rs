@@ -4,7 +4,7 @@
 //! outputs are byte for byte those of an undisturbed run.
 #![allow(clippy::unwrap_used)]
 
-use conformance_tests::system::Service;
+use conformance_tests::system::{upload_image, Service};
 use emulator::faults::RuleSpec;
 use emulator::Emulator;
 use std::time::{Duration, Instant};
@@ -102,23 +102,6 @@ fn jpeg() -> Vec<u8> {
     out.into_inner()
 }
 
-async fn upload(http: &reqwest::Client, base: &str, bytes: Vec<u8>) -> String {
-    let form = reqwest::multipart::Form::new().part(
-        "images",
-        reqwest::multipart::Part::bytes(bytes).file_name("photo.jpg"),
-    );
-    let r = http
-        .post(format!("{base}/upload"))
-        .header("accept", "application/json")
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
-    let v: serde_json::Value = r.json().await.unwrap();
-    v["jobs"][0].as_str().unwrap().to_string()
-}
-
 async fn job(http: &reqwest::Client, base: &str, id: &str) -> serde_json::Value {
     http.get(format!("{base}/api/jobs/{id}"))
         .send()
@@ -158,7 +141,7 @@ async fn app_and_worker_get_through_injected_503s() {
     let image = jpeg();
 
     // An undisturbed run, for the outputs to compare with.
-    let clean = upload(&http, &base, image.clone()).await;
+    let clean = upload_image(&http, &base, "photo.jpg", image.clone()).await;
     let deadline = Instant::now() + Duration::from_secs(120);
     let clean_job = loop {
         let j = job(&http, &base, &clean).await;
@@ -179,7 +162,7 @@ async fn app_and_worker_get_through_injected_503s() {
         .faults()
         .add(rule(r#"{"resource":"thumbnails/","method":"PUT","status":503,"errorCode":"ServerBusy","count":4}"#))
         .unwrap();
-    let faulted = upload(&http, &base, image).await;
+    let faulted = upload_image(&http, &base, "photo.jpg", image).await;
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut retries_seen = 0;
     let faulted_job = loop {

@@ -5,11 +5,11 @@
 //! queues, and saying it again is no error.
 #![allow(clippy::unwrap_used)]
 
-use conformance_tests::system::{blob_names, start_app, start_worker, Storage};
+use conformance_tests::system::{
+    blob_names, start_app, start_worker, upload_image, wait_for_job, Storage,
+};
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
-use serde_json::Value;
 use std::io::Cursor;
-use std::time::{Duration, Instant};
 use storage_client::job::{self, poison_queue};
 use storage_client::job_store::queue_depth;
 
@@ -20,25 +20,6 @@ fn jpeg() -> Vec<u8> {
         .write_to(&mut out, ImageFormat::Jpeg)
         .unwrap();
     out.into_inner()
-}
-
-async fn wait_state(http: &reqwest::Client, base: &str, id: &str, want: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let j: Value = http
-            .get(format!("{base}/api/jobs/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if j["state"] == want {
-            return j;
-        }
-        assert!(Instant::now() < deadline, "never {want}: {j}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn flow(storage: Storage) {
@@ -58,21 +39,8 @@ async fn flow(storage: Storage) {
     let good = jpeg();
     let mut broken = b"\xFF\xD8\xFF\xE0".to_vec();
     broken.extend(std::iter::repeat_n(0x42u8, 5000));
-    let form = reqwest::multipart::Form::new().part(
-        "images",
-        reqwest::multipart::Part::bytes(broken).file_name("broken.jpg"),
-    );
-    let r = http
-        .post(format!("{base}/upload"))
-        .header("accept", "application/json")
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
-    let v: Value = r.json().await.unwrap();
-    let id = v["jobs"][0].as_str().unwrap().to_string();
-    let failed = wait_state(&http, &base, &id, "failed").await;
+    let id = upload_image(&http, &base, "broken.jpg", broken).await;
+    let failed = wait_for_job(&http, &base, &id, "failed").await;
     let poison = poison_queue(job::DEFAULT_QUEUE);
     assert_eq!(queue_depth(&sdk, &poison).await.unwrap(), 1);
 
@@ -103,7 +71,7 @@ async fn flow(storage: Storage) {
         .await
         .unwrap();
     assert_eq!(retry(id.clone()).await, 202);
-    let done = wait_state(&http, &base, &id, "done").await;
+    let done = wait_for_job(&http, &base, &id, "done").await;
     assert_eq!(done["thumbnail"]["width"], 256, "{done}");
     assert_eq!(queue_depth(&sdk, &poison).await.unwrap(), 0);
     assert_eq!(retry(id.clone()).await, 409, "a done job is not retried");

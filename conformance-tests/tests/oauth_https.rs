@@ -8,7 +8,7 @@
 use azure_core::http::{ClientOptions, RequestContent, Transport};
 use azure_storage_blob::{BlobServiceClient, BlobServiceClientOptions};
 use azure_storage_queue::{QueueServiceClient, QueueServiceClientOptions};
-use conformance_tests::system::Service;
+use conformance_tests::system::{upload_image, wait_for_job, Service};
 use emulator::{Emulator, RunningEmulator, TlsFiles};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -224,36 +224,8 @@ async fn app_and_worker_on_entra_id_over_https() {
     worker.wait_for_line_containing("worker started", Duration::from_secs(60));
 
     let http = storage_client::transport::client(&[], Some(&ca)).unwrap();
-    let form = reqwest::multipart::Form::new().part(
-        "images",
-        reqwest::multipart::Part::bytes(jpeg()).file_name("photo.jpg"),
-    );
-    let r = http
-        .post(format!("{base}/upload"))
-        .header("accept", "application/json")
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
-    let v: serde_json::Value = r.json().await.unwrap();
-    let id = v["jobs"][0].as_str().unwrap().to_string();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let job = loop {
-        let j: serde_json::Value = http
-            .get(format!("{base}/api/jobs/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if j["state"] == "done" {
-            break j;
-        }
-        assert!(Instant::now() < deadline, "job never finished: {j}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let id = upload_image(&http, &base, "photo.jpg", jpeg()).await;
+    let job = wait_for_job(&http, &base, &id, "done").await;
     // Image links are user delegation SAS URLs straight to HTTPS blob storage.
     let url = job["thumbnail"]["url"].as_str().unwrap();
     assert!(
