@@ -282,6 +282,17 @@ pub async fn run(ours_cfg: &crate::Ours, args: &Args) -> Result<()> {
         .clone()
         .unwrap_or_else(|| tmp.path().to_path_buf());
     let location = data_dir.display().to_string();
+    // The disk's own flush rate, measured where the store will be, before it starts.
+    let flush = if args.in_memory {
+        None
+    } else {
+        let f = crate::limits::flush_probe(&data_dir, args.seconds)?;
+        eprintln!(
+            "  disk      4 KiB append + fdatasync                   {:>10.0}/s p50 {:>7} us",
+            f.per_sec, f.p50_us
+        );
+        Some(f)
+    };
     let mut emu_args: Vec<&str> = if args.in_memory {
         vec!["--inMemoryPersistence"]
     } else {
@@ -295,6 +306,18 @@ pub async fn run(ours_cfg: &crate::Ours, args: &Args) -> Result<()> {
     let ep = endpoint("emulator", port_of(&ours.queue_base)?, "q");
     eprintln!("our emulator (on disk, durable), pid {ours_pid}");
     let mut peak_ours = idle_ours;
+    let mut floor = Vec::new();
+    for &c in &args.concurrency {
+        let s = crate::limits::http_floor(&ep, c, args.seconds).await;
+        floor.push((c, s.per_sec));
+        record_row(
+            &mut rows,
+            "emulator",
+            format!("Health (no auth, no store), c={c}"),
+            s,
+            true,
+        );
+    }
     let run_queue = args.only.iter().any(|o| o == "queue");
     let run_blob = args.only.iter().any(|o| o == "blob");
     if run_queue {
@@ -384,9 +407,9 @@ pub async fn run(ours_cfg: &crate::Ours, args: &Args) -> Result<()> {
 
     println!();
     println!(
-        "| scenario | ours msg/s | ours p50/p99 ms | Azurite msg/s | Azurite p50/p99 ms | ratio | peak RSS MiB ours / Azurite |"
+        "| scenario | ours msg/s | ours p50/p99 ms | Azurite msg/s | Azurite p50/p99 ms | ratio | ours against the limit | peak RSS MiB ours / Azurite |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     let ms = |us: u64| us as f64 / 1000.0;
     for r in &rows {
         let fmt = |s: &Option<Stats>| match s {
@@ -405,8 +428,11 @@ pub async fn run(ours_cfg: &crate::Ours, args: &Args) -> Result<()> {
         let mib =
             |k: Option<u64>| k.map_or("n/a".to_string(), |k| format!("{:.0}", k as f64 / 1024.0));
         let rss = format!("{} / {}", mib(r.ours_rss), mib(r.theirs_rss));
+        let limit = r.ours.map_or("-".to_string(), |s| {
+            crate::limits::share(&r.scenario, s.per_sec, flush.as_ref(), &floor)
+        });
         println!(
-            "| {} | {o} | {ol} | {a} | {al} | {ratio} | {rss} |",
+            "| {} | {o} | {ol} | {a} | {al} | {ratio} | {limit} | {rss} |",
             r.scenario
         );
         if let Some(k) = r.ours_rss {
@@ -417,6 +443,18 @@ pub async fn run(ours_cfg: &crate::Ours, args: &Args) -> Result<()> {
         }
     }
     println!();
+    if let Some(f) = &flush {
+        println!(
+            "Limits in this run: the disk does {:.0} 4 KiB append+fdatasync a second (p50 {} us); a durable write at c=1 waits for at least one. HTTP floor (our health request): {}.",
+            f.per_sec,
+            f.p50_us,
+            floor
+                .iter()
+                .map(|(c, r)| format!("c={c} {r:.0}/s"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     println!(
         "RSS: ours idle {:.1} MiB, peak {:.1} MiB; Azurite idle {:.1} MiB, peak {:.1} MiB",
         idle_ours as f64 / 1024.0,

@@ -118,6 +118,22 @@ impl Endpoint {
         Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
     }
 
+    /// `GET /_emulator/health` (ours only): no signature, no service, no store.
+    pub(crate) async fn health(&self) -> Result<u16> {
+        let host = self
+            .base
+            .strip_suffix(&format!("/{DEV_ACCOUNT}"))
+            .unwrap_or(&self.base);
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri(format!("{host}/_emulator/health"))
+            .body(Full::new(Bytes::new()))?;
+        let resp = self.client.request(req).await?;
+        let status = resp.status().as_u16();
+        resp.into_body().collect().await?;
+        Ok(status)
+    }
+
     pub(crate) async fn create_queue(&self, q: &str) -> Result<()> {
         let (s, b) = self.call(Method::PUT, &format!("/{q}"), None).await?;
         if s != 201 && s != 204 {

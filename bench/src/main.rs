@@ -12,6 +12,7 @@
 mod compare;
 mod endpoint;
 mod gallery;
+mod limits;
 mod load;
 mod pages;
 mod process;

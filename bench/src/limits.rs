@@ -1,0 +1,163 @@
+//! What the machine allows, measured in the same run as the scenarios, so each row can be
+//! read against it: the disk's flush rate (4 KiB appended, then `fdatasync`, which a
+//! durable write at concurrency 1 must wait for at least once) and the bare-HTTP floor (our
+//! unauthenticated health request: no auth, no routing to a service, no store).
+
+use crate::endpoint::Endpoint;
+use crate::load::{percentile, run_load, Stats};
+use anyhow::Result;
+use std::io::{Seek, SeekFrom, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+pub(crate) struct Flush {
+    pub(crate) per_sec: f64,
+    pub(crate) p50_us: u64,
+}
+
+/// Appends 4 KiB and `fdatasync`s, back to back, for `secs` (at most a million times) in
+/// `dir`, on the same file system as the store.
+pub(crate) fn flush_probe(dir: &Path, secs: u64) -> Result<Flush> {
+    let path = dir.join("flush-probe");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(&path)?;
+    let block = [0xA5u8; 4096];
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(secs.max(1));
+    let mut lat = Vec::new();
+    while Instant::now() < deadline && lat.len() < 1_000_000 {
+        let t = Instant::now();
+        f.write_all(&block)?;
+        f.sync_data()?;
+        lat.push(t.elapsed().as_micros() as u64);
+        // Kept at 16 MiB: rewritten from the start, as a log segment is reused.
+        if lat.len() % 4096 == 0 {
+            f.seek(SeekFrom::Start(0))?;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    drop(f);
+    let _ = std::fs::remove_file(&path);
+    let n = lat.len();
+    lat.sort_unstable();
+    Ok(Flush {
+        per_sec: n as f64 / elapsed,
+        p50_us: percentile(&lat, 0.5),
+    })
+}
+
+/// `GET /_emulator/health` from `concurrency` clients for `secs`.
+pub(crate) async fn http_floor(ep: &Endpoint, concurrency: usize, secs: u64) -> Stats {
+    let e = ep.clone();
+    run_load(concurrency, secs, u64::MAX, move |_| {
+        let e = e.clone();
+        async move {
+            let status = e.health().await?;
+            if status != 200 {
+                anyhow::bail!("health: {status}");
+            }
+            Ok(1)
+        }
+    })
+    .await
+}
+
+/// HTTP requests and durable writes one counted operation of a scenario costs, by the
+/// row's name (`None`: a throughput row in MiB/s, or one with no simple cost).
+pub(crate) fn cost(scenario: &str) -> Option<(f64, f64)> {
+    let per = |requests: f64, writes: f64| Some((requests, writes));
+    if scenario.starts_with("Health") {
+        per(1.0, 0.0)
+    } else if scenario.starts_with("Put Message")
+        || scenario.starts_with("Get Messages latency")
+        || (scenario.ends_with("(ops/s)") && scenario.starts_with("Put Blob"))
+    {
+        // Get Messages writes too: the messages' new visibility.
+        per(1.0, 1.0)
+    } else if scenario.starts_with("Get(32)+Delete") {
+        // Per message: its delete, and a 32nd of the Get that took it (which writes the
+        // new visibility of all 32).
+        per(33.0 / 32.0, 33.0 / 32.0)
+    } else if scenario.starts_with("Put→Get→Delete") {
+        per(3.0, 3.0)
+    } else if scenario.ends_with("(ops/s)") && scenario.starts_with("Get Blob") {
+        per(1.0, 0.0)
+    } else {
+        None
+    }
+}
+
+/// The concurrency in a row's name (`..., c=16 ...`).
+pub(crate) fn concurrency_of(scenario: &str) -> Option<usize> {
+    let rest = scenario.split("c=").nth(1)?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// How close a row of ours comes to what the machine allows: at c=1, a durable write's
+/// share of the flush rate; otherwise (and for reads) its requests' share of the HTTP floor
+/// at the same concurrency.
+pub(crate) fn share(
+    scenario: &str,
+    per_sec: f64,
+    flush: Option<&Flush>,
+    floor: &[(usize, f64)],
+) -> String {
+    let Some((requests, writes)) = cost(scenario) else {
+        return "-".into();
+    };
+    let c = concurrency_of(scenario).unwrap_or(1);
+    if c == 1 && writes > 0.0 {
+        if let Some(f) = flush {
+            return format!("{:.0}% of flush", 100.0 * per_sec * writes / f.per_sec);
+        }
+    }
+    match floor.iter().find(|(fc, _)| *fc == c) {
+        Some((_, rate)) if *rate > 0.0 => {
+            format!("{:.0}% of HTTP", 100.0 * per_sec * requests / rate)
+        }
+        _ => "-".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_read_against_the_right_limit() {
+        let flush = Flush {
+            per_sec: 8000.0,
+            p50_us: 125,
+        };
+        let floor = [(1, 10_000.0), (16, 40_000.0)];
+        assert_eq!(
+            share("Put Message, c=1", 6000.0, Some(&flush), &floor),
+            "75% of flush"
+        );
+        assert_eq!(
+            share(
+                "Put→Get→Delete round trips, c=16",
+                10_000.0,
+                Some(&flush),
+                &floor
+            ),
+            "75% of HTTP"
+        );
+        assert_eq!(
+            share("Get Blob 1 KiB, c=1 (ops/s)", 5000.0, Some(&flush), &floor),
+            "50% of HTTP"
+        );
+        assert_eq!(
+            share("Put Blob 4 MiB, c=1 (MiB/s)", 300.0, Some(&flush), &floor),
+            "-"
+        );
+        assert_eq!(
+            concurrency_of("Get(32)+Delete msgs, depth 5000, c=64"),
+            Some(64)
+        );
+    }
+}
