@@ -12,7 +12,7 @@ use crate::state::AppState;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::{Stream, StreamExt};
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -55,16 +55,14 @@ fn subscribe(state: &Arc<AppState>) -> watch::Receiver<Update> {
         *running = true;
         // What an earlier poller left is stale by now.
         state.live.overview.send_replace(None);
-        tokio::spawn(poll_gallery(Arc::downgrade(state)));
+        tokio::spawn(poll_gallery(state.clone()));
     }
     rx
 }
 
-async fn poll_gallery(state: Weak<AppState>) {
+/// Ends when the last listener goes or the app stops.
+async fn poll_gallery(st: Arc<AppState>) {
     loop {
-        let Some(st) = state.upgrade() else {
-            return;
-        };
         {
             let mut running = st.live.running.lock().unwrap_or_else(|p| p.into_inner());
             if st.live.overview.receiver_count() == 0 {
@@ -90,12 +88,10 @@ async fn poll_gallery(state: Weak<AppState>) {
                 changed
             });
         }
-        let stopping = st.stopping.clone();
-        let nudged = st.live.changed.notified();
         tokio::select! {
             _ = tokio::time::sleep(INTERVAL) => {}
-            _ = nudged => {}
-            _ = stopping.cancelled() => return,
+            _ = st.live.changed.notified() => {}
+            _ = st.stopping.cancelled() => return,
         }
     }
 }

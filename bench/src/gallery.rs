@@ -5,18 +5,17 @@
 //! the last page (reached by following `next` through every page, which is timed too).
 
 use crate::process::start_azurite;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Result};
 use bytes::Bytes;
 use chrono::{Duration as Span, Utc};
+use conformance_tests::system::Service;
 use conformance_tests::{EmulatorProcess, DEV_ACCOUNT, DEV_KEY};
 use futures::StreamExt;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Instant;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 use storage_client::job::{JobId, JobRecord, JobState, Output};
 use storage_client::job_store::{ensure_resources, JobStore};
 
@@ -43,34 +42,6 @@ fn connection_string(blob: &str, queue: &str) -> String {
     format!(
         "DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};BlobEndpoint={blob};QueueEndpoint={queue};"
     )
-}
-
-struct App(Child);
-
-impl Drop for App {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_app(bin: &Path, cs: &str) -> Result<(App, String)> {
-    let mut child = Command::new(bin)
-        .env("AZURE_STORAGE_CONNECTION_STRING", cs)
-        .env("APP_LISTEN", "127.0.0.1:0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {}", bin.display()))?;
-    let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
-    let app = App(child);
-    for line in BufReader::new(stdout).lines() {
-        if let Some(url) = line?.strip_prefix("App listening at ") {
-            return Ok((app, url.to_string()));
-        }
-    }
-    bail!("the app exited before listening")
 }
 
 async fn seed(cs: &str, jobs: usize) -> Result<f64> {
@@ -145,7 +116,18 @@ async fn measure(name: &str, args: &Args, cs: &str) -> Result<()> {
         args.jobs,
         args.jobs as f64 / secs
     );
-    let (_app, base) = start_app(&args.app, cs)?;
+    let mut app = Service::start_path(
+        &args.app,
+        &format!("bench-gallery-{name}-app"),
+        &[],
+        &[
+            ("AZURE_STORAGE_CONNECTION_STRING", cs.to_string()),
+            ("APP_LISTEN", "127.0.0.1:0".to_string()),
+            ("RUST_LOG", "warn".to_string()),
+        ],
+        false,
+    );
+    let base = app.wait_for_line("App listening at ", Duration::from_secs(60));
     let client: Http = Client::builder(TokioExecutor::new()).build_http();
     // Warm: the first request opens the app's connections to storage.
     get(&client, &format!("{base}/gallery")).await?;
@@ -197,14 +179,7 @@ async fn measure(name: &str, args: &Args, cs: &str) -> Result<()> {
 }
 
 fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 pub async fn run(ours: &crate::Ours, args: &Args) -> Result<()> {
