@@ -273,6 +273,87 @@ async fn blob_scenarios(ep: &Endpoint, args: &Args, rows: &mut Vec<Row>, ours: b
     Ok(())
 }
 
+/// The c=1 writes again with `--durability power`, where each group commit waits for the
+/// disk: these are the rows to read against the flush rate (the default durability only
+/// waits for the kernel).
+async fn power_rows(
+    ours_cfg: &crate::Ours,
+    args: &Args,
+    data_dir: &std::path::Path,
+    rows: &mut Vec<Row>,
+    queue: bool,
+    blob: bool,
+) -> Result<()> {
+    let dir = data_dir.join("power");
+    let location = dir.display().to_string();
+    let mut emu_args = vec!["--location", &location, "--durability", "power"];
+    emu_args.extend(ours_cfg.emulator_args.iter().map(String::as_str));
+    let ours = EmulatorProcess::start_bin(&ours_cfg.emulator, &emu_args);
+    RSS.watch(ours.pid());
+    eprintln!(
+        "our emulator (on disk, --durability power), pid {}",
+        ours.pid()
+    );
+    if queue {
+        let ep = endpoint("emulator", port_of(&ours.queue_base)?, "q");
+        ep.create_queue("power").await?;
+        let e = ep.clone();
+        let s = run_load(1, args.seconds, u64::MAX, move |i| {
+            let e = e.clone();
+            async move { Ok(u64::from(e.put("power", &format!("message-{i}")).await?)) }
+        })
+        .await;
+        record_row(
+            rows,
+            "emulator",
+            format!("Put Message, c=1, {POWER}"),
+            s,
+            true,
+        );
+    }
+    if blob {
+        let ep = endpoint("emulator", port_of(&ours.blob_base)?, "b");
+        let (s, _) = ep
+            .call_bytes(Method::PUT, "/power?restype=container", &[], Bytes::new())
+            .await?;
+        if s != 201 {
+            bail!("create container: {s}");
+        }
+        let body = Bytes::from(vec![0x5Au8; 1024]);
+        let e = ep.clone();
+        let s = run_load(1, args.seconds, u64::MAX, move |i| {
+            let (e, b) = (e.clone(), body.clone());
+            async move {
+                let (status, _) = e
+                    .call_bytes(
+                        Method::PUT,
+                        &format!("/power/b-{}", i % 64),
+                        &[("x-ms-blob-type", "BlockBlob")],
+                        b,
+                    )
+                    .await?;
+                if status != 201 {
+                    bail!("put blob: {status}");
+                }
+                Ok(1)
+            }
+        })
+        .await;
+        record_row(
+            rows,
+            "emulator",
+            format!("Put Blob 1 KiB, c=1, {POWER} (ops/s)"),
+            s,
+            true,
+        );
+    }
+    drop(ours);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+use crate::limits::POWER;
+
 pub async fn run(ours_cfg: &crate::Ours, args: &Args) -> Result<()> {
     let mut rows = Vec::new();
 
@@ -358,6 +439,9 @@ pub async fn run(ours_cfg: &crate::Ours, args: &Args) -> Result<()> {
     // Rows carry each scenario's sampled peak; this adds the tail after the last one.
     peak_ours = peak_ours.max(RSS.take());
     drop(ours);
+    if !args.in_memory && (run_queue || run_blob) {
+        power_rows(ours_cfg, args, &data_dir, &mut rows, run_queue, run_blob).await?;
+    }
 
     let mut idle_az = 0;
     let mut peak_az = 0;
@@ -445,7 +529,7 @@ pub async fn run(ours_cfg: &crate::Ours, args: &Args) -> Result<()> {
     println!();
     if let Some(f) = &flush {
         println!(
-            "Limits in this run: the disk does {:.0} 4 KiB append+fdatasync a second (p50 {} us); a durable write at c=1 waits for at least one. HTTP floor (our health request): {}.",
+            "Limits in this run: the disk does {:.0} 4 KiB append+fdatasync a second (p50 {} us), which a write with {POWER} at c=1 waits for at least once (so at most 1/(1/flush + 1/HTTP at c=1) a second: the flush ceiling); by default a write waits only for the kernel. HTTP floor (our health request): {}.",
             f.per_sec,
             f.p50_us,
             floor

@@ -1,7 +1,8 @@
 //! What the machine allows, measured in the same run as the scenarios, so each row can be
-//! read against it: the disk's flush rate (4 KiB appended, then `fdatasync`, which a
-//! durable write at concurrency 1 must wait for at least once) and the bare-HTTP floor (our
-//! unauthenticated health request: no auth, no routing to a service, no store).
+//! read against it: the disk's flush rate (4 KiB appended, then `fdatasync`, which a write
+//! with `--durability power` at concurrency 1 must wait for at least once) and the
+//! bare-HTTP floor (our unauthenticated health request: no auth, no routing to a service,
+//! no store).
 
 use crate::endpoint::Endpoint;
 use crate::load::{percentile, run_load, Stats};
@@ -97,8 +98,13 @@ pub(crate) fn concurrency_of(scenario: &str) -> Option<usize> {
     digits.parse().ok()
 }
 
-/// How close a row of ours comes to what the machine allows: at c=1, a durable write's
-/// share of the flush rate; otherwise (and for reads) its requests' share of the HTTP floor
+/// Marks the rows run with `--durability power`.
+pub(crate) const POWER: &str = "--durability power";
+
+/// How close a row of ours comes to what the machine allows. A write with
+/// `--durability power` at c=1 waits for the disk after its request: its share of the
+/// flush ceiling, one flush and one bare HTTP round trip after another. Any other row (the
+/// default durability waits only for the kernel): its requests' share of the HTTP floor
 /// at the same concurrency.
 pub(crate) fn share(
     scenario: &str,
@@ -110,9 +116,16 @@ pub(crate) fn share(
         return "-".into();
     };
     let c = concurrency_of(scenario).unwrap_or(1);
-    if c == 1 && writes > 0.0 {
-        if let Some(f) = flush {
-            return format!("{:.0}% of flush", 100.0 * per_sec * writes / f.per_sec);
+    if c == 1 && writes > 0.0 && scenario.contains(POWER) {
+        let http = floor.iter().find(|(fc, _)| *fc == 1).map(|(_, r)| *r);
+        if let (Some(f), Some(h)) = (flush, http) {
+            if f.per_sec > 0.0 && h > 0.0 {
+                let ceiling = 1.0 / (writes / f.per_sec + requests / h);
+                return format!(
+                    "{:.0}% of flush ceiling ({ceiling:.0}/s)",
+                    100.0 * per_sec / ceiling
+                );
+            }
         }
     }
     match floor.iter().find(|(fc, _)| *fc == c) {
@@ -136,7 +149,17 @@ mod tests {
         let floor = [(1, 10_000.0), (16, 40_000.0)];
         assert_eq!(
             share("Put Message, c=1", 6000.0, Some(&flush), &floor),
-            "75% of flush"
+            "60% of HTTP"
+        );
+        // 1 / (1/8000 + 1/10000) = 4444 a second.
+        assert_eq!(
+            share(
+                "Put Message, c=1, --durability power",
+                4000.0,
+                Some(&flush),
+                &floor
+            ),
+            "90% of flush ceiling (4444/s)"
         );
         assert_eq!(
             share(

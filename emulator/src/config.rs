@@ -156,8 +156,8 @@ pub struct Config {
 /// What a 2xx promises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DurabilityMode {
-    /// The write is in the operating system's hands (sled's `sync_file_range` of its log,
-    /// fsync of blob files): it survives the process being killed, not a power cut.
+    /// The write is in the operating system's hands (sled's log written into the kernel,
+    /// blob files fsynced): it survives the process being killed, not a power cut.
     #[default]
     Process,
     /// Also the disk's: each group commit ends with an fdatasync of the store's files, so

@@ -7,6 +7,9 @@ use super::{name, pre, snapshot_param};
 use crate::clock::rfc1123;
 use crate::http::body::Body;
 use crate::http::response::{channel_body, Reply};
+
+/// Reads up to this long are answered from one buffer read on the request's own thread.
+const SMALL_READ: u64 = crate::store::blob::extents::INLINE_MAX as u64;
 use crate::protocol::conditions::Access;
 use crate::protocol::error::{ErrorCode, Result, StorageError};
 use crate::protocol::validate;
@@ -277,7 +280,20 @@ pub async fn get(ctx: &Ctx<'_>, head: bool) -> Result<Reply> {
         reply.body = crate::http::response::bytes_body(bytes);
         return Ok(reply);
     }
-    reply.body = channel_body(store.read_blob_range(name(ctx), &slot, &r, start, len)?);
+    reply.body = if len <= SMALL_READ {
+        // Read here, on this worker: a page-cache read of a few KiB costs less than the
+        // hand-off to the blocking pool and the channel (sled reads its pages this way
+        // too), and a whole body goes out in one write with the headers.
+        crate::http::response::bytes_body(store.read_blob_small(
+            name(ctx),
+            &slot,
+            &r,
+            start,
+            len,
+        )?)
+    } else {
+        channel_body(store.read_blob_range(name(ctx), &slot, &r, start, len)?)
+    };
     Ok(reply)
 }
 

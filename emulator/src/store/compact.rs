@@ -154,6 +154,11 @@ pub fn compact(
         }
         dst.apply_batch(batch).map_err(|e| e.to_string())?;
     }
+    // The copy's sled counter starts at zero: its ids go above the old database's.
+    let floor = super::ids::floor_after(&db).map_err(|e| e.to_string())?;
+    fresh
+        .insert(super::ids::FLOOR_KEY, &floor.to_be_bytes())
+        .map_err(|e| e.to_string())?;
     fresh.flush().map_err(|e| e.to_string())?;
     drop(fresh);
     drop(db);
@@ -208,6 +213,11 @@ mod tests {
         for i in 0..1900u32 {
             t.remove(i.to_be_bytes()).expect("remove");
         }
+        let floor = super::super::ids::open(&db, true).expect("floor");
+        let mut last_id = 0;
+        for _ in 0..10 {
+            last_id = super::super::ids::next(&db, floor).expect("id");
+        }
         db.flush().expect("flush");
         std::fs::create_dir_all(dir.path().join("extents")).expect("extents");
         // A leftover of an earlier compaction cut short before its switch.
@@ -230,6 +240,10 @@ mod tests {
             Some(1000)
         );
         assert!(live_bytes(&db).expect("live") >= 100 * 1000);
+        // Ids in the copy stay above every id the old database gave (sled's own counter
+        // starts again at zero in a new database).
+        let floor = super::super::ids::open(&db, false).expect("floor");
+        assert!(super::super::ids::next(&db, floor).expect("id") > last_id);
         // Compacting again moves to the next name and removes the first.
         let again = compact(dir.path(), &to, db, 0, cfg).expect("compact again");
         assert_eq!(again, dir.path().join("sled-2"));

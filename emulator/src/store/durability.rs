@@ -2,9 +2,9 @@
 //! finished. There is no flusher thread: the first waiter that finds no flush running
 //! becomes the leader and flushes on its own thread, and everyone who arrives meanwhile
 //! waits for the next flush, led by one of them. Under load one flush covers many
-//! requests; a lone writer pays one flush and no thread hand-off (a wake-up of a flusher
-//! thread and another of the request's task cost about 20 us a write on this VM, against
-//! a 128 us flush).
+//! requests; a lone writer pays one flush and no thread hand-off. By default a flush only
+//! puts sled's log into the kernel (`sync_log_writes(false)`, vendor/sled/PATCHED.md);
+//! with `--durability power` it also waits for the disk.
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -79,12 +79,21 @@ impl Durability {
         // Subscribed before the generation is taken, so no completed flush is missed.
         let mut rx = inner.durable.subscribe();
         let generation = inner.written.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut yielded = false;
         loop {
             if *rx.borrow_and_update() >= generation {
                 break;
             }
             if inner.failed.load(Ordering::SeqCst) {
                 return Err(FlushFailed);
+            }
+            if !yielded {
+                // Writes ready to run on this thread register first, so one flush covers
+                // them: other tasks, and the sub-requests of a batch, which share this task
+                // (without it each of a batch's 256 deletes led a flush of its own).
+                yielded = true;
+                tokio::task::yield_now().await;
+                continue;
             }
             if inner.take_lead() {
                 lead(inner).await;
@@ -130,11 +139,19 @@ impl Drop for Durability {
     }
 }
 
-/// Runs one flush as the leader. On the multi-threaded runtime the flush blocks this
-/// worker in place (tokio moves the worker's other tasks to another thread meanwhile);
-/// elsewhere (a current-thread runtime in a test) it goes to the blocking pool.
+/// Runs one flush as the leader. A power-mode flush waits for the disk: on the
+/// multi-threaded runtime it blocks this worker in place (tokio moves the worker's other
+/// tasks to another thread meanwhile); elsewhere (a current-thread runtime in a test) it
+/// goes to the blocking pool.
 async fn lead(inner: &Arc<Inner>) {
     use tokio::runtime::{Handle, RuntimeFlavor};
+    if inner.power.is_none() {
+        // Process durability: the flush only copies log buffers into the kernel (tens of
+        // microseconds), less than what handing this worker's tasks to another thread and
+        // taking them back costs (block_in_place).
+        inner.flush();
+        return;
+    }
     let multi = Handle::try_current()
         .map(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread)
         .unwrap_or(false);

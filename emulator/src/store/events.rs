@@ -157,7 +157,7 @@ impl EventStore {
     /// Puts events into the outbox; returns once they are durable.
     pub async fn publish(&self, events: Vec<Pending>) -> Result<()> {
         for e in events {
-            let seq = self.core.db.generate_id().map_err(internal)?;
+            let seq = self.core.next_id().map_err(internal)?;
             let mut k = vec![OUTBOX];
             k.extend_from_slice(&seq.to_be_bytes());
             self.core.data.insert(k, encode(&e)).map_err(internal)?;
@@ -202,6 +202,6 @@ impl EventStore {
 
     /// A fresh, increasing id (an event's `sequencer`).
     pub fn sequence(&self) -> Result<u64> {
-        self.core.db.generate_id().map_err(internal)
+        self.core.next_id().map_err(internal)
     }
 }

@@ -10,6 +10,7 @@ mod codec;
 mod compact;
 mod durability;
 pub mod events;
+mod ids;
 pub mod keys;
 pub mod queue;
 mod snapshots;
@@ -56,9 +57,16 @@ pub(crate) struct Core {
     data: sled::Tree,
     durability: Arc<Durability>,
     clock: Clock,
+    /// What ids are drawn above (`ids.rs`).
+    id_floor: u64,
 }
 
 impl Core {
+    /// A new unique id.
+    fn next_id(&self) -> sled::Result<u64> {
+        ids::next(&self.db, self.id_floor)
+    }
+
     /// Returns once every write made before the call is on disk.
     async fn durable(&self) -> Result<()> {
         self.durability.wait().await.map_err(StorageError::internal)
@@ -163,12 +171,17 @@ impl Store {
         clock: Clock,
         mode: crate::config::DurabilityMode,
     ) -> Result<Store, OpenError> {
+        let power = mode == crate::config::DurabilityMode::Power;
         let make = |p: &Path| {
             sled::Config::new()
                 .cache_capacity(cache_bytes)
                 .mode(sled::Mode::HighThroughput)
                 // We flush ourselves (group commit) before acknowledging.
                 .flush_every_ms(None)
+                // A flush returns once its log writes are in the kernel: a killed process
+                // loses none of them. Only power mode also waits for the device (and then
+                // fdatasyncs, `PowerSync`).
+                .sync_log_writes(power)
                 .path(p)
         };
         let path = dir
@@ -247,11 +260,13 @@ impl Store {
             migrate(&db, &data).map_err(sled_err)?;
         }
         let was_clean = db.remove(CLEAN_KEY).map_err(sled_err)?.is_some();
+        let id_floor = ids::open(&db, fresh).map_err(sled_err)?;
         let core = Core {
+            id_floor,
             durability: Arc::new(Durability::new(
                 db.clone(),
                 dir.is_some(),
-                sled_dir.filter(|_| mode == crate::config::DurabilityMode::Power),
+                sled_dir.filter(|_| power),
             )),
             db,
             data,
@@ -259,12 +274,7 @@ impl Store {
         };
         let store = Store {
             queues: QueueStore::open(core.clone()).map_err(OpenError::Corrupt)?,
-            blobs: BlobStore::open(
-                core.clone(),
-                dir,
-                mode == crate::config::DurabilityMode::Power,
-            )
-            .map_err(OpenError::Corrupt)?,
+            blobs: BlobStore::open(core.clone(), dir, power).map_err(OpenError::Corrupt)?,
             events: events::EventStore::open(core.clone()).map_err(OpenError::Corrupt)?,
             core,
             services: Default::default(),
@@ -298,6 +308,13 @@ impl Store {
             .blobs
             .compact_packs()
             .map_err(|e| OpenError::Corrupt(format!("compacting packs: {e}")))?;
+        // sled's id counter: a reopened store resumes at the persisted value plus two
+        // persist intervals, and the first id drawn persists that resumed value, but only
+        // in the log buffer. Drawn here and flushed below, it is on disk before any request
+        // draws ids; otherwise a crash before the next flush would hand out the same ids
+        // again, and a pack or extent file created with one of them before that crash (no
+        // record had adopted it yet) made creating the new one fail (crash harness).
+        store.core.next_id().map_err(sled_err)?;
         // A crash from here on must be detected at the next start.
         store.core.db.flush().map_err(sled_err)?;
         Ok(store)

@@ -149,7 +149,7 @@ impl Store {
         checked(name)?;
         let dir = self.snapshots_dir();
         std::fs::create_dir_all(&dir).map_err(internal)?;
-        let unique = self.core.db.generate_id().map_err(internal)?;
+        let unique = self.core.next_id().map_err(internal)?;
         let temp = dir.join(format!(".tmp-{unique:x}"));
         let result = (|| -> std::io::Result<SnapshotInfo> {
             std::fs::create_dir_all(&temp)?;
@@ -223,7 +223,7 @@ impl Store {
         if !path.join("manifest.json").exists() {
             return Ok(false);
         }
-        let unique = self.core.db.generate_id().map_err(internal)?;
+        let unique = self.core.next_id().map_err(internal)?;
         let trash = self.snapshots_dir().join(format!(".old-{unique:x}"));
         std::fs::rename(&path, &trash).map_err(internal)?;
         std::fs::remove_dir_all(&trash).map_err(internal)?;

@@ -85,7 +85,7 @@ impl BlobStore {
             if staged.len() >= max_staged && !staged.iter().any(|(id, _)| id == block_id) {
                 return Err(StorageError::new(ErrorCode::BlockCountExceedsLimit));
             }
-            let order = self.core.db.generate_id().map_err(internal)?;
+            let order = self.core.next_id().map_err(internal)?;
             let size = content.len();
             let pieces = content.adopt(&self.core.data)?;
             let block = StagedBlock {

@@ -154,7 +154,7 @@ impl BlobStore {
                 let bytes = packs
                     .read(loc.pack, loc.offset, loc.len as usize)
                     .map_err(internal)?;
-                let fresh = self.core.db.generate_id().map_err(internal)?;
+                let fresh = self.core.next_id().map_err(internal)?;
                 let moved = packs.append(&bytes, fresh).map_err(internal)?;
                 batch.insert(k, encode(&moved));
                 n += 1;

@@ -108,7 +108,7 @@ impl BlobStore {
     /// The time and a fresh ETag for a write.
     fn bump(&self) -> Result<(i64, String)> {
         let now = self.now();
-        let unique = self.core.db.generate_id().map_err(internal)?;
+        let unique = self.core.next_id().map_err(internal)?;
         Ok((now, records::new_etag(now, unique)))
     }
 }

@@ -36,7 +36,7 @@ impl BlobStore {
     pub(super) fn copy_pieces(&self, pieces: &[Piece]) -> Result<Vec<Piece>> {
         let mut out = Vec::with_capacity(pieces.len());
         for p in pieces {
-            let id = self.core.db.generate_id().map_err(internal)?;
+            let id = self.core.next_id().map_err(internal)?;
             match p.storage {
                 Storage::Inline => {
                     let bytes = self.read_piece(p, 0, p.len as usize)?;

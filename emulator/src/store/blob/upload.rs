@@ -297,7 +297,7 @@ impl BlobStore {
             md5: checksums.md5 || expect.md5.is_some(),
             crc64: checksums.crc64 || expect.crc64.is_some(),
         };
-        let id = self.core.db.generate_id().map_err(internal)?;
+        let id = self.core.next_id().map_err(internal)?;
         let mut up = Upload::new(id, self.extents.clone(), checksums);
         let mut total = 0u64;
         while let Some(chunk) = src.next_chunk().await? {

@@ -32,7 +32,7 @@ impl QueueStore {
                 return Err(not_found());
             }
             let qid = inner.record.id;
-            let seq = self.core.db.generate_id().map_err(internal)?;
+            let seq = self.core.next_id().map_err(internal)?;
             self.insert(keys::message(qid, seq), encode(&record))?;
             state.index.lock().insert((record.visible_ms, seq));
             MessageView::new(seq, &record)
@@ -215,7 +215,7 @@ impl QueueStore {
     pub async fn clear_messages(&self, account: &str, name: &str) -> Result<()> {
         self.write_queue(account, name, |state, q| {
             let old = q.record.id;
-            let new = self.core.db.generate_id().map_err(internal)?;
+            let new = self.core.next_id().map_err(internal)?;
             let mut record = q.record.clone();
             record.id = new;
             let mut batch = sled::Batch::default();

@@ -20,7 +20,7 @@ impl QueueStore {
                     Err(StorageError::new(ErrorCode::QueueAlreadyExists))
                 };
             }
-            let id = self.core.db.generate_id().map_err(internal)?;
+            let id = self.core.next_id().map_err(internal)?;
             let record = QueueRecord {
                 id,
                 metadata,
