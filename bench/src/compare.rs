@@ -363,17 +363,22 @@ pub async fn run(ours_cfg: &crate::Ours, args: &Args) -> Result<()> {
         .clone()
         .unwrap_or_else(|| tmp.path().to_path_buf());
     let location = data_dir.display().to_string();
-    // The disk's own flush rate, measured where the store will be, before it starts.
-    let flush = if args.in_memory {
-        None
-    } else {
+    // The disk's own rates, measured where the store will be, before it starts.
+    let mut limits = crate::limits::Limits::default();
+    if !args.in_memory {
         let f = crate::limits::flush_probe(&data_dir, args.seconds)?;
         eprintln!(
             "  disk      4 KiB append + fdatasync                   {:>10.0}/s p50 {:>7} us",
             f.per_sec, f.p50_us
         );
-        Some(f)
-    };
+        limits.flush = Some(f);
+        let mib = crate::limits::disk_write_probe(&data_dir, args.seconds)?;
+        eprintln!("  disk      4 MiB write + fdatasync                    {mib:>10.0} MiB/s");
+        limits.disk_mib = Some(mib);
+    }
+    let mib = crate::limits::loopback_probe(args.seconds)?;
+    eprintln!("  loopback  TCP, 1 MiB writes                          {mib:>10.0} MiB/s");
+    limits.loopback_mib = Some(mib);
     let mut emu_args: Vec<&str> = if args.in_memory {
         vec!["--inMemoryPersistence"]
     } else {
@@ -387,10 +392,9 @@ pub async fn run(ours_cfg: &crate::Ours, args: &Args) -> Result<()> {
     let ep = endpoint("emulator", port_of(&ours.queue_base)?, "q");
     eprintln!("our emulator (on disk, durable), pid {ours_pid}");
     let mut peak_ours = idle_ours;
-    let mut floor = Vec::new();
     for &c in &args.concurrency {
         let s = crate::limits::http_floor(&ep, c, args.seconds).await;
-        floor.push((c, s.per_sec));
+        limits.floor.push((c, s.per_sec));
         record_row(
             &mut rows,
             "emulator",
@@ -512,9 +516,9 @@ pub async fn run(ours_cfg: &crate::Ours, args: &Args) -> Result<()> {
         let mib =
             |k: Option<u64>| k.map_or("n/a".to_string(), |k| format!("{:.0}", k as f64 / 1024.0));
         let rss = format!("{} / {}", mib(r.ours_rss), mib(r.theirs_rss));
-        let limit = r.ours.map_or("-".to_string(), |s| {
-            crate::limits::share(&r.scenario, s.per_sec, flush.as_ref(), &floor)
-        });
+        let limit = r
+            .ours
+            .map_or("-".to_string(), |s| limits.share(&r.scenario, s.per_sec));
         println!(
             "| {} | {o} | {ol} | {a} | {al} | {ratio} | {limit} | {rss} |",
             r.scenario
@@ -527,18 +531,22 @@ pub async fn run(ours_cfg: &crate::Ours, args: &Args) -> Result<()> {
         }
     }
     println!();
-    if let Some(f) = &flush {
+    let floor = limits
+        .floor
+        .iter()
+        .map(|(c, r)| format!("c={c} {r:.0}/s"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if let (Some(f), Some(mib)) = (&limits.flush, limits.disk_mib) {
         println!(
-            "Limits in this run: the disk does {:.0} 4 KiB append+fdatasync a second (p50 {} us), which a write with {POWER} at c=1 waits for at least once (so at most 1/(1/flush + 1/HTTP at c=1) a second: the flush ceiling); by default a write waits only for the kernel. HTTP floor (our health request): {}.",
-            f.per_sec,
-            f.p50_us,
-            floor
-                .iter()
-                .map(|(c, r)| format!("c={c} {r:.0}/s"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            "Limits in this run: the disk does {:.0} 4 KiB append+fdatasync a second (p50 {} us), which a write with {POWER} at c=1 waits for at least once (so at most 1/(1/flush + 1/HTTP at c=1) a second: the flush ceiling); by default a write waits only for the kernel. The disk writes and fdatasyncs {mib:.0} MiB/s in 4 MiB steps (a large upload's limit).",
+            f.per_sec, f.p50_us,
         );
     }
+    println!(
+        "Loopback TCP moves {:.0} MiB/s between two threads (a large download's limit). HTTP floor (our health request): {floor}.",
+        limits.loopback_mib.unwrap_or(0.0)
+    );
     println!(
         "RSS: ours idle {:.1} MiB, peak {:.1} MiB; Azurite idle {:.1} MiB, peak {:.1} MiB",
         idle_ours as f64 / 1024.0,

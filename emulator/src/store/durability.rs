@@ -220,11 +220,10 @@ impl Inner {
     }
 }
 
-/// What power mode adds to a flush. sled makes its log durable with `sync_file_range`,
-/// which neither flushes the device's write cache nor the file's metadata, and writes the
-/// files of its large values (`blobs/`) without syncing them: enough for a killed process
-/// (the page cache survives it), not for a power cut. So each flush also fdatasyncs the log
-/// file, syncs the large-value files it has not synced yet, and their folder.
+/// What power mode adds to a flush. sled fdatasyncs each log buffer it writes in power
+/// mode (`sync_log_data`, vendor/sled/PATCHED.md), but writes the files of its large
+/// values (`blobs/`) without syncing them. So each flush also syncs the large-value files
+/// it has not synced yet, and their folder.
 struct PowerSync {
     dir: std::path::PathBuf,
     synced: Mutex<std::collections::HashSet<std::ffi::OsString>>,
@@ -239,7 +238,6 @@ impl PowerSync {
     }
 
     fn sync(&self) -> std::io::Result<()> {
-        std::fs::File::open(self.dir.join("db"))?.sync_data()?;
         let blobs = self.dir.join("blobs");
         let Ok(entries) = std::fs::read_dir(&blobs) else {
             return Ok(());
@@ -265,5 +263,42 @@ impl PowerSync {
         }
         *synced = present;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn durability(dir: &std::path::Path) -> Durability {
+        let db = sled::Config::new()
+            .path(dir)
+            .flush_every_ms(None)
+            .sync_log_writes(false)
+            .open()
+            .expect("open");
+        Durability::new(db, true, None)
+    }
+
+    /// The sub-requests of a batch wait in one task: each yields before it may lead, so
+    /// all of them register before the first flush, which covers them all.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn waiters_in_one_task_share_one_flush() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = durability(dir.path());
+        let results = futures_util::future::join_all((0..64).map(|_| d.wait())).await;
+        assert!(results.iter().all(Result::is_ok));
+        assert_eq!(d.stats(), (1, 64), "one flush covered all 64 writes");
+    }
+
+    /// A write that arrives after a flush has read its target waits for the next one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_wait_is_covered_by_a_flush_that_started_after_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = durability(dir.path());
+        for _ in 0..3 {
+            d.wait().await.expect("durable");
+        }
+        assert_eq!(d.stats(), (3, 3));
     }
 }

@@ -179,9 +179,10 @@ impl Store {
                 // We flush ourselves (group commit) before acknowledging.
                 .flush_every_ms(None)
                 // A flush returns once its log writes are in the kernel: a killed process
-                // loses none of them. Only power mode also waits for the device (and then
-                // fdatasyncs, `PowerSync`).
+                // loses none of them. Only power mode also waits for the disk: each log
+                // buffer write fdatasynced (the rest of the store's files: `PowerSync`).
                 .sync_log_writes(power)
+                .sync_log_data(power)
                 .path(p)
         };
         let path = dir

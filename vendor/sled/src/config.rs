@@ -205,6 +205,10 @@ pub struct Inner {
     /// `Config::sync_log_writes`.
     #[doc(hidden)]
     pub sync_log_writes: bool,
+    /// With `sync_log_writes`: wait with `fdatasync` instead of `sync_file_range`; see
+    /// `Config::sync_log_data`.
+    #[doc(hidden)]
+    pub sync_log_data: bool,
     #[doc(hidden)]
     pub use_compression: bool,
     #[doc(hidden)]
@@ -235,6 +239,7 @@ impl Default for Inner {
             compression_factor: 5,
             temporary: false,
             sync_log_writes: true,
+            sync_log_data: false,
             version: crate_version(),
 
             // useful in testing
@@ -515,6 +520,11 @@ impl Config {
             sync_log_writes,
             bool,
             "whether each log buffer write waits with sync_file_range until it reached the device (true, sled's default); false leaves a flushed write in the kernel's page cache: it survives the process being killed, not a power cut"
+        ),
+        (
+            sync_log_data,
+            bool,
+            "with sync_log_writes, wait for each log buffer write with fdatasync (which also flushes the disk's volatile cache and the file's size) instead of sync_file_range"
         ),
         (
             create_new,
