@@ -207,17 +207,8 @@ async fn blob_scenarios(ep: &Endpoint, args: &Args, rows: &mut Vec<Row>, ours: b
                 move |i| {
                     let (e, b) = (e.clone(), b.clone());
                     async move {
-                        let (status, _) = e
-                            .call_bytes(
-                                Method::PUT,
-                                &format!("/bench/b{kib}-{}", i % 64),
-                                &[("x-ms-blob-type", "BlockBlob")],
-                                b,
-                            )
+                        e.put_block_blob(&format!("/bench/b{kib}-{}", i % 64), b)
                             .await?;
-                        if status != 201 {
-                            bail!("put blob: {status}");
-                        }
                         Ok(per_op)
                     }
                 },
@@ -324,17 +315,7 @@ async fn power_rows(
         let s = run_load(1, args.seconds, u64::MAX, move |i| {
             let (e, b) = (e.clone(), body.clone());
             async move {
-                let (status, _) = e
-                    .call_bytes(
-                        Method::PUT,
-                        &format!("/power/b-{}", i % 64),
-                        &[("x-ms-blob-type", "BlockBlob")],
-                        b,
-                    )
-                    .await?;
-                if status != 201 {
-                    bail!("put blob: {status}");
-                }
+                e.put_block_blob(&format!("/power/b-{}", i % 64), b).await?;
                 Ok(1)
             }
         })

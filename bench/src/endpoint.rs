@@ -45,6 +45,17 @@ impl Endpoint {
         Ok((status, bytes))
     }
 
+    /// Put Blob of a block blob at `path`; anything but 201 is an error.
+    pub(crate) async fn put_block_blob(&self, path: &str, body: Bytes) -> Result<()> {
+        let (status, _) = self
+            .call_bytes(Method::PUT, path, &[("x-ms-blob-type", "BlockBlob")], body)
+            .await?;
+        if status != 201 {
+            anyhow::bail!("put blob: {status}");
+        }
+        Ok(())
+    }
+
     /// A raw request with a byte body and extra headers; returns (status, body length).
     pub(crate) async fn call_bytes(
         &self,

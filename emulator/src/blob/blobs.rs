@@ -7,9 +7,6 @@ use super::{name, pre, snapshot_param};
 use crate::clock::rfc1123;
 use crate::http::body::Body;
 use crate::http::response::{channel_body, Reply};
-
-/// Reads up to this long are answered from one buffer read on the request's own thread.
-const SMALL_READ: u64 = crate::store::blob::extents::INLINE_MAX as u64;
 use crate::protocol::conditions::Access;
 use crate::protocol::error::{ErrorCode, Result, StorageError};
 use crate::protocol::validate;
@@ -18,6 +15,9 @@ use crate::store::blob::{BlobType, ContentProperties, DeleteMode, NewBlob};
 use base64::Engine;
 use http::StatusCode;
 use md5::{Digest, Md5};
+
+/// Reads up to this long are answered from one buffer read on the request's own thread.
+const SMALL_READ: u64 = crate::store::blob::extents::INLINE_MAX as u64;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 

@@ -291,7 +291,7 @@ mod tests {
         assert_eq!(d.stats(), (1, 64), "one flush covered all 64 writes");
     }
 
-    /// A write that arrives after a flush has read its target waits for the next one.
+    /// Writes one after another each get a flush of their own, none acknowledged early.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn each_wait_is_covered_by_a_flush_that_started_after_it() {
         let dir = tempfile::tempdir().expect("tempdir");
